@@ -85,6 +85,18 @@ function(shoal_test name)
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} RUN_SERIAL ${_serial})
 endfunction()
 
+# Adds every direct subfolder of `parent` that has a CMakeLists.txt (sorted), so areas such as
+# manager/raft or bench/runtime own their file and never edit a shared list.
+function(shoal_add_subdirs parent)
+  file(GLOB _entries LIST_DIRECTORIES true CONFIGURE_DEPENDS ${parent}/*)
+  list(SORT _entries)
+  foreach(d IN LISTS _entries)
+    if(IS_DIRECTORY ${d} AND EXISTS ${d}/CMakeLists.txt)
+      add_subdirectory(${d})
+    endif()
+  endforeach()
+endfunction()
+
 function(shoal_benchmark name)
   cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
