@@ -1,0 +1,76 @@
+// The node's embedded DNS resolver: one event-loop thread serving every container endpoint
+// over UDP and TCP on sockets bound inside each container's network namespace
+// (DESIGN.md §5, reference/dataplane.md §5).
+//
+// Each endpoint has a listen address (default 127.0.0.11) and port (default: kernel's choice,
+// so a container keeps port 53 for itself; an nft rule in the container redirects :53 to it),
+// the networks it is attached to (name scoping, in priority order) and its upstream resolvers.
+// Names not in the RecordTable are forwarded over UDP to the upstreams, one after another,
+// each with `upstream_timeout`, from a socket created inside the container's namespace
+// (loopback upstreams, e.g. the host's 127.0.0.53, are dialled from the daemon's namespace,
+// since the container cannot reach them). At most `max_concurrent_forwards` queries are in
+// flight; beyond that, and when every upstream failed, the client gets SERVFAIL.
+//
+// Thread safety: AddEndpoint/RemoveEndpoint may be called from any thread. The RecordTable is
+// shared and updated independently. Destruction stops the loop and closes every socket.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dns/records.h"
+
+namespace shoal::dns {
+
+struct Upstream {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  bool loopback = false;  // dialled from the daemon's namespace
+  std::string text;
+};
+
+// "1.2.3.4", "1.2.3.4:5353", "::1", "[::1]:5353". InvalidArgument naming the bad value.
+absl::StatusOr<Upstream> ParseUpstream(const std::string& text);
+
+struct ResolverOptions {
+  std::chrono::milliseconds upstream_timeout{2000};
+  size_t max_concurrent_forwards = 1024;
+  size_t max_tcp_connections_per_endpoint = 64;
+  std::chrono::milliseconds tcp_idle_timeout{10000};
+};
+
+struct EndpointSpec {
+  std::string id;                     // unique per resolver (e.g. the container id)
+  int netns_fd = -1;                  // borrowed; -1 = the daemon's own namespace
+  std::string listen_ip = "127.0.0.11";
+  uint16_t port = 0;                  // 0 = kernel's choice (same port for UDP and TCP)
+  std::vector<std::string> networks;  // attached networks, priority order
+  std::vector<std::string> upstreams; // see ParseUpstream; empty = internal network
+};
+
+struct BoundEndpoint {
+  uint16_t port = 0;  // UDP and TCP
+};
+
+class Resolver {
+ public:
+  // Starts the loop thread. `table` must outlive the resolver.
+  static absl::StatusOr<std::unique_ptr<Resolver>> Start(const RecordTable* table,
+                                                         ResolverOptions options = {});
+  virtual ~Resolver() = default;
+
+  // Binds the endpoint's sockets in its namespace and starts serving. AlreadyExists for a
+  // duplicate id; InvalidArgument for a bad upstream or listen address; the bind error
+  // otherwise. On error nothing is left behind.
+  virtual absl::StatusOr<BoundEndpoint> AddEndpoint(const EndpointSpec& spec) = 0;
+  // Stops serving and closes the endpoint's sockets; NotFound for an unknown id.
+  virtual absl::Status RemoveEndpoint(const std::string& id) = 0;
+};
+
+}  // namespace shoal::dns

@@ -1,0 +1,211 @@
+// The resolver loop on loopback in the test's own namespace (no root needed); the per-netns
+// binding is covered by tests/priv/dns.
+#include "dns/resolver.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "base/unique_fd.h"
+#include "gtest/gtest.h"
+
+namespace shoal::dns {
+namespace {
+
+std::string Query(absl::string_view name, uint16_t id = 0x4242) {
+  Message m;
+  m.header.id = id;
+  m.header.rd = true;
+  m.questions.push_back({std::string(name), kTypeA, kClassIn});
+  return *BuildMessage(m);
+}
+
+sockaddr_in Loopback(uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+// Waits up to `ms` for a datagram.
+std::optional<std::string> Recv(int fd, int ms, sockaddr_in* from = nullptr) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, ms) != 1) return std::nullopt;
+  char buf[65536];
+  socklen_t len = sizeof(sockaddr_in);
+  ssize_t n = ::recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(from),
+                         from ? &len : nullptr);
+  if (n < 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+base::UniqueFd Udp(uint16_t bind_port = 0, bool do_bind = false) {
+  base::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (do_bind) {
+    sockaddr_in a = Loopback(bind_port);
+    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  }
+  return fd;
+}
+
+std::optional<Message> AskUdp(uint16_t port, const std::string& q, int ms = 5000) {
+  base::UniqueFd c = Udp();
+  sockaddr_in to = Loopback(port);
+  ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  auto r = Recv(c.get(), ms);
+  if (!r) return std::nullopt;
+  auto m = ParseMessage(*r);
+  if (!m.ok()) return std::nullopt;
+  return *m;
+}
+
+class ResolverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(table_.SetService("net", {"web", {}, {*ParseIp("10.0.0.2")}, false, {}}).ok());
+    ResolverOptions o;
+    o.upstream_timeout = std::chrono::milliseconds(300);
+    o.max_concurrent_forwards = 2;
+    auto r = Resolver::Start(&table_, o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    resolver_ = *std::move(r);
+    upstream_ = Udp(0, true);
+    sockaddr_in a{};
+    socklen_t len = sizeof(a);
+    ::getsockname(upstream_.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    upstream_port_ = ntohs(a.sin_port);
+    EndpointSpec spec;
+    spec.id = "c1";
+    spec.listen_ip = "127.0.0.1";
+    spec.networks = {"net"};
+    spec.upstreams = {"127.0.0.1:" + std::to_string(upstream_port_)};
+    auto b = resolver_->AddEndpoint(spec);
+    ASSERT_TRUE(b.ok()) << b.status();
+    port_ = b->port;
+  }
+
+  RecordTable table_;
+  std::unique_ptr<Resolver> resolver_;
+  base::UniqueFd upstream_;
+  uint16_t upstream_port_ = 0;
+  uint16_t port_ = 0;
+};
+
+TEST_F(ResolverTest, AnswersOverUdp) {
+  auto r = AskUdp(port_, Query("web"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->header.id, 0x4242);
+  ASSERT_EQ(r->answers.size(), 1u);
+  EXPECT_EQ(std::get<Ip4>(r->answers[0].data), (Ip4{10, 0, 0, 2}));
+}
+
+TEST_F(ResolverTest, AnswersOverTcpWithSeveralQueriesPerConnection) {
+  base::UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in to = Loopback(port_);
+  ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+  std::string out;
+  for (uint16_t id : {1, 2}) {
+    std::string q = Query(id == 1 ? "web" : "nosuch.net", id);
+    out.push_back(static_cast<char>(q.size() >> 8));
+    out.push_back(static_cast<char>(q.size() & 0xff));
+    out += q;
+  }
+  ASSERT_EQ(::write(c.get(), out.data(), out.size()), static_cast<ssize_t>(out.size()));
+  std::string in;
+  std::vector<Message> got;
+  while (got.size() < 2) {
+    pollfd p{c.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    char buf[4096];
+    ssize_t n = ::read(c.get(), buf, sizeof(buf));
+    ASSERT_GT(n, 0);
+    in.append(buf, n);
+    while (in.size() >= 2) {
+      size_t len = (static_cast<uint8_t>(in[0]) << 8) | static_cast<uint8_t>(in[1]);
+      if (in.size() < len + 2) break;
+      got.push_back(*ParseMessage(in.substr(2, len)));
+      in.erase(0, len + 2);
+    }
+  }
+  EXPECT_EQ(got[0].header.id, 1);
+  EXPECT_EQ(got[0].answers.size(), 1u);
+  EXPECT_EQ(got[1].header.id, 2);
+  EXPECT_EQ(got[1].header.rcode, kNxDomain);
+}
+
+TEST_F(ResolverTest, ForwardsUnknownNamesAndRelaysTheAnswer) {
+  base::UniqueFd c = Udp();
+  sockaddr_in to = Loopback(port_);
+  std::string q = Query("example.com", 0x7777);
+  ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  sockaddr_in from{};
+  auto fwd = Recv(upstream_.get(), 5000, &from);
+  ASSERT_TRUE(fwd.has_value());
+  auto fq = ParseMessage(*fwd);
+  ASSERT_TRUE(fq.ok());
+  EXPECT_EQ(fq->questions[0].name, "example.com");
+  Message resp = MakeResponse(*fq, kNoError);
+  resp.answers.push_back({"example.com", kTypeA, kClassIn, 30, Ip4{192, 0, 2, 1}});
+  std::string wire = *BuildMessage(resp);
+  ::sendto(upstream_.get(), wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&from),
+           sizeof(from));
+  auto r = Recv(c.get(), 5000);
+  ASSERT_TRUE(r.has_value());
+  auto m = ParseMessage(*r);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->header.id, 0x7777);  // the client's id restored
+  ASSERT_EQ(m->answers.size(), 1u);
+}
+
+TEST_F(ResolverTest, SilentUpstreamGivesServfail) {
+  auto r = AskUdp(port_, Query("example.com"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->header.rcode, kServFail);
+}
+
+TEST_F(ResolverTest, ConcurrencyCapAnswersServfailImmediately) {
+  base::UniqueFd c = Udp();
+  sockaddr_in to = Loopback(port_);
+  for (uint16_t id = 1; id <= 3; ++id) {
+    std::string q = Query("example.com", id);
+    ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  }
+  // Two are in flight (cap 2); the third is refused at once, before any upstream timeout.
+  auto first = Recv(c.get(), 250);
+  ASSERT_TRUE(first.has_value());
+  auto m = ParseMessage(*first);
+  EXPECT_EQ(m->header.id, 3);
+  EXPECT_EQ(m->header.rcode, kServFail);
+}
+
+TEST_F(ResolverTest, EndpointLifecycle) {
+  EndpointSpec dup;
+  dup.id = "c1";
+  dup.listen_ip = "127.0.0.1";
+  EXPECT_EQ(resolver_->AddEndpoint(dup).status().code(), absl::StatusCode::kAlreadyExists);
+  EndpointSpec bad;
+  bad.id = "c2";
+  bad.listen_ip = "127.0.0.1";
+  bad.upstreams = {"not-an-ip"};
+  EXPECT_EQ(resolver_->AddEndpoint(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(resolver_->RemoveEndpoint("c1").ok());
+  EXPECT_EQ(resolver_->RemoveEndpoint("c1").code(), absl::StatusCode::kNotFound);
+  // The port is closed: binding it again works.
+  base::UniqueFd again = Udp(port_, true);
+}
+
+TEST(UpstreamTest, Parses) {
+  EXPECT_TRUE(ParseUpstream("10.1.2.3")->len > 0);
+  EXPECT_FALSE(ParseUpstream("10.1.2.3")->loopback);
+  EXPECT_TRUE(ParseUpstream("127.0.0.53")->loopback);
+  EXPECT_TRUE(ParseUpstream("[::1]:5353")->loopback);
+  EXPECT_TRUE(ParseUpstream("fd00::1").ok());
+  EXPECT_FALSE(ParseUpstream("10.1.2.3:0").ok());
+  EXPECT_FALSE(ParseUpstream("10.1.2.3:99999").ok());
+  EXPECT_FALSE(ParseUpstream("[::1").ok());
+}
+
+}  // namespace
+}  // namespace shoal::dns
