@@ -1,0 +1,82 @@
+// One container's cgroup on v1, hybrid (v1 controllers are used) or v2 (runtime.md §2).
+//
+// The cgroup root is injectable (`CgroupConfig.root`), so tests can point the v2 path at any
+// directory. Not thread-safe; one owner per cgroup. Every method returns a Status naming the
+// file it failed on.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "kernel/cgroup/plan.h"
+#include "kernel/features.h"
+
+namespace shoal::kernel {
+
+struct CgroupConfig {
+  std::string root = "/sys/fs/cgroup";
+  CgroupMode mode = CgroupMode::kV2;
+};
+
+struct CgroupStats {
+  uint64_t memory_usage = 0;      // bytes
+  uint64_t memory_max_usage = 0;  // bytes (v1 max_usage_in_bytes, v2 memory.peak if present)
+  uint64_t memory_limit = 0;      // bytes, 0 = unlimited
+  uint64_t cpu_usage_ns = 0;
+  uint64_t cpu_nr_periods = 0;
+  uint64_t cpu_nr_throttled = 0;
+  uint64_t cpu_throttled_ns = 0;
+  uint64_t pids_current = 0;
+  uint64_t oom_kills = 0;
+};
+
+class Cgroup {
+ public:
+  // Creates `path` (relative, e.g. "shoal/<id>", no "..") in every hierarchy and writes
+  // `resources` (plus the v1 device allowlist). ALREADY_EXISTS if the leaf exists. On failure
+  // nothing created is left behind.
+  static absl::StatusOr<std::unique_ptr<Cgroup>> Create(const CgroupConfig& config,
+                                                        const std::string& path,
+                                                        const CgroupResources& resources);
+  // Opens an existing cgroup (re-adoption). NOT_FOUND if absent.
+  static absl::StatusOr<std::unique_ptr<Cgroup>> Open(const CgroupConfig& config,
+                                                      const std::string& path);
+
+  // Moves `pid` into the cgroup in every hierarchy.
+  absl::Status AddProcess(pid_t pid);
+  absl::StatusOr<CgroupStats> Stats() const;
+  absl::StatusOr<uint64_t> OomKills() const;
+  // Pids in the cgroup (from the memory hierarchy on v1).
+  absl::StatusOr<std::vector<pid_t>> Pids() const;
+  // SIGKILLs every process, forks in flight included: cgroup.kill on v2, else freeze, kill
+  // each, thaw (thaw also on error).
+  absl::Status KillAll();
+  // Waits (until `timeout`) for the cgroup to empty, then removes every directory.
+  absl::Status Remove(absl::Duration timeout = absl::Seconds(5));
+
+  // Directories this cgroup lives in (one per v1 hierarchy, one on v2).
+  const std::vector<std::string>& dirs() const { return dirs_; }
+  const std::string& path() const { return path_; }
+  // Directory of a v1 controller ("memory") or the v2 directory.
+  std::string Dir(const std::string& controller) const;
+
+ private:
+  Cgroup(CgroupConfig config, std::string path, std::vector<std::string> controllers);
+  absl::Status Write(const CgroupWrite& w);
+  absl::StatusOr<std::string> Read(const std::string& controller, const std::string& file) const;
+
+  CgroupConfig config_;
+  std::string path_;
+  std::vector<std::string> controllers_;  // v1 hierarchies used (deduplicated); {""} on v2
+  std::vector<std::string> dirs_;
+};
+
+// Rejects absolute paths, "..", empty components.
+absl::Status ValidateCgroupPath(const std::string& path);
+
+}  // namespace shoal::kernel

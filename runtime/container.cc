@@ -1,0 +1,283 @@
+#include "runtime/container.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "kernel/ns/ns.h"
+#include "runtime/init.h"
+#include "runtime/sync.h"
+
+namespace shoal::runtime {
+namespace {
+
+struct SocketPair {
+  base::UniqueFd parent, child;
+};
+
+absl::StatusOr<SocketPair> MakeSocketPair() {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
+    return base::ErrnoStatus(errno, "socketpair");
+  }
+  return SocketPair{base::UniqueFd(fds[0]), base::UniqueFd(fds[1])};
+}
+
+ExitStatus FromSiginfo(const siginfo_t& info) {
+  ExitStatus s;
+  if (info.si_code == CLD_EXITED) {
+    s.code = info.si_status;
+  } else {
+    s.signal = info.si_status;
+    s.code = 128 + info.si_status;
+  }
+  return s;
+}
+
+absl::StatusOr<siginfo_t> WaitPidfd(int pidfd, int extra_flags = 0) {
+  siginfo_t info = {};
+  while (waitid(P_PIDFD, pidfd, &info, WEXITED | extra_flags) != 0) {
+    if (errno != EINTR) return base::ErrnoStatus(errno, "waitid");
+  }
+  return info;
+}
+
+// v1 hierarchy directory names to mount inside the container ("cpu,cpuacct", "memory", ...).
+std::vector<std::string> V1MountNames(const std::string& root) {
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const std::string& c : kernel::V1Controllers()) {
+    std::string path = absl::StrCat(root, "/", c);
+    char target[PATH_MAX];
+    ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+    std::string name = c;
+    if (n > 0) {
+      name.assign(target, n);
+      if (name.find('/') != std::string::npos) name = name.substr(name.rfind('/') + 1);
+    }
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (seen.insert(name).second) names.push_back(name);
+  }
+  return names;
+}
+
+absl::StatusOr<base::UniqueFd> OpenDevNull() {
+  base::UniqueFd fd(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!fd) return base::ErrnoStatus(errno, "open /dev/null");
+  return fd;
+}
+
+void FillStdio(const Stdio& stdio, int devnull, int out[3]) {
+  out[0] = stdio.in >= 0 ? stdio.in : devnull;
+  out[1] = stdio.out >= 0 ? stdio.out : devnull;
+  out[2] = stdio.err >= 0 ? stdio.err : devnull;
+}
+
+}  // namespace
+
+absl::StatusOr<ExitStatus> Process::Wait() {
+  ASSIGN_OR_RETURN(siginfo_t info, WaitPidfd(pidfd_.get()));
+  return FromSiginfo(info);
+}
+
+absl::Status Process::Signal(int sig) {
+  int rc = kernel::PidfdSignal(pidfd_.get(), sig);
+  return rc < 0 ? base::ErrnoStatus(-rc, "signal exec process") : absl::OkStatus();
+}
+
+Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
+  if (options_.cgroup.mode != kernel::CgroupMode::kV2) {
+    cgroup_mounts_ = V1MountNames(options_.cgroup.root);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& spec,
+                                                           const Stdio& stdio) {
+  RETURN_IF_ERROR(ValidateSpec(spec));
+  ASSIGN_OR_RETURN(std::unique_ptr<InitPlan> plan,
+                   RenderInit(spec, options_.cgroup.mode, cgroup_mounts_, seccomp_));
+  base::UniqueFd netns;
+  if (!spec.netns_path.empty()) {
+    netns.Reset(open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!netns) return base::ErrnoStatus(errno, "netns_path: open ", spec.netns_path);
+    plan->netns_fd = netns.get();
+  }
+  ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
+  FillStdio(stdio, devnull.get(), plan->process.stdio);
+
+  auto cgroup = kernel::Cgroup::Create(options_.cgroup,
+                                       absl::StrCat(options_.cgroup_parent, "/", spec.id),
+                                       spec.resources);
+  if (absl::IsAlreadyExists(cgroup.status())) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("id: container \"", spec.id, "\" already exists"));
+  }
+  if (!cgroup.ok()) return cgroup.status();
+  std::unique_ptr<Container> c(new Container(this, spec.id, spec));
+  c->cgroup_ = std::move(*cgroup);
+
+  ASSIGN_OR_RETURN(SocketPair sp, MakeSocketPair());
+  uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (spec.netns_path.empty()) flags |= CLONE_NEWNET;
+  kernel::CloneResult r = kernel::Clone(flags);
+  if (r.pid == 0) {
+    close(sp.parent.get());
+    RunInit(*plan, sp.child.get());
+  }
+  if (r.pid < 0) {
+    c->exited_ = true;  // nothing to kill; the destructor removes the cgroup
+    return base::ErrnoStatus(-r.pid, "clone3 container init");
+  }
+  c->pid_ = r.pid;
+  c->pidfd_.Reset(r.pidfd);
+  sp.child.Reset();
+  c->sock_ = std::move(sp.parent);
+  // Limits are in place before the child runs a single instruction of its own setup.
+  RETURN_IF_ERROR(base::Annotate(c->cgroup_->AddProcess(r.pid), "place container in cgroup"));
+  auto oom = c->cgroup_->OomKills();
+  c->oom_baseline_ = oom.ok() ? *oom : 0;
+  RETURN_IF_ERROR(SendFrame(c->sock_.get(), Msg::kGo));
+  auto ready = RecvFrame(c->sock_.get(), options_.setup_timeout, "create");
+  if (!ready.ok()) {
+    return base::Annotate(ready.status(), absl::StrCat("create container ", spec.id));
+  }
+  return c;
+}
+
+Container::Container(Runtime* runtime, std::string id, const ContainerSpec& spec)
+    : runtime_(runtime), id_(std::move(id)), spec_(spec) {}
+
+Container::~Container() { (void)Delete(); }
+
+absl::Status Container::Start() {
+  if (started_) return absl::FailedPreconditionError("container already started");
+  started_ = true;
+  RETURN_IF_ERROR(SendFrame(sock_.get(), Msg::kStart));
+  absl::Status s = AwaitExec(sock_.get(), runtime_->options_.setup_timeout);
+  sock_.Reset();
+  return base::Annotate(s, absl::StrCat("start container ", id_));
+}
+
+absl::StatusOr<ExitStatus> Container::Collect(const siginfo_t& info) {
+  exit_ = FromSiginfo(info);
+  auto oom = cgroup_->OomKills();
+  exit_.oom_killed = oom.ok() && *oom > oom_baseline_ && exit_.signal == SIGKILL;
+  exited_ = true;
+  pidfd_.Reset();
+  return exit_;
+}
+
+absl::StatusOr<ExitStatus> Container::Wait() {
+  if (exited_) return exit_;
+  ASSIGN_OR_RETURN(siginfo_t info, WaitPidfd(pidfd_.get()));
+  return Collect(info);
+}
+
+absl::StatusOr<ExitStatus> Container::WaitFor(absl::Duration timeout) {
+  if (exited_) return exit_;
+  struct pollfd p = {pidfd_.get(), POLLIN, 0};
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()));
+    int rc = poll(&p, 1, static_cast<int>(ms));
+    if (rc > 0) return Wait();
+    if (rc == 0) return absl::DeadlineExceededError("container still running");
+    if (errno != EINTR) return base::ErrnoStatus(errno, "poll pidfd");
+  }
+}
+
+absl::Status Container::Signal(int sig) {
+  if (exited_) return absl::FailedPreconditionError("container has exited");
+  int rc = kernel::PidfdSignal(pidfd_.get(), sig);
+  return rc < 0 ? base::ErrnoStatus(-rc, "signal container ", id_) : absl::OkStatus();
+}
+
+absl::StatusOr<ExitStatus> Container::Stop(int sig, absl::Duration grace) {
+  if (exited_) return exit_;
+  (void)Signal(sig);
+  auto status = WaitFor(grace);
+  if (!absl::IsDeadlineExceeded(status.status())) return status;
+  RETURN_IF_ERROR(cgroup_->KillAll());
+  return Wait();
+}
+
+absl::StatusOr<std::unique_ptr<Process>> Container::Exec(const ProcessSpec& process,
+                                                         const Stdio& stdio) {
+  if (exited_ || !started_) return absl::FailedPreconditionError("container is not running");
+  RETURN_IF_ERROR(ValidateProcess(process, "process"));
+  std::deque<std::string> strings;
+  ProcessPlan plan;
+  std::string hostname = spec_.hostname.empty() ? id_.substr(0, 12) : spec_.hostname;
+  RETURN_IF_ERROR(RenderProcess(process, hostname, strings, runtime_->seccomp_, &plan));
+  ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
+  FillStdio(stdio, devnull.get(), plan.stdio);
+  // setns order: mnt last (runtime.md §1.5); pid applies to the helper's children.
+  const char* names[] = {"ipc", "uts", "net", "cgroup", "pid", "mnt"};
+  const int types[] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
+                       CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWNS};
+  std::vector<base::UniqueFd> ns;
+  int ns_fds[6];
+  for (int i = 0; i < 6; ++i) {
+    std::string path = absl::StrCat("/proc/", pid_, "/ns/", names[i]);
+    ns.emplace_back(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns.back()) return base::ErrnoStatus(errno, "exec: open ", path);
+    ns_fds[i] = ns.back().get();
+  }
+  ASSIGN_OR_RETURN(SocketPair sp, MakeSocketPair());
+  kernel::CloneResult helper = kernel::Clone(0);
+  if (helper.pid == 0) {
+    close(sp.parent.get());
+    RunExecHelper(plan, ns_fds, types, 6, sp.child.get());
+  }
+  if (helper.pid < 0) return base::ErrnoStatus(-helper.pid, "clone3 exec helper");
+  base::UniqueFd helper_fd(helper.pidfd);
+  sp.child.Reset();
+  auto pid_frame = RecvFrame(sp.parent.get(), runtime_->options_.setup_timeout, "exec");
+  (void)WaitPidfd(helper_fd.get());  // reap the helper; it exits right after reporting
+  if (!pid_frame.ok()) return base::Annotate(pid_frame.status(), "exec");
+  pid_t pid = static_cast<pid_t>(pid_frame->value);
+  int pidfd = kernel::PidfdOpen(pid);
+  if (pidfd < 0) return base::ErrnoStatus(-pidfd, "pidfd_open exec process");
+  auto proc = std::make_unique<Process>(pid, base::UniqueFd(pidfd));
+  absl::Status s = cgroup_->AddProcess(pid);
+  if (s.ok()) s = SendFrame(sp.parent.get(), Msg::kGo);
+  if (s.ok()) s = AwaitExec(sp.parent.get(), runtime_->options_.setup_timeout);
+  if (!s.ok()) {
+    (void)proc->Signal(SIGKILL);
+    (void)proc->Wait();
+    return base::Annotate(s, "exec");
+  }
+  return proc;
+}
+
+absl::Status Container::Delete() {
+  if (deleted_) return absl::OkStatus();
+  if (!exited_ && pidfd_) {
+    (void)kernel::PidfdSignal(pidfd_.get(), SIGKILL);
+    if (cgroup_) (void)cgroup_->KillAll();
+    auto info = WaitPidfd(pidfd_.get());
+    if (info.ok()) (void)Collect(*info);
+  }
+  exited_ = true;
+  sock_.Reset();
+  absl::Status s = absl::OkStatus();
+  if (cgroup_) {
+    (void)cgroup_->KillAll();  // exec'd processes outside PID 1's reach (none expected)
+    s = cgroup_->Remove();
+  }
+  deleted_ = true;
+  return s;
+}
+
+}  // namespace shoal::runtime

@@ -1,0 +1,112 @@
+// The runtime library: create/start/wait/kill/stop/exec/stats/delete of containers built
+// directly from namespaces, cgroups, seccomp and capabilities (DESIGN.md §4).
+//
+// The process calling Create() becomes the parent of the container's PID 1 (the agent, or
+// shoal-monitor). Runtime is thread-safe; a Container is used by one thread at a time.
+// Failures leave no cgroup, mount or process behind.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "base/unique_fd.h"
+#include "kernel/cgroup/cgroup.h"
+#include "kernel/features.h"
+#include "kernel/seccomp/seccomp.h"
+#include "runtime/spec.h"
+
+namespace shoal::runtime {
+
+struct RuntimeOptions {
+  kernel::CgroupConfig cgroup;           // root (injectable) and v1/hybrid/v2 mode
+  std::string cgroup_parent = "shoal";   // containers live in <parent>/<id>
+  absl::Duration setup_timeout = absl::Seconds(30);
+};
+
+struct ExitStatus {
+  int code = 0;        // exit code, or 128 + signal
+  int signal = 0;      // terminating signal, 0 if it exited
+  bool oom_killed = false;
+};
+
+// A process started with Exec(): the caller's child.
+class Process {
+ public:
+  Process(pid_t pid, base::UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  pid_t pid() const { return pid_; }
+  absl::StatusOr<ExitStatus> Wait();
+  absl::Status Signal(int sig);
+
+ private:
+  pid_t pid_;
+  base::UniqueFd pidfd_;
+};
+
+class Runtime;
+
+class Container {
+ public:
+  ~Container();  // kills and removes what is left (like Delete), if Delete was not called
+  const std::string& id() const { return id_; }
+  pid_t pid() const { return pid_; }  // PID 1 of the container, as seen from the host
+  kernel::Cgroup& cgroup() { return *cgroup_; }
+
+  // Lets PID 1 exec the process. The error of a failed exec (e.g. ENOENT) is returned.
+  absl::Status Start();
+  // Blocks until PID 1 exits; reaps it. Records OOM kills (cgroup oom_kill counter rose and
+  // PID 1 died by SIGKILL).
+  absl::StatusOr<ExitStatus> Wait();
+  // Waits at most `timeout`; DEADLINE_EXCEEDED if still running.
+  absl::StatusOr<ExitStatus> WaitFor(absl::Duration timeout);
+  absl::Status Signal(int sig);
+  // Stop signal, up to `grace`, then SIGKILL of the whole cgroup; returns the exit status.
+  absl::StatusOr<ExitStatus> Stop(int sig, absl::Duration grace);
+  // Runs another process inside the same namespaces, cgroup, capabilities and seccomp.
+  absl::StatusOr<std::unique_ptr<Process>> Exec(const ProcessSpec& process, const Stdio& stdio);
+  absl::StatusOr<kernel::CgroupStats> Stats() const { return cgroup_->Stats(); }
+  // Kills everything left and removes the cgroup. Idempotent.
+  absl::Status Delete();
+
+ private:
+  friend class Runtime;
+  Container(Runtime* runtime, std::string id, const ContainerSpec& spec);
+  absl::StatusOr<ExitStatus> Collect(const siginfo_t& info);
+
+  Runtime* runtime_;
+  std::string id_;
+  ContainerSpec spec_;
+  pid_t pid_ = -1;
+  base::UniqueFd pidfd_;
+  base::UniqueFd sock_;
+  std::unique_ptr<kernel::Cgroup> cgroup_;
+  uint64_t oom_baseline_ = 0;
+  bool started_ = false;
+  bool exited_ = false;
+  ExitStatus exit_;
+  bool deleted_ = false;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options);
+  // Validates, renders, creates the cgroup with limits, clones PID 1 with new mnt, pid, uts,
+  // ipc, cgroup and (unless netns_path) net namespaces, places it in the cgroup, and lets it
+  // set up its rootfs and security; returns when it waits for Start(). Errors name the field.
+  absl::StatusOr<std::unique_ptr<Container>> Create(const ContainerSpec& spec,
+                                                    const Stdio& stdio);
+  const RuntimeOptions& options() const { return options_; }
+  kernel::SeccompCache& seccomp() { return seccomp_; }
+
+ private:
+  friend class Container;
+  RuntimeOptions options_;
+  kernel::SeccompCache seccomp_;
+  std::vector<std::string> cgroup_mounts_;  // v1 hierarchy names to mount inside
+};
+
+}  // namespace shoal::runtime

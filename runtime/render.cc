@@ -1,0 +1,178 @@
+// Parent side: turns a validated spec into the InitPlan the child executes verbatim.
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/status.h"
+#include "kernel/mount/mount.h"
+#include "runtime/init.h"
+
+namespace shoal::runtime {
+namespace {
+
+constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr unsigned long kNoSuidDevExec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+std::string Rel(const std::string& path) {
+  size_t i = path.find_first_not_of('/');
+  return i == std::string::npos ? "." : path.substr(i);
+}
+
+}  // namespace
+
+absl::Status RenderProcess(const ProcessSpec& p, const std::string& hostname,
+                           std::deque<std::string>& strings, kernel::SeccompCache& seccomp,
+                           ProcessPlan* out) {
+  auto str = [&](std::string s) { return strings.emplace_back(std::move(s)).data(); };
+  for (const std::string& a : p.args) out->argv.push_back(str(a));
+  out->argv.push_back(nullptr);
+  bool has_path = false, has_host = false, has_home = false;
+  std::string path_value = kDefaultPath;
+  for (const std::string& e : p.env) {
+    if (absl::StartsWith(e, "PATH=")) {
+      has_path = true;
+      path_value = e.substr(5);
+    }
+    has_host |= absl::StartsWith(e, "HOSTNAME=");
+    has_home |= absl::StartsWith(e, "HOME=");
+    out->envp.push_back(str(e));
+  }
+  if (!has_path) out->envp.push_back(str(absl::StrCat("PATH=", kDefaultPath)));
+  if (!has_host && !hostname.empty()) out->envp.push_back(str("HOSTNAME=" + hostname));
+  if (!has_home) out->envp.push_back(str(p.uid == 0 ? "HOME=/root" : "HOME=/"));
+  out->envp.push_back(nullptr);
+  for (absl::string_view dir : absl::StrSplit(path_value, ':', absl::SkipEmpty())) {
+    out->path_dirs.push_back(str(std::string(dir)));
+  }
+  out->cwd = str(p.cwd);
+  out->uid = p.uid;
+  out->gid = p.gid;
+  out->groups.assign(p.additional_gids.begin(), p.additional_gids.end());
+  out->last_cap = kernel::LastCap();
+  ASSIGN_OR_RETURN(out->caps, kernel::ComputeCaps(kernel::DockerDefaultCaps(), p.cap_add,
+                                                  p.cap_drop, out->last_cap));
+  out->no_new_privs = p.no_new_privileges;
+  if (p.seccomp) {
+    ASSIGN_OR_RETURN(out->seccomp, seccomp.DockerDefault(out->caps));
+  }
+  for (const Rlimit& r : p.rlimits) {
+    out->rlimits.push_back({RlimitResource(r.type), r.soft, r.hard});
+  }
+  out->scratch.resize(8192);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
+    const ContainerSpec& spec, kernel::CgroupMode mode,
+    const std::vector<std::string>& cgroup_mounts, kernel::SeccompCache& seccomp) {
+  auto plan = std::make_unique<InitPlan>();
+  InitPlan& p = *plan;
+  p.rootfs = p.Str(spec.rootfs);
+  std::string hostname = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
+  p.hostname = p.Str(hostname);
+  RETURN_IF_ERROR(RenderProcess(spec.process, hostname, p.strings, seccomp, &p.process));
+
+  auto mount = [&](const std::string& path, const char* source, const char* fstype,
+                   unsigned long flags, const std::string& data, bool file_target = false) {
+    InitOp op;
+    op.kind = InitOp::kMount;
+    op.path = p.Str(Rel(path));
+    op.source = source;
+    op.fstype = fstype;
+    op.flags = flags;
+    op.data = data.empty() ? nullptr : p.Str(data);
+    op.file_target = file_target;
+    p.ops.push_back(op);
+  };
+  auto node = [&](InitOp::Kind kind, const char* dir, const char* name, const char* target,
+                  unsigned mode_bits, dev_t dev) {
+    InitOp op;
+    op.kind = kind;
+    op.path = dir;
+    op.name = name;
+    op.source = target;
+    op.mode = mode_bits;
+    op.dev = dev;
+    p.ops.push_back(op);
+  };
+
+  // Default filesystems (runtime-spec config-linux.md, Docker's defaults).
+  mount("/proc", "proc", "proc", kNoSuidDevExec, "");
+  mount("/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  struct Dev {
+    const char* name;
+    unsigned major, minor;
+  };
+  for (const Dev& d : {Dev{"null", 1, 3}, Dev{"zero", 1, 5}, Dev{"full", 1, 7},
+                       Dev{"tty", 5, 0}, Dev{"random", 1, 8}, Dev{"urandom", 1, 9}}) {
+    node(InitOp::kMknod, "dev", d.name, nullptr, S_IFCHR | 0666, makedev(d.major, d.minor));
+  }
+  node(InitOp::kSymlink, "dev", "fd", "/proc/self/fd", 0, 0);
+  node(InitOp::kSymlink, "dev", "stdin", "/proc/self/fd/0", 0, 0);
+  node(InitOp::kSymlink, "dev", "stdout", "/proc/self/fd/1", 0, 0);
+  node(InitOp::kSymlink, "dev", "stderr", "/proc/self/fd/2", 0, 0);
+  node(InitOp::kSymlink, "dev", "ptmx", "pts/ptmx", 0, 0);
+  mount("/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  mount("/dev/shm", "shm", "tmpfs", kNoSuidDevExec, "mode=1777,size=65536k");
+  mount("/dev/mqueue", "mqueue", "mqueue", kNoSuidDevExec, "");
+  mount("/sys", "sysfs", "sysfs", kNoSuidDevExec | MS_RDONLY, "");
+  if (mode == kernel::CgroupMode::kV2) {
+    mount("/sys/fs/cgroup", "cgroup", "cgroup2", kNoSuidDevExec | MS_RDONLY, "");
+  } else {
+    // v1: a tmpfs with one read-only mount per hierarchy; the cgroup namespace makes each show
+    // only the container's own cgroup.
+    mount("/sys/fs/cgroup", "tmpfs", "tmpfs", kNoSuidDevExec, "mode=755");
+    for (const std::string& h : cgroup_mounts) {
+      mount("/sys/fs/cgroup/" + h, "cgroup", "cgroup", kNoSuidDevExec | MS_RDONLY, h);
+      for (absl::string_view part : absl::StrSplit(h, ',')) {
+        if (part != h) {
+          node(InitOp::kSymlink, "sys/fs/cgroup", p.Str(std::string(part)), p.Str(h), 0, 0);
+        }
+      }
+    }
+    InitOp ro;
+    ro.kind = InitOp::kRemountRo;
+    ro.path = "sys/fs/cgroup";
+    ro.flags = kNoSuidDevExec | MS_RDONLY;
+    p.ops.push_back(ro);
+  }
+
+  for (const MountSpec& m : spec.mounts) {
+    ASSIGN_OR_RETURN(kernel::MountOptions o, kernel::ParseMountOptions(m.options));
+    if (m.type == "tmpfs") {
+      mount(m.destination, "tmpfs", "tmpfs", o.flags | (o.readonly ? MS_RDONLY : 0), o.data);
+    } else {
+      struct stat st;
+      if (stat(m.source.c_str(), &st) != 0) {
+        return base::ErrnoStatus(errno, "mounts: stat ", m.source);
+      }
+      bool explicit_nonrec = absl::c_linear_search(m.options, "bind");
+      mount(m.destination, p.Str(m.source), nullptr,
+            MS_BIND | (explicit_nonrec ? 0 : MS_REC), "", !S_ISDIR(st.st_mode));
+      if (o.readonly || (o.flags & kNoSuidDevExec)) {
+        InitOp ro;
+        ro.kind = InitOp::kRemountRo;
+        ro.path = p.Str(Rel(m.destination));
+        ro.flags = (o.flags & (kNoSuidDevExec | MS_NOATIME)) | (o.readonly ? MS_RDONLY : 0);
+        p.ops.push_back(ro);
+      }
+    }
+    if (o.propagation) mount(m.destination, nullptr, nullptr, o.propagation, "");
+  }
+  if (spec.mask_paths) {
+    for (const std::string& m : kernel::DockerMaskedPaths()) p.masked.push_back(p.Str(Rel(m)));
+    for (const std::string& r : kernel::DockerReadonlyPaths()) {
+      p.readonly.push_back(p.Str(Rel(r)));
+    }
+  }
+  p.readonly_rootfs = spec.readonly_rootfs;
+  p.scratch.resize(8192);
+  return plan;
+}
+
+}  // namespace shoal::runtime

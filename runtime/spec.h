@@ -1,0 +1,72 @@
+// Container and process specs for the runtime library (DESIGN.md §4). Plain structs: the agent
+// and the OCI CLI translate their own formats into these.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernel/cgroup/plan.h"
+
+namespace shoal::runtime {
+
+struct Rlimit {
+  std::string type;  // "RLIMIT_NOFILE" or "nofile"
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
+struct ProcessSpec {
+  std::vector<std::string> args;  // args[0] is looked up in PATH when it has no '/'
+  std::vector<std::string> env;   // "K=V"; PATH/HOSTNAME/HOME get Docker's defaults if absent
+  std::string cwd = "/";
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<uint32_t> additional_gids;
+  // Effective = permitted = bounding = Docker's 14 defaults + cap_add - cap_drop ("ALL" ok).
+  std::vector<std::string> cap_add;
+  std::vector<std::string> cap_drop;
+  bool no_new_privileges = true;
+  bool seccomp = true;  // Docker's default profile; false = unconfined
+  std::vector<Rlimit> rlimits;
+};
+
+struct MountSpec {
+  std::string destination;           // absolute, inside the container
+  std::string type = "bind";         // "bind" or "tmpfs"
+  std::string source;                // bind: absolute host path (file or directory)
+  std::vector<std::string> options;  // "ro", "nosuid", "size=64m", "rbind", ...
+};
+
+struct ContainerSpec {
+  std::string id;      // [A-Za-z0-9][A-Za-z0-9_.-]{0,127}
+  std::string rootfs;  // absolute path of a directory (or a mounted overlay)
+  bool readonly_rootfs = false;
+  std::string hostname;  // default: first 12 characters of the id
+  ProcessSpec process;
+  std::string netns_path;  // join this network namespace (e.g. /run/netns/x); empty = new one
+  std::vector<MountSpec> mounts;
+  kernel::CgroupResources resources;
+  bool mask_paths = true;  // Docker's masked and read-only /proc and /sys paths
+};
+
+// Borrowed descriptors for the container's stdio; -1 = /dev/null.
+struct Stdio {
+  int in = -1;
+  int out = -1;
+  int err = -1;
+};
+
+// Checks everything that can be checked without side effects; errors name the field
+// ("mounts[1].destination: ..."). Rootfs-relative checks (symlink escapes) included.
+absl::Status ValidateSpec(const ContainerSpec& spec);
+absl::Status ValidateProcess(const ProcessSpec& process, const std::string& prefix);
+absl::Status ValidateId(const std::string& id);
+
+// RLIMIT_* number for "RLIMIT_NOFILE"/"nofile"; -1 when unknown.
+int RlimitResource(const std::string& name);
+
+}  // namespace shoal::runtime

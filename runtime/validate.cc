@@ -1,0 +1,142 @@
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
+#include "kernel/caps/caps.h"
+#include "kernel/mount/mount.h"
+#include "runtime/spec.h"
+
+namespace shoal::runtime {
+namespace {
+
+absl::Status Bad(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+absl::Status CheckAbsoluteClean(const std::string& path, absl::string_view field) {
+  if (path.empty() || path.front() != '/') {
+    return Bad(field, absl::StrCat("\"", path, "\" must be an absolute path"));
+  }
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part == "..") return Bad(field, absl::StrCat("\"", path, "\" must not contain \"..\""));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RlimitResource(const std::string& name) {
+  std::string n = absl::AsciiStrToUpper(name);
+  if (!absl::StartsWith(n, "RLIMIT_")) n = "RLIMIT_" + n;
+  static const std::pair<const char*, int> kTable[] = {
+      {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_DATA", RLIMIT_DATA},       {"RLIMIT_STACK", RLIMIT_STACK},
+      {"RLIMIT_CORE", RLIMIT_CORE},       {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
+  for (const auto& [k, v] : kTable) {
+    if (n == k) return v;
+  }
+  return -1;
+}
+
+absl::Status ValidateId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return Bad("id", "must be 1 to 128 characters");
+  for (size_t i = 0; i < id.size(); ++i) {
+    char c = id[i];
+    bool ok = absl::ascii_isalnum(c) || (i > 0 && (c == '_' || c == '.' || c == '-'));
+    if (!ok) {
+      return Bad("id", absl::StrCat("\"", id, "\" must match [A-Za-z0-9][A-Za-z0-9_.-]*"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateProcess(const ProcessSpec& p, const std::string& prefix) {
+  if (p.args.empty() || p.args[0].empty()) return Bad(prefix + ".args", "must not be empty");
+  RETURN_IF_ERROR(CheckAbsoluteClean(p.cwd, prefix + ".cwd"));
+  for (size_t i = 0; i < p.env.size(); ++i) {
+    if (p.env[i].find('=') == std::string::npos || p.env[i].front() == '=') {
+      return Bad(absl::StrCat(prefix, ".env[", i, "]"),
+                 absl::StrCat("\"", p.env[i], "\" must look like KEY=VALUE"));
+    }
+  }
+  auto caps = kernel::ComputeCaps(kernel::DockerDefaultCaps(), p.cap_add, p.cap_drop,
+                                  kernel::LastCap());
+  if (!caps.ok()) return Bad(prefix, caps.status().message());
+  for (size_t i = 0; i < p.rlimits.size(); ++i) {
+    std::string field = absl::StrCat(prefix, ".rlimits[", i, "]");
+    if (RlimitResource(p.rlimits[i].type) < 0) {
+      return Bad(field, absl::StrCat("unknown rlimit \"", p.rlimits[i].type, "\""));
+    }
+    if (p.rlimits[i].soft > p.rlimits[i].hard) return Bad(field, "soft must be <= hard");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSpec(const ContainerSpec& spec) {
+  RETURN_IF_ERROR(ValidateId(spec.id));
+  RETURN_IF_ERROR(CheckAbsoluteClean(spec.rootfs, "rootfs"));
+  struct stat st;
+  if (stat(spec.rootfs.c_str(), &st) != 0) {
+    return Bad("rootfs", absl::StrCat("\"", spec.rootfs, "\": ", strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Bad("rootfs", absl::StrCat("\"", spec.rootfs, "\" is not a directory"));
+  }
+  if (spec.hostname.size() > 64) return Bad("hostname", "must be at most 64 characters");
+  for (char c : spec.hostname) {
+    if (!absl::ascii_isalnum(c) && c != '-' && c != '.') {
+      return Bad("hostname", absl::StrCat("\"", spec.hostname, "\" has invalid characters"));
+    }
+  }
+  RETURN_IF_ERROR(ValidateProcess(spec.process, "process"));
+  RETURN_IF_ERROR(kernel::CheckInsideRoot(spec.rootfs, spec.process.cwd, "process.cwd"));
+  if (!spec.netns_path.empty()) {
+    RETURN_IF_ERROR(CheckAbsoluteClean(spec.netns_path, "netns_path"));
+    base::UniqueFd fd(open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return Bad("netns_path", absl::StrCat("\"", spec.netns_path, "\": ", strerror(errno)));
+    if (ioctl(fd.get(), NS_GET_NSTYPE) != CLONE_NEWNET) {
+      return Bad("netns_path", absl::StrCat("\"", spec.netns_path, "\" is not a network namespace"));
+    }
+  }
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    const MountSpec& m = spec.mounts[i];
+    std::string field = absl::StrCat("mounts[", i, "]");
+    RETURN_IF_ERROR(CheckAbsoluteClean(m.destination, field + ".destination"));
+    if (m.destination == "/") return Bad(field + ".destination", "must not be /");
+    for (const char* reserved : {"/proc", "/sys", "/dev"}) {
+      if (m.destination == reserved) {
+        return Bad(field + ".destination",
+                   absl::StrCat("\"", m.destination, "\" is managed by the runtime"));
+      }
+    }
+    auto options = kernel::ParseMountOptions(m.options);
+    if (!options.ok()) return Bad(field, options.status().message());
+    if (m.type == "bind") {
+      RETURN_IF_ERROR(CheckAbsoluteClean(m.source, field + ".source"));
+      if (stat(m.source.c_str(), &st) != 0) {
+        return Bad(field + ".source", absl::StrCat("\"", m.source, "\": ", strerror(errno)));
+      }
+    } else if (m.type != "tmpfs") {
+      return Bad(field + ".type", absl::StrCat("\"", m.type, "\" must be \"bind\" or \"tmpfs\""));
+    }
+    RETURN_IF_ERROR(kernel::CheckInsideRoot(spec.rootfs, m.destination, field + ".destination"));
+  }
+  return kernel::ValidateResources(spec.resources);
+}
+
+}  // namespace shoal::runtime
