@@ -248,19 +248,13 @@ absl::Status Cgroup::KillAll() {
                                             : Dir("freezer") + "/freezer.state";
   const bool can_freeze = access(freezer.c_str(), F_OK) == 0;
   if (can_freeze) (void)WriteFile(freezer, IsV2(config_) ? "1" : "FROZEN");
+  // SIGKILL is delivered to frozen tasks once they are thawed below.
   absl::Status result = absl::OkStatus();
-  for (int round = 0; round < 100; ++round) {
-    auto pids = Pids();
-    if (!pids.ok()) {
-      result = pids.status();
-      break;
-    }
-    if (pids->empty()) break;
+  auto pids = Pids();
+  if (pids.ok()) {
     for (pid_t p : *pids) kill(p, SIGKILL);
-    if (!can_freeze) break;
-    // SIGKILL is delivered to frozen tasks once thawed; thaw and re-check for stragglers.
-    (void)WriteFile(freezer, IsV2(config_) ? "0" : "THAWED");
-    break;
+  } else {
+    result = pids.status();
   }
   if (can_freeze) (void)WriteFile(freezer, IsV2(config_) ? "0" : "THAWED");
   return result;
