@@ -175,7 +175,6 @@ TEST_F(RuntimeTest, ExecJoinsNamespacesCgroupAndRestrictions) {
   auto proc = (*c)->Exec(ps, Stdio{-1, w.get(), w.get()});
   w.Reset();
   ASSERT_TRUE(proc.ok()) << proc.status();
-  auto host_cgroup = base::ReadFile(absl::StrCat("/proc/", (*proc)->pid(), "/cgroup"));
   std::string out = ReadAll(r.get());
   auto exit = (*proc)->Wait();
   ASSERT_TRUE(exit.ok());
@@ -192,9 +191,17 @@ TEST_F(RuntimeTest, ExecJoinsNamespacesCgroupAndRestrictions) {
   EXPECT_EQ(m["Seccomp"], "2");
   EXPECT_EQ(m["unshare"], "EPERM");
   EXPECT_EQ(m["cgroup_pids/pids.max"], "20");
+  // A long-running exec'd process sits in the container's cgroup in every hierarchy (read
+  // while it is alive: an exited task no longer shows its cgroup).
+  auto sleeper = (*c)->Exec(ProcessSpec{.args = {"sleep", "1000"}}, {});
+  ASSERT_TRUE(sleeper.ok()) << sleeper.status();
+  auto exec_cgroup = base::ReadFile(absl::StrCat("/proc/", (*sleeper)->pid(), "/cgroup"));
   auto pid1_cgroup = base::ReadFile(absl::StrCat("/proc/", pid1, "/cgroup"));
-  ASSERT_TRUE(host_cgroup.ok() && pid1_cgroup.ok());
-  EXPECT_EQ(*host_cgroup, *pid1_cgroup);
+  ASSERT_TRUE(exec_cgroup.ok() && pid1_cgroup.ok());
+  EXPECT_EQ(*exec_cgroup, *pid1_cgroup);
+  EXPECT_TRUE(absl::StrContains(*exec_cgroup, (*c)->id()));
+  ASSERT_TRUE((*sleeper)->Signal(SIGKILL).ok());
+  ASSERT_TRUE((*sleeper)->Wait().ok());
   auto bad = (*c)->Exec(ProcessSpec{.args = {"/no/such/binary"}}, {});
   EXPECT_TRUE(absl::IsNotFound(bad.status())) << bad.status();
   EXPECT_TRUE(absl::StrContains(bad.status().message(), "/no/such/binary")) << bad.status();
