@@ -1,0 +1,310 @@
+#include "manager/raft/storage.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "base/file.h"
+#include "base/status.h"
+#include "manager/raft/crc32c.h"
+
+namespace shoal::manager::raft {
+namespace {
+
+constexpr size_t kHeader = 12;
+
+void Put32(std::string& s, uint32_t v) {
+  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+uint32_t Get32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+absl::Status MkdirP(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return base::ErrnoStatus(errno, "mkdir ", path);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir, absl::string_view ext) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return base::ErrnoStatus(errno, "opendir ", dir);
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() > ext.size() && name[0] != '.' &&
+        name.compare(name.size() - ext.size(), ext.size(), ext.data(), ext.size()) == 0) {
+      out.push_back(name);
+    }
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string Hex16(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
+  return buf;
+}
+
+bool AllZero(absl::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
+}
+
+}  // namespace
+
+std::string FrameRecord(absl::string_view payload) {
+  std::string out;
+  out.reserve(kHeader + payload.size());
+  Put32(out, static_cast<uint32_t>(payload.size()));
+  Put32(out, Crc32c(payload));
+  Put32(out, Crc32c(absl::string_view(out.data(), 8)));
+  out.append(payload.data(), payload.size());
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& dir,
+                                                       StorageOptions opts) {
+  std::unique_ptr<Storage> s(new Storage(dir, opts));
+  RETURN_IF_ERROR(MkdirP(dir));
+  RETURN_IF_ERROR(MkdirP(dir + "/wal"));
+  RETURN_IF_ERROR(MkdirP(dir + "/snap"));
+  RETURN_IF_ERROR(s->Recover());
+  return s;
+}
+
+absl::Status Storage::LoadSnapshot() {
+  ASSIGN_OR_RETURN(auto names, ListDir(dir_ + "/snap", ".snap"));
+  if (names.empty()) return absl::OkStatus();
+  const std::string path = dir_ + "/snap/" + names.back();
+  ASSIGN_OR_RETURN(std::string raw, base::ReadFile(path));
+  api::SnapshotFile f;
+  if (raw.size() < 4 || Get32(raw.data()) != Crc32c(absl::string_view(raw).substr(4)) ||
+      !f.ParseFromArray(raw.data() + 4, static_cast<int>(raw.size() - 4))) {
+    return absl::DataLossError(absl::StrCat("raft storage: snapshot ", path,
+                                            " is corrupt (checksum mismatch); refusing to start"));
+  }
+  SnapshotData sd;
+  sd.metadata = f.metadata();
+  sd.data = std::make_shared<const std::string>(std::move(*f.mutable_data()));
+  snap_meta_ = sd.metadata;
+  recovered_.snapshot = std::move(sd);
+  info_.fresh = false;
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Recover() {
+  RETURN_IF_ERROR(LoadSnapshot());
+  ASSIGN_OR_RETURN(auto names, ListDir(dir_ + "/wal", ".wal"));
+  for (const std::string& n : names) {
+    uint64_t seq = 0, first = 0;
+    if (std::sscanf(n.c_str(), "%16" SCNx64 "-%16" SCNx64 ".wal", &seq, &first) != 2) {
+      return absl::DataLossError(absl::StrCat("raft storage: unexpected WAL file ", dir_, "/wal/", n));
+    }
+    segments_.push_back({seq, first, dir_ + "/wal/" + n});
+  }
+  std::vector<api::Entry> ents;
+  for (size_t i = 0; i < segments_.size(); ++i) RETURN_IF_ERROR(ReplaySegment(i, ents));
+  info_.segments = segments_.size();
+  if (!segments_.empty()) info_.fresh = false;
+  last_index_ = ents.empty() ? snap_meta_.index() : ents.back().index();
+  // Keep only the entries after the snapshot; they must continue it without a gap.
+  const uint64_t si = recovered_.snapshot ? recovered_.snapshot->metadata.index() : 0;
+  std::vector<api::Entry> after;
+  for (auto& e : ents) {
+    if (e.index() > si) after.push_back(std::move(e));
+  }
+  if (!after.empty() && after.front().index() != si + 1) {
+    return absl::DataLossError(absl::StrCat("raft storage: log in ", dir_, "/wal starts at ",
+                                            after.front().index(), " but the snapshot ends at ",
+                                            si, "; entries are missing"));
+  }
+  recovered_.entries = std::move(after);
+  recovered_.hard_state = hs_;
+  if (segments_.empty()) return Roll();
+  const Segment& last = segments_.back();
+  ASSIGN_OR_RETURN(fd_, base::Open(last.path, O_WRONLY | O_APPEND));
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return base::ErrnoStatus(errno, "stat ", last.path);
+  seg_size_ = st.st_size;
+  return absl::OkStatus();
+}
+
+absl::Status Storage::ReplaySegment(size_t i, std::vector<api::Entry>& ents) {
+  const Segment& seg = segments_[i];
+  const bool last_segment = i + 1 == segments_.size();
+  ASSIGN_OR_RETURN(std::string data, base::ReadFile(seg.path));
+  size_t off = 0;
+  auto corrupt = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(
+        "raft storage: corrupt WAL record in ", seg.path, " at offset ", off, " (", why,
+        "); refusing to start — restore this member from a snapshot or remove and re-add it"));
+  };
+  while (off < data.size()) {
+    absl::string_view rest = absl::string_view(data).substr(off);
+    // A torn tail: the end of the last segment holds an incomplete or zero-filled record.
+    bool can_be_torn = last_segment;
+    std::string why;
+    uint32_t len = 0;
+    if (rest.size() < kHeader) {
+      why = "incomplete header";
+    } else if (Get32(rest.data() + 8) != Crc32c(rest.substr(0, 8))) {
+      why = "header checksum mismatch";
+      can_be_torn = can_be_torn && AllZero(rest);
+    } else {
+      len = Get32(rest.data());
+      if (rest.size() < kHeader + len) {
+        why = "record extends past the end of the file";
+      } else if (Crc32c(rest.substr(kHeader, len)) != Get32(rest.data() + 4)) {
+        why = "payload checksum mismatch";
+        can_be_torn = can_be_torn && rest.size() == kHeader + len;
+      }
+    }
+    api::WalRecord rec;
+    if (why.empty() && !rec.ParseFromArray(rest.data() + kHeader, static_cast<int>(len))) {
+      why = "undecodable record";
+      can_be_torn = false;
+    }
+    if (!why.empty()) {
+      if (!can_be_torn) return corrupt(why);
+      // Never acknowledged (fdatasync had not returned): cut it off.
+      if (::truncate(seg.path.c_str(), static_cast<off_t>(off)) != 0) {
+        return base::ErrnoStatus(errno, "truncate ", seg.path);
+      }
+      info_.torn_bytes = data.size() - off;
+      info_.torn_segment = seg.path;
+      return absl::OkStatus();
+    }
+    ++info_.records;
+    if (rec.has_hard_state()) hs_ = rec.hard_state();
+    if (rec.has_snapshot()) {
+      if (rec.reset_log()) ents.clear();
+    }
+    for (api::Entry& e : *rec.mutable_entries()) {
+      while (!ents.empty() && ents.back().index() >= e.index()) ents.pop_back();
+      if (!ents.empty() && e.index() != ents.back().index() + 1) {
+        return corrupt(absl::StrCat("gap before entry ", e.index()));
+      }
+      ents.push_back(std::move(e));
+    }
+    off += kHeader + len;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Roll() {
+  uint64_t seq = segments_.empty() ? 1 : segments_.back().seq + 1;
+  Segment seg{seq, last_index_ + 1,
+              absl::StrCat(dir_, "/wal/", Hex16(seq), "-", Hex16(last_index_ + 1), ".wal")};
+  if (fd_.get() >= 0 && opts_.sync && ::fdatasync(fd_.get()) != 0) {
+    return base::ErrnoStatus(errno, "fdatasync ", segments_.back().path);
+  }
+  ASSIGN_OR_RETURN(fd_, base::Open(seg.path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0600));
+  segments_.push_back(seg);
+  seg_size_ = 0;
+  api::WalRecord head;
+  *head.mutable_hard_state() = hs_;
+  std::string framed = FrameRecord(head.SerializeAsString());
+  RETURN_IF_ERROR(base::WriteAll(fd_.get(), framed, seg.path));
+  seg_size_ += framed.size();
+  if (opts_.sync) {
+    if (::fdatasync(fd_.get()) != 0) return base::ErrnoStatus(errno, "fdatasync ", seg.path);
+    RETURN_IF_ERROR(base::FsyncDir(dir_ + "/wal"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Append(const api::WalRecord& rec) {
+  if (seg_size_ >= opts_.segment_bytes) RETURN_IF_ERROR(Roll());
+  std::string framed = FrameRecord(rec.SerializeAsString());
+  RETURN_IF_ERROR(base::WriteAll(fd_.get(), framed, segments_.back().path));
+  seg_size_ += framed.size();
+  if (opts_.sync) {
+    // An fdatasync error leaves the page cache state unknown (fsyncgate, 2018): the caller
+    // must crash rather than retry.
+    if (::fdatasync(fd_.get()) != 0) {
+      return base::ErrnoStatus(errno, "fdatasync ", segments_.back().path);
+    }
+    ++syncs_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Save(const Ready& rd) {
+  api::WalRecord rec;
+  if (rd.snapshot) {
+    RETURN_IF_ERROR(WriteSnapshotFile(*rd.snapshot));
+    *rec.mutable_snapshot() = rd.snapshot->metadata;
+    rec.set_reset_log(true);
+    snap_meta_ = rd.snapshot->metadata;
+    last_index_ = snap_meta_.index();
+  }
+  if (rd.hard_state) {
+    hs_ = *rd.hard_state;
+    *rec.mutable_hard_state() = hs_;
+  }
+  for (const api::Entry& e : rd.entries) *rec.add_entries() = e;
+  if (!rd.snapshot && !rd.hard_state && rd.entries.empty()) return absl::OkStatus();
+  if (!rd.entries.empty()) last_index_ = rd.entries.back().index();
+  return Append(rec);
+}
+
+absl::Status Storage::SaveState(const api::HardState& hs,
+                                const std::vector<api::Entry>& entries) {
+  Ready rd;
+  rd.hard_state = hs;
+  rd.entries = entries;
+  return Save(rd);
+}
+
+absl::Status Storage::WriteSnapshotFile(const SnapshotData& snap) {
+  api::SnapshotFile f;
+  *f.mutable_metadata() = snap.metadata;
+  f.set_data(*snap.data);
+  std::string body = f.SerializeAsString();
+  std::string out;
+  Put32(out, Crc32c(body));
+  out += body;
+  return base::WriteFileAtomic(
+      absl::StrCat(dir_, "/snap/", Hex16(snap.metadata.index()), "-", Hex16(snap.metadata.term()),
+                   ".snap"),
+      out, 0600);
+}
+
+absl::Status Storage::DeleteOldSnapshots() {
+  ASSIGN_OR_RETURN(auto names, ListDir(dir_ + "/snap", ".snap"));
+  for (size_t i = 0; i + opts_.keep_snapshots < names.size(); ++i) {
+    std::string p = dir_ + "/snap/" + names[i];
+    if (::unlink(p.c_str()) != 0) return base::ErrnoStatus(errno, "unlink ", p);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::SaveSnapshot(const SnapshotData& snap, uint64_t compact_to) {
+  RETURN_IF_ERROR(WriteSnapshotFile(snap));
+  snap_meta_ = snap.metadata;
+  // Segment i holds only entries < segments_[i+1].first_index; never delete the current one.
+  size_t drop = 0;
+  while (drop + 1 < segments_.size() && segments_[drop + 1].first_index <= compact_to + 1) ++drop;
+  for (size_t i = 0; i < drop; ++i) {
+    if (::unlink(segments_[i].path.c_str()) != 0) {
+      return base::ErrnoStatus(errno, "unlink ", segments_[i].path);
+    }
+  }
+  segments_.erase(segments_.begin(), segments_.begin() + drop);
+  if (drop > 0) RETURN_IF_ERROR(base::FsyncDir(dir_ + "/wal"));
+  return DeleteOldSnapshots();
+}
+
+}  // namespace shoal::manager::raft
