@@ -1,0 +1,173 @@
+// Unit tests for kernel/nft without root: FakeNft semantics (the same scenarios the priv test
+// runs against the kernel), PlanTable deltas, RuleBuilder output and parsing.
+#include <algorithm>
+
+#include "kernel/nft/fake_nft.h"
+#include "kernel/nft/plan.h"
+#include "tests/unit/nft/semantics.h"
+
+namespace shoal::kernel::nft {
+namespace {
+
+TEST(FakeNftTest, SameSemanticsAsKernel) {
+  FakeNft nft;
+  testing::CheckSemantics(nft, "t");
+}
+
+TEST(FakeNftTest, NatHookRestrictionsLikeKernel) {
+  FakeNft nft;
+  TableRef t{Family::kIp, "t"};
+  NFT_ASSERT_OK(nft.Apply(Batch().AddTable(t).AddChain(
+      t, {"pre", BaseChain{ChainType::kNat, Hook::kPrerouting, kPriorityDstNat}})));
+  EXPECT_EQ(nft.Apply(Batch().AddRule(t, RuleBuilder(t.family, "pre").Masquerade())).code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(nft.Apply(Batch().AddRule(t, RuleBuilder(t.family, "pre").Snat(*ParseAddr("1.2.3.4"))))
+                .code(),
+            absl::StatusCode::kUnimplemented);
+  NFT_EXPECT_OK(nft.Apply(Batch().AddRule(t, RuleBuilder(t.family, "pre").Dnat(*ParseAddr("1.2.3.4"), 80))));
+}
+
+TEST(FakeNftTest, FailNextApplyLeavesStateUnchanged) {
+  FakeNft nft;
+  nft.FailNextApply(absl::UnavailableError("injected"));
+  TableRef t{Family::kInet, "t"};
+  EXPECT_EQ(nft.Apply(Batch().AddTable(t)).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(nft.GetTable(t).status().code(), absl::StatusCode::kNotFound);
+  NFT_EXPECT_OK(nft.Apply(Batch().AddTable(t)));
+  EXPECT_EQ(nft.applies(), 1);
+}
+
+TEST(PlanTest, FromNothingThenConverged) {
+  FakeNft nft;
+  Table desired = testing::SampleTable("lb");
+  Batch b = PlanTable(desired, std::nullopt);
+  NFT_ASSERT_OK(nft.Apply(b));
+  auto got = nft.GetTable({desired.family, desired.name});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->chains, desired.chains);
+  EXPECT_EQ(got->sets, desired.sets);
+  EXPECT_TRUE(PlanTable(desired, *got).empty());
+}
+
+TEST(PlanTest, ElementChangesAreIncremental) {
+  FakeNft nft;
+  Table desired = testing::SampleTable("lb");
+  NFT_ASSERT_OK(nft.Apply(PlanTable(desired, std::nullopt)));
+  // Re-point one map element: one delete + one add, nothing else.
+  Table next = desired;
+  for (Set& s : next.sets) {
+    if (s.name == "svc-web-backends") s.elements[1].verdict = Goto("ep-web-0");
+  }
+  auto got = nft.GetTable({desired.family, desired.name});
+  Batch b = PlanTable(next, *got);
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b.ops()[0].kind, OpKind::kDeleteElements);
+  EXPECT_EQ(b.ops()[1].kind, OpKind::kAddElements);
+  NFT_ASSERT_OK(nft.Apply(b));
+  got = nft.GetTable({desired.family, desired.name});
+  EXPECT_TRUE(PlanTable(next, *got).empty());
+}
+
+TEST(PlanTest, RemovingAServiceDeletesItsChainAfterReferences) {
+  FakeNft nft;
+  Table desired = testing::SampleTable("lb");
+  NFT_ASSERT_OK(nft.Apply(PlanTable(desired, std::nullopt)));
+  // Remove svc-web entirely: chains, backends map, elements pointing at it, rules.
+  Table next = desired;
+  std::erase_if(next.chains, [](const Chain& c) {
+    return c.name == "svc-web" || c.name.rfind("ep-web", 0) == 0;
+  });
+  std::erase_if(next.sets, [](const Set& s) { return s.name == "svc-web-backends"; });
+  for (Set& s : next.sets) {
+    std::erase_if(s.elements, [](const Element& e) {
+      return e.verdict && e.verdict->chain == "svc-web";
+    });
+  }
+  std::erase_if(next.rules, [](const Rule& r) {
+    return r.chain == "svc-web" || r.chain.rfind("ep-web", 0) == 0;
+  });
+  auto got = nft.GetTable({desired.family, desired.name});
+  NFT_ASSERT_OK(nft.Apply(PlanTable(next, *got)));
+  got = nft.GetTable({desired.family, desired.name});
+  EXPECT_EQ(got->chains, next.chains);
+  EXPECT_TRUE(PlanTable(next, *got).empty());
+}
+
+TEST(PlanTest, ReshapedSetAndRehookedChainAreRecreated) {
+  FakeNft nft;
+  Table desired = testing::SampleTable("lb");
+  NFT_ASSERT_OK(nft.Apply(PlanTable(desired, std::nullopt)));
+  Table next = desired;
+  for (Set& s : next.sets) {
+    if (s.name == "local-nets") {
+      s.key = {FieldType::kIpv4Addr, FieldType::kInetService};
+      s.elements = {{{Ipv4("10.0.0.1"), Port(1)}, std::nullopt, {}}};
+    }
+  }
+  for (Rule& r : next.rules) {
+    for (Expr& e : r.exprs) {
+      if (auto* l = std::get_if<LookupExpr>(&e); l && l->set == "local-nets") l->set = "local-nets";
+    }
+  }
+  for (Chain& c : next.chains) {
+    if (c.name == "output") c.base->priority = -150;
+  }
+  // The rule using local-nets must now load the new key.
+  std::erase_if(next.rules, [](const Rule& r) {
+    return std::any_of(r.exprs.begin(), r.exprs.end(), [](const Expr& e) {
+      auto* l = std::get_if<LookupExpr>(&e);
+      return l && l->set == "local-nets";
+    });
+  });
+  next.rules.push_back(RuleBuilder(next.family, "prerouting")
+                           .InSet({Field::kDaddr4, Field::kDport}, "local-nets")
+                           .Verdict(Accept()));
+  auto got = nft.GetTable({desired.family, desired.name});
+  NFT_ASSERT_OK(nft.Apply(PlanTable(next, *got)));
+  got = nft.GetTable({desired.family, desired.name});
+  EXPECT_TRUE(PlanTable(next, *got).empty());
+}
+
+TEST(RuleBuilderTest, ParsesAndRejectsAddresses) {
+  EXPECT_TRUE(ParseAddr("10.0.0.1").ok());
+  EXPECT_TRUE(ParseAddr("fd00::1")->v6);
+  EXPECT_EQ(ParseAddr("10.0.0.256").status().code(), absl::StatusCode::kInvalidArgument);
+  auto p = ParsePrefix("10.1.2.3/16");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(FormatDatum(FieldType::kIpv4Addr, p->addr.bytes), "10.1.0.0");
+  EXPECT_EQ(p->len, 16);
+  EXPECT_EQ(ParsePrefix("10.0.0.0/33").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParsePrefix("fd00::/129").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParsePrefix("fd00::/64")->len, 64);
+  EXPECT_FALSE(ParseDatum(FieldType::kInetService, "70000").has_value());
+  EXPECT_EQ(FormatDatum(FieldType::kInetService, *ParseDatum(FieldType::kInetService, "8080")),
+            "8080");
+  EXPECT_EQ(FormatDatum(FieldType::kInetProto, *ParseDatum(FieldType::kInetProto, "udp")), "udp");
+}
+
+TEST(RuleBuilderTest, InetAddressMatchesAddNfprotoAndMask) {
+  Rule r = RuleBuilder(Family::kInet, "c").Saddr(*ParsePrefix("10.0.0.0/24")).Masquerade();
+  ASSERT_EQ(r.exprs.size(), 6u);
+  EXPECT_EQ(std::get<MetaExpr>(r.exprs[0]).key, MetaKey::kNfProto);
+  EXPECT_EQ(std::get<BitwiseExpr>(r.exprs[3]).mask, std::string("\xff\xff\xff\x00", 4));
+  Rule host = RuleBuilder(Family::kIp, "c").Daddr(*ParsePrefix("10.0.0.1")).Verdict(Drop());
+  EXPECT_EQ(host.exprs.size(), 3u) << "a /32 needs no bitwise and an ip table no nfproto";
+}
+
+TEST(RuleBuilderTest, ConcatKeyUsesConsecutiveRegisters) {
+  Rule r = RuleBuilder(Family::kIp, "c").Vmap({Field::kDaddr4, Field::kL4Proto, Field::kDport}, "m");
+  ASSERT_EQ(r.exprs.size(), 4u);
+  EXPECT_EQ(std::get<PayloadExpr>(r.exprs[0]).dreg, kReg1);
+  EXPECT_EQ(std::get<MetaExpr>(r.exprs[1]).dreg, 9u);
+  EXPECT_EQ(std::get<PayloadExpr>(r.exprs[2]).dreg, 10u);
+  EXPECT_EQ(std::get<LookupExpr>(r.exprs[3]).dreg, kRegVerdict);
+  EXPECT_NE(DebugString(r).find("@m"), std::string::npos);
+}
+
+TEST(RuleBuilderDeathTest, MisuseIsAProgrammingError) {
+  EXPECT_DEATH(RuleBuilder(Family::kIp, "c").Dport(80), "needs L4Proto");
+  EXPECT_DEATH(RuleBuilder(Family::kIp, "c").Saddr(*ParsePrefix("fd00::/64")), "IPv6 match");
+}
+
+}  // namespace
+}  // namespace shoal::kernel::nft
