@@ -177,7 +177,9 @@ absl::StatusOr<std::vector<Neighbor>> LibnlNetlink::ListNeighbors(NeighFamily fa
     r.permanent = (rtnl_neigh_get_state(n) & NUD_PERMANENT) != 0;
     unsigned flags = rtnl_neigh_get_flags(n);
     r.self = (flags & NTF_SELF) != 0;
-    r.master = (flags & NTF_MASTER) != 0;
+    // The bridge reports its own rows with NDA_MASTER set and ndm_flags 0 (fdb_fill_info), so
+    // "master" is the attribute, not the NTF_MASTER request flag.
+    r.master = (flags & NTF_MASTER) != 0 || rtnl_neigh_get_master(n) > 0;
     out.push_back(r);
   }));
   return out;

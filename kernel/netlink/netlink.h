@@ -105,7 +105,7 @@ struct Route {
 
 // One neighbour table row. kFdb rows are bridge forwarding entries (AF_BRIDGE): `mac` is the key,
 // `dst` the remote VTEP (vxlan) or unset; `self` = NTF_SELF (the device's own table, e.g. vxlan),
-// `master` = NTF_MASTER (the bridge's table). kArp/kNdp rows map `dst` -> `mac`.
+// `master` = the bridge's table (NTF_MASTER on requests; NDA_MASTER present in dumps). kArp/kNdp rows map `dst` -> `mac`.
 enum class NeighFamily { kArp, kNdp, kFdb };
 struct Neighbor {
   NeighFamily family = NeighFamily::kArp;
