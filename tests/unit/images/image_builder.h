@@ -94,7 +94,8 @@ inline void WriteOciLayout(const BuiltImage& img, const std::string& dir,
        {{{"mediaType", media::kOciManifest},
          {"digest", img.manifest_digest.String()},
          {"size", img.manifest.size()},
-         {"annotations", {{"io.containerd.image.name", ref_name}}}}}}};
+         {"annotations",
+          {{"io.containerd.image.name", ref_name}, {"org.opencontainers.image.ref.name", ref_name}}}}}}};
   Spit(dir + "/index.json", index.dump());
 }
 
