@@ -185,7 +185,8 @@ absl::Status RegistryClient::FetchBlob(Store& store, const Descriptor& d) {
   req.url = Url(absl::StrCat("/v2/", repo_, "/blobs/", d.digest.String()));
   absl::Status write_status;
   Progress p{Short(d.digest), "layer", 0, static_cast<uint64_t>(d.size), "downloading"};
-  auto last = std::chrono::steady_clock::now();
+  // The first chunk is reported at once, later ones at most every 200 ms.
+  auto last = std::chrono::steady_clock::time_point{};
   req.sink = [&](absl::string_view chunk) {
     if (writer->written() + chunk.size() > static_cast<uint64_t>(d.size)) {
       write_status = absl::DataLossError(absl::StrCat("blob ", d.digest.String(),
