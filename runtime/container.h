@@ -54,6 +54,8 @@ class Container {
   ~Container();  // kills and removes what is left (like Delete), if Delete was not called
   const std::string& id() const { return id_; }
   pid_t pid() const { return pid_; }  // PID 1 of the container, as seen from the host
+  int pidfd() const { return pidfd_.get(); }  // readable when PID 1 exits (-1 after Wait)
+  bool started() const { return started_; }
   kernel::Cgroup& cgroup() { return *cgroup_; }
 
   // Lets PID 1 exec the process. The error of a failed exec (e.g. ENOENT) is returned.
