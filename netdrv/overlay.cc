@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "netdrv/peer_plan.h"
@@ -107,9 +108,10 @@ absl::Status OverlayDriver::CreateNetwork(const NetworkSpec& spec) {
   ASSIGN_OR_RETURN(net.sandbox, sandboxes_.Create(name));
   absl::Status st = BuildSandbox(net, underlay.first);
   if (!st.ok()) {
+    EmptySandbox(net.sandbox.get());
     net.sandbox.Reset();
-    (void)sandboxes_.Delete(name);  // the vxlan device and bridge die with the namespace
-    return base::Annotate(st, who);
+    (void)sandboxes_.Delete(name);
+    return base::Annotate(st, absl::StripSuffix(who, ": "));
   }
   networks_.emplace(spec.id, std::move(net));
   return absl::OkStatus();
@@ -163,11 +165,25 @@ absl::Status OverlayDriver::BuildSandbox(Network& net, int underlay_index) {
   return absl::OkStatus();
 }
 
+// Deletes the sandbox's links before the namespace goes: the kernel tears a dead namespace down
+// asynchronously, and until then the veths' container ends and the vxlan UDP port (held in the
+// node namespace) would linger.
+void OverlayDriver::EmptySandbox(int fd) {
+  auto sb = netlink_.Open(fd);
+  if (!sb.ok()) return;
+  auto links = (*sb)->ListLinks();
+  if (!links.ok()) return;
+  for (const Link& l : *links) {
+    if (l.kind != LinkKind::kLoopback) (void)(*sb)->DeleteLink(l.index);
+  }
+}
+
 absl::Status OverlayDriver::DeleteNetwork(absl::string_view id) {
   auto it = networks_.find(id);
   if (it == networks_.end()) {
     return absl::NotFoundError(absl::StrCat("overlay network ", std::string(id), " not found"));
   }
+  EmptySandbox(it->second.sandbox.get());
   it->second.sandbox.Reset();
   absl::Status st = sandboxes_.Delete(SandboxName(id));
   networks_.erase(it);
@@ -323,7 +339,11 @@ absl::Status OverlayDriver::Restore(
     if (!absl::StartsWith(name, kSandboxPrefix)) continue;
     auto k = by_sandbox.find(name);
     if (k == by_sandbox.end() || networks_.count(k->second->id)) {
-      if (k == by_sandbox.end()) RETURN_IF_ERROR(sandboxes_.Delete(name));  // purge
+      if (k == by_sandbox.end()) {  // purge
+        auto fd = sandboxes_.Open(name);
+        if (fd.ok()) EmptySandbox(fd->get());
+        RETURN_IF_ERROR(sandboxes_.Delete(name));
+      }
       continue;
     }
     const NetworkSpec& spec = *k->second;

@@ -80,6 +80,7 @@ class OverlayDriver : public Driver {
   absl::Status ReconcileNetwork(Network& net);
   absl::Status ReconcilePeers(Network& net, kernel::Netlink& sb);
   static std::string VethName(absl::string_view endpoint_id);
+  void EmptySandbox(int fd);
 
   OverlayConfig config_;
   kernel::NetlinkFactory& netlink_;
