@@ -101,6 +101,9 @@ absl::Status CheckRule(Table& t, const Chain& chain, const Rule& r) {
       if (l->dreg && *l->dreg == kRegVerdict && !s->verdict_map) {
         return absl::InvalidArgumentError(absl::StrCat("set ", l->set, " is not a verdict map"));
       }
+      if (l->dreg && *l->dreg != kRegVerdict && s->data.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("set ", l->set, " is not a data map"));
+      }
     }
     bool nat = std::holds_alternative<NatExpr>(e) || std::holds_alternative<MasqExpr>(e) ||
                std::holds_alternative<RedirExpr>(e);

@@ -188,21 +188,21 @@ uint32_t CanonReg(uint32_t r) {
 }
 }  // namespace
 
-uint32_t RuleBuilder::LoadConcat(const std::vector<Field>& key) {
+uint32_t RuleBuilder::LoadConcat(const std::vector<Field>& key, uint32_t start) {
   CHECK(!key.empty()) << "empty lookup key";
   // Address fields need the network protocol checked first (nft adds this dependency too).
   for (Field f : key) {
     if (f == Field::kSaddr4 || f == Field::kDaddr4) { RequireFamily(false); break; }
     if (f == Field::kSaddr6 || f == Field::kDaddr6) { RequireFamily(true); break; }
   }
-  uint32_t reg = kReg32_00, total = 0;
+  uint32_t reg = start, total = 0;
   for (Field f : key) {
     LoadField(f, CanonReg(reg));
     uint32_t padded = (FieldLen(FieldTypeOf(f)) + 3) / 4 * 4;
     reg += padded / 4;
     total += padded;
   }
-  CHECK(total <= 64) << "lookup key longer than 64 bytes";
+  CHECK(reg <= kReg32_00 + 16) << "key longer than the 64 bytes of registers";
   return total;
 }
 
@@ -276,6 +276,30 @@ Rule RuleBuilder::HashVmap(const std::vector<Field>& key, uint32_t n, uint32_t s
   uint32_t len = LoadConcat(key);
   rule_.exprs.push_back(HashExpr{kReg1, kReg1, len, n, seed});
   rule_.exprs.push_back(LookupExpr{kReg1, kRegVerdict, std::string(map), false});
+  return rule_;
+}
+
+Rule RuleBuilder::DnatMap(const std::vector<Field>& key, const Slot& slot, absl::string_view map,
+                          bool v6) {
+  uint32_t key_bytes = LoadConcat(key);
+  uint32_t next = kReg32_00 + key_bytes / 4;
+  if (slot.kind == Slot::kRandom) {
+    CHECK(slot.modulus > 0) << "slot modulus must be > 0";
+    rule_.exprs.push_back(NumgenExpr{CanonReg(next), slot.modulus, false});
+    key_bytes += 4;
+  } else if (slot.kind == Slot::kHash) {
+    CHECK(slot.modulus > 0 && !slot.hash_fields.empty()) << "hash slot needs fields and modulus";
+    // Hash input goes after the slot register; the result lands in the slot register.
+    uint32_t len = LoadConcat(slot.hash_fields, next + 1);
+    rule_.exprs.push_back(HashExpr{CanonReg(next + 1), CanonReg(next), len, slot.modulus, slot.seed});
+    key_bytes += 4;
+  }
+  CHECK(key_bytes <= 64) << "map key longer than 64 bytes";
+  // The map's data (address . port) is written from register 1 on: the address in 1 (4 or 16
+  // bytes), the port in the following 32-bit register.
+  rule_.exprs.push_back(LookupExpr{kReg1, kReg1, std::string(map), false});
+  uint32_t port_reg = CanonReg(kReg32_00 + (v6 ? 4 : 1));
+  rule_.exprs.push_back(NatExpr{NatType::kDnat, v6 ? Family::kIp6 : Family::kIp, kReg1, port_reg});
   return rule_;
 }
 

@@ -54,6 +54,9 @@ enum class Field : uint8_t {
 };
 FieldType FieldTypeOf(Field f);
 
+// Registers as numbered by the kernel (enum nft_registers).
+inline constexpr uint32_t kRegVerdict = 0, kReg1 = 1, kReg2 = 2, kReg32_00 = 8;
+
 inline constexpr uint32_t kCtEstablished = 0x2, kCtRelated = 0x4, kCtNew = 0x8;
 inline constexpr uint32_t kCtInvalid = 0x1;
 
@@ -88,12 +91,28 @@ class RuleBuilder {
   Rule NumgenVmap(uint32_t n, absl::string_view map, bool incremental = false);
   // jhash key mod n seed s vmap @map (stable per flow; a Maglev lookup table fits here)
   Rule HashVmap(const std::vector<Field>& key, uint32_t n, uint32_t seed, absl::string_view map);
+  // dnat to <key> [. slot] map @map — a typed map (data: kIpv4Addr . kInetService, or
+  // kIpv6Addr . kInetService with v6) picks the backend directly, with no per-service chain.
+  // `slot` appends `numgen random mod n` or `jhash <fields> mod n seed s` (field type
+  // kInteger) to the key, so a service owns n slots (weights = slots per backend; a Maglev
+  // table fits). Why: adding a service or backend is then only element adds with plain data,
+  // which does not make the kernel re-validate the whole table; every rule or goto/jump element
+  // added does (nf_tables_api.c: NFT_VALIDATE_NEED -> nft_table_validate walks all chains), so
+  // the per-chain layout costs O(services) per change (see docs/benchmarks.md).
+  struct Slot {
+    enum Kind { kNone, kRandom, kHash } kind = kNone;
+    uint32_t modulus = 0;
+    std::vector<Field> hash_fields;
+    uint32_t seed = 0;
+  };
+  Rule DnatMap(const std::vector<Field>& key, const Slot& slot, absl::string_view map,
+               bool v6 = false);
   // The rule as built so far with no statement (e.g. only a counter).
   Rule Build();
 
  private:
   // Loads `key` into consecutive 32-bit registers from NFT_REG32_00; returns total bytes.
-  uint32_t LoadConcat(const std::vector<Field>& key);
+  uint32_t LoadConcat(const std::vector<Field>& key, uint32_t start = kReg32_00);
   void LoadField(Field f, uint32_t reg);
   void MatchAddr(bool src, const Prefix& p, bool equal);
   void RequireFamily(bool v6);
@@ -103,7 +122,5 @@ class RuleBuilder {
   bool have_l4proto_ = false;
 };
 
-// Registers as numbered by the kernel (enum nft_registers).
-inline constexpr uint32_t kRegVerdict = 0, kReg1 = 1, kReg2 = 2, kReg32_00 = 8;
 
 }  // namespace shoal::kernel::nft

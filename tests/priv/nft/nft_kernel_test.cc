@@ -241,6 +241,51 @@ TEST(NftKernelTest, ServiceVipAndPublishedPortDnatReachListener) {
   EXPECT_EQ(s.Exec("nft list ruleset"), "");
 }
 
+// The chain-free LB layout: one rule `dnat to ip daddr . meta l4proto . th dport . numgen random
+// mod 2 map @backends`, services and backends being only map elements.
+TEST(NftKernelTest, DnatMapWithSlotsSpreadsOverBackends) {
+  SHOAL_REQUIRE_ROOT();
+  TestNetns c, s;
+  Wire(c, "sni-c", "10.99.0.1/24", s, "sni-s", "10.99.0.2/24");
+  c.Exec("ip route add 10.200.0.1/32 via 10.99.0.2");
+  auto nft = Open(s);
+  ASSERT_NE(nft, nullptr);
+  Table t;
+  t.family = Family::kIp;
+  t.name = "sni-map";
+  t.chains = {{"prerouting", BaseChain{ChainType::kNat, Hook::kPrerouting, kPriorityDstNat}}};
+  Set m{"backends",
+        {FieldType::kIpv4Addr, FieldType::kInetProto, FieldType::kInetService, FieldType::kInteger},
+        false, {FieldType::kIpv4Addr, FieldType::kInetService}, {}};
+  m.elements.push_back({{Ipv4("10.200.0.1"), Proto(6), Port(80), U32(0)}, std::nullopt,
+                        {Ipv4("10.99.0.2"), Port(9090)}});
+  m.elements.push_back({{Ipv4("10.200.0.1"), Proto(6), Port(80), U32(1)}, std::nullopt,
+                        {Ipv4("10.99.0.2"), Port(9091)}});
+  t.sets = {m};
+  RuleBuilder::Slot slot{RuleBuilder::Slot::kRandom, 2, {}, 0};
+  t.rules = {RuleBuilder(t.family, "prerouting")
+                 .DnatMap({Field::kDaddr4, Field::kL4Proto, Field::kDport}, slot, "backends")};
+  NFT_ASSERT_OK(nft->Apply(PlanTable(t, std::nullopt)));
+  auto got = nft->GetTable({t.family, t.name});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->sets, t.sets);
+  ASSERT_EQ(got->rules.size(), 1u);
+  EXPECT_TRUE(got->rules[0] == t.rules[0]) << "\n got:  " << DebugString(got->rules[0])
+                                           << "\n want: " << DebugString(t.rules[0]);
+  Listener a(s, "10.99.0.2", 9090), b(s, "10.99.0.2", 9091);
+  int on_a = 0, on_b = 0;
+  for (int i = 0; i < 24; ++i) {
+    ASSERT_TRUE(Connect(c, "10.200.0.1", 80)) << i;
+    std::string pa = a.Accept(0), pb = pa.empty() ? b.Accept() : "";
+    if (!pa.empty()) ++on_a;
+    if (!pb.empty()) ++on_b;
+  }
+  EXPECT_EQ(on_a + on_b, 24);
+  EXPECT_GT(on_a, 0) << "random slots reach both backends (p(fail) = 2^-23)";
+  EXPECT_GT(on_b, 0);
+  NFT_ASSERT_OK(DeleteTableIfExists(*nft, {t.family, t.name}));
+}
+
 // c (10.98.0.1) -> router r -> outside o (10.97.0.1) that has no route back to 10.98.0.0/24:
 // the connection works only because r masquerades, and o sees r's address.
 TEST(NftKernelTest, MasqueradeRewritesSourceToEgressAddress) {

@@ -164,6 +164,33 @@ TEST(RuleBuilderTest, ConcatKeyUsesConsecutiveRegisters) {
   EXPECT_NE(DebugString(r).find("@m"), std::string::npos);
 }
 
+TEST(RuleBuilderTest, DnatMapLayout) {
+  RuleBuilder::Slot hash{RuleBuilder::Slot::kHash, 7, {Field::kSaddr4, Field::kSport}, 9};
+  Rule r = RuleBuilder(Family::kIp, "c").DnatMap({Field::kDaddr4, Field::kL4Proto, Field::kDport},
+                                                  hash, "m");
+  // daddr->1, l4proto->9, dport->10, hash input saddr->12 (dumped as legacy reg 2),
+  // sport->13, jhash(2, 8 bytes) -> 11.
+  auto* h = std::get_if<HashExpr>(&r.exprs[5]);
+  ASSERT_NE(h, nullptr) << DebugString(r);
+  EXPECT_EQ(h->sreg, 2u);
+  EXPECT_EQ(h->dreg, 11u);
+  EXPECT_EQ(h->len, 8u);
+  auto* l = std::get_if<LookupExpr>(&r.exprs[6]);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->dreg, kReg1);
+  auto* n = std::get_if<NatExpr>(&r.exprs[7]);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->reg_proto, 9u);
+
+  FakeNft nft;
+  TableRef t{Family::kIp, "t"};
+  Set vmap{"m", {FieldType::kIpv4Addr}, true, {}, {}};
+  NFT_ASSERT_OK(nft.Apply(Batch().AddTable(t).AddSet(t, vmap).AddChain(
+      t, {"c", BaseChain{ChainType::kNat, Hook::kPrerouting, kPriorityDstNat}})));
+  EXPECT_EQ(nft.Apply(Batch().AddRule(t, r)).code(), absl::StatusCode::kInvalidArgument)
+      << "a verdict map cannot feed dnat";
+}
+
 TEST(RuleBuilderDeathTest, MisuseIsAProgrammingError) {
   EXPECT_DEATH(RuleBuilder(Family::kIp, "c").Dport(80), "needs L4Proto");
   EXPECT_DEATH(RuleBuilder(Family::kIp, "c").Saddr(*ParsePrefix("fd00::/64")), "IPv6 match");
