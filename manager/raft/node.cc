@@ -1,0 +1,436 @@
+#include "manager/raft/node.h"
+
+#include <cstdlib>
+
+#include "base/check.h"
+#include "base/log.h"
+#include "base/status.h"
+
+namespace shoal::manager::raft {
+
+struct RaftNode::Waiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  absl::StatusOr<uint64_t> result = absl::UnknownError("pending");
+  uint64_t term = 0;
+
+  void Complete(absl::StatusOr<uint64_t> r) {
+    std::lock_guard<std::mutex> l(mu);
+    if (done) return;
+    done = true;
+    result = std::move(r);
+    cv.notify_all();
+  }
+  absl::StatusOr<uint64_t> Wait(absl::Duration timeout) {
+    std::unique_lock<std::mutex> l(mu);
+    if (!cv.wait_for(l, absl::ToChronoNanoseconds(timeout), [&] { return done; })) {
+      return absl::DeadlineExceededError("raft: timed out waiting for the entry to apply");
+    }
+    return result;
+  }
+};
+
+struct RaftNode::Input {
+  enum Kind { kMessage, kPropose, kConfChange, kRead, kTransfer } kind = kMessage;
+  api::RaftMessage msg;
+  std::string data;
+  api::ConfChange cc;
+  uint64_t target = 0;
+  std::shared_ptr<Waiter> waiter;
+};
+
+RaftNode::RaftNode(NodeOptions opts, StateMachine* sm)
+    : opts_(std::move(opts)), sm_(sm), transport_(opts_.transport) {
+  service_ = Transport::NewService([this](api::RaftMessage m) {
+    Input in;
+    in.kind = Input::kMessage;
+    in.msg = std::move(m);
+    Enqueue(std::move(in));
+  });
+}
+
+RaftNode::~RaftNode() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::Create(NodeOptions opts, StateMachine* sm) {
+  if (opts.id == 0) return absl::InvalidArgumentError("raft node: id must be non-zero");
+  if (opts.dir.empty()) return absl::InvalidArgumentError("raft node: dir is required");
+  std::unique_ptr<RaftNode> n(new RaftNode(std::move(opts), sm));
+  RETURN_IF_ERROR(n->Init());
+  return n;
+}
+
+absl::Status RaftNode::Init() {
+  ASSIGN_OR_RETURN(storage_, Storage::Open(opts_.dir, opts_.storage));
+  auto log = base::Logger("raft");
+  if (storage_->recovery().torn_bytes > 0) {
+    log->warn("raft storage: truncated a torn tail of {} bytes in {}",
+              storage_->recovery().torn_bytes, storage_->recovery().torn_segment);
+  }
+  DurableState ds = storage_->TakeRecovered();
+  if (storage_->recovery().fresh && !opts_.bootstrap.empty()) {
+    ds = Bootstrap(opts_.bootstrap);
+    RETURN_IF_ERROR(storage_->SaveState(ds.hard_state, ds.entries));
+  }
+  for (const api::RaftMember& m : opts_.bootstrap) {
+    if (m.raft_id() != opts_.id) transport_.SetPeer(m.raft_id(), m.addr());
+  }
+  for (const api::RaftMember& m : opts_.peers) {
+    if (m.raft_id() != opts_.id) transport_.SetPeer(m.raft_id(), m.addr());
+  }
+  if (ds.snapshot) RestoreSnapshot(*ds.snapshot);
+  Config cfg = opts_.raft;
+  cfg.id = opts_.id;
+  if (cfg.seed == 1) cfg.seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  core_ = std::make_unique<Core>(cfg, std::move(ds));
+  PublishStatus();
+  return absl::OkStatus();
+}
+
+void RaftNode::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void RaftNode::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  transport_.Stop();
+  FailAllWaiters(absl::UnavailableError("raft: node stopped"));
+  for (auto& [ctx, w] : reads_) w->Complete(absl::UnavailableError("raft: node stopped"));
+  for (auto& [i, w] : read_applies_) w->Complete(absl::UnavailableError("raft: node stopped"));
+  std::lock_guard<std::mutex> l(mu_);
+  for (Input& in : inbox_) {
+    if (in.waiter) in.waiter->Complete(absl::UnavailableError("raft: node stopped"));
+  }
+  inbox_.clear();
+}
+
+void RaftNode::Enqueue(Input in) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) {
+      if (in.waiter) in.waiter->Complete(absl::UnavailableError("raft: node stopped"));
+      return;
+    }
+    inbox_.push_back(std::move(in));
+  }
+  cv_.notify_one();
+}
+
+absl::StatusOr<uint64_t> RaftNode::Submit(Input in, absl::Duration timeout) {
+  auto w = std::make_shared<Waiter>();
+  in.waiter = w;
+  Enqueue(std::move(in));
+  return w->Wait(timeout);
+}
+
+absl::StatusOr<uint64_t> RaftNode::ProposeAndWait(absl::string_view data,
+                                                  absl::Duration timeout) {
+  if (!IsLeader()) return absl::FailedPreconditionError("not the leader");
+  Input in;
+  in.kind = Input::kPropose;
+  in.data = std::string(data);
+  return Submit(std::move(in), timeout);
+}
+
+absl::Status RaftNode::ReadBarrier(absl::Duration timeout) {
+  Input in;
+  in.kind = Input::kRead;
+  return Submit(std::move(in), timeout).status();
+}
+
+absl::Status RaftNode::AddMember(const api::RaftMember& m, absl::Duration timeout) {
+  if (m.raft_id() == 0 || m.addr().empty()) {
+    return absl::InvalidArgumentError("add member: raft_id and addr are required");
+  }
+  Input in;
+  in.kind = Input::kConfChange;
+  in.cc.set_type(api::ConfChange::TYPE_ADD_LEARNER);
+  in.cc.set_node_id(m.raft_id());
+  *in.cc.mutable_member() = m;
+  return Submit(std::move(in), timeout).status();
+}
+
+absl::Status RaftNode::RemoveMember(uint64_t raft_id, absl::Duration timeout) {
+  Input in;
+  in.kind = Input::kConfChange;
+  in.cc.set_type(api::ConfChange::TYPE_REMOVE_NODE);
+  in.cc.set_node_id(raft_id);
+  return Submit(std::move(in), timeout).status();
+}
+
+absl::Status RaftNode::TransferLeadership(uint64_t target, absl::Duration timeout) {
+  Input in;
+  in.kind = Input::kTransfer;
+  in.target = target;
+  RETURN_IF_ERROR(Submit(std::move(in), timeout).status());
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    NodeStatus s = Status();
+    if (s.leader == target) return absl::OkStatus();
+    absl::SleepFor(opts_.tick / 2);
+  }
+  return absl::DeadlineExceededError("transfer: target did not become leader in time");
+}
+
+NodeStatus RaftNode::Status() const {
+  std::lock_guard<std::mutex> l(status_mu_);
+  return status_;
+}
+
+void RaftNode::PublishStatus() {
+  NodeStatus s;
+  s.id = opts_.id;
+  s.term = core_->term();
+  s.leader = core_->lead();
+  s.role = core_->role();
+  s.commit = core_->log().committed();
+  s.applied = applied_;
+  for (auto& [id, m] : members_) s.members.push_back(m);
+  s.learners.assign(core_->learners().begin(), core_->learners().end());
+  is_leader_ = s.role == Role::kLeader;
+  std::lock_guard<std::mutex> l(status_mu_);
+  status_ = std::move(s);
+}
+
+void RaftNode::HandleInput(Input& in) {
+  switch (in.kind) {
+    case Input::kMessage:
+      core_->Step(in.msg);
+      return;
+    case Input::kPropose: {
+      auto r = core_->Propose(std::move(in.data));
+      if (!r.ok()) {
+        in.waiter->Complete(r.status());
+        return;
+      }
+      in.waiter->term = core_->term();
+      by_index_[*r] = in.waiter;
+      return;
+    }
+    case Input::kConfChange: {
+      auto r = core_->ProposeConfChange(in.cc);
+      if (!r.ok()) {
+        in.waiter->Complete(r.status());
+        return;
+      }
+      in.waiter->term = core_->term();
+      by_index_[*r] = in.waiter;
+      return;
+    }
+    case Input::kRead: {
+      std::string ctx = std::to_string(opts_.id) + ":" + std::to_string(++read_seq_);
+      core_->ReadIndex(ctx);
+      reads_.emplace_back(ctx, in.waiter);
+      return;
+    }
+    case Input::kTransfer: {
+      absl::Status s = core_->TransferLeadership(in.target);
+      if (s.ok()) {
+        in.waiter->Complete(uint64_t{0});
+      } else {
+        in.waiter->Complete(s);
+      }
+      return;
+    }
+  }
+}
+
+void RaftNode::Loop() {
+  auto log = base::Logger("raft");
+  auto next_tick = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(opts_.tick);
+  while (true) {
+    std::deque<Input> batch;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait_until(l, next_tick, [&] { return stop_ || !inbox_.empty(); });
+      if (stop_) return;
+      batch.swap(inbox_);
+    }
+    for (Input& in : batch) HandleInput(in);
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_tick) {
+      core_->Tick();
+      next_tick += absl::ToChronoNanoseconds(opts_.tick);
+      if (next_tick < now) next_tick = now + absl::ToChronoNanoseconds(opts_.tick);
+      PromoteCaughtUpLearners();
+    }
+    while (core_->HasReady()) {
+      Ready rd = core_->GetReady();
+      HandleReady(rd);
+      core_->Advance(rd);
+    }
+    bool leader = core_->role() == Role::kLeader;
+    if (was_leader_ && !leader) {
+      FailAllWaiters(absl::UnavailableError("raft: leadership lost; outcome unknown"));
+    }
+    if (leader != was_leader_) {
+      log->info("raft {}: {} in term {}", opts_.id, leader ? "became leader" : "stepped down",
+                core_->term());
+    }
+    was_leader_ = leader;
+    MaybeSnapshot();
+    PublishStatus();
+  }
+}
+
+void RaftNode::HandleReady(Ready& rd) {
+  // The leader may replicate in parallel with its own disk write (thesis §10.2.1): the core
+  // counts the leader's copy only once Advance() reports it durable.
+  std::vector<api::RaftMessage> later;
+  const bool leader = core_->role() == Role::kLeader;
+  for (auto& m : rd.messages) {
+    bool early = leader && m.term() == core_->term() &&
+                 (m.type() == api::MSG_APPEND || m.type() == api::MSG_HEARTBEAT ||
+                  m.type() == api::MSG_SNAPSHOT);
+    if (early) {
+      transport_.Send(std::move(m));
+    } else {
+      later.push_back(std::move(m));
+    }
+  }
+  absl::Status s = storage_->Save(rd);
+  if (!s.ok()) {
+    // After a failed fdatasync the page cache state is unknown (fsyncgate): never continue.
+    base::Logger("raft")->critical("raft {}: storage failed: {}; aborting", opts_.id,
+                                   std::string(s.message()));
+    std::abort();
+  }
+  for (auto& m : later) transport_.Send(std::move(m));
+  if (rd.snapshot) RestoreSnapshot(*rd.snapshot);
+  for (const api::Entry& e : rd.committed_entries) ApplyEntry(e);
+  for (const ReadState& rs : rd.read_states) {
+    for (auto it = reads_.begin(); it != reads_.end(); ++it) {
+      if (it->first == rs.context) {
+        read_applies_.emplace_back(rs.index, it->second);
+        reads_.erase(it);
+        break;
+      }
+    }
+  }
+  for (auto it = read_applies_.begin(); it != read_applies_.end();) {
+    if (applied_ >= it->first) {
+      it->second->Complete(it->first);
+      it = read_applies_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void RaftNode::ApplyEntry(const api::Entry& e) {
+  if (e.index() <= applied_) return;
+  if (e.type() == api::ENTRY_TYPE_NORMAL && !e.data().empty()) {
+    sm_->Apply(e.index(), e.data());
+  } else if (e.type() == api::ENTRY_TYPE_CONF_CHANGE) {
+    api::ConfChange cc;
+    if (cc.ParseFromString(e.data())) {
+      const uint64_t id = cc.node_id();
+      switch (cc.type()) {
+        case api::ConfChange::TYPE_ADD_NODE:
+        case api::ConfChange::TYPE_ADD_LEARNER:
+          members_[id] = cc.member();
+          members_[id].set_raft_id(id);
+          if (id != opts_.id && !cc.member().addr().empty()) {
+            transport_.SetPeer(id, cc.member().addr());
+          }
+          break;
+        case api::ConfChange::TYPE_REMOVE_NODE:
+          members_.erase(id);
+          removed_.push_back(id);
+          if (id != opts_.id) transport_.RemovePeer(id);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  applied_ = e.index();
+  auto it = by_index_.find(e.index());
+  if (it != by_index_.end()) {
+    if (it->second->term == e.term()) {
+      it->second->Complete(e.index());
+    } else {
+      it->second->Complete(absl::UnavailableError("raft: entry was replaced (leadership lost)"));
+    }
+    by_index_.erase(it);
+  }
+}
+
+void RaftNode::RestoreSnapshot(const SnapshotData& s) {
+  api::Snapshot snap;
+  if (!snap.ParseFromString(*s.data)) {
+    base::Logger("raft")->critical("raft {}: undecodable snapshot at {}", opts_.id,
+                                   s.metadata.index());
+    std::abort();
+  }
+  absl::Status st = sm_->Restore(s.metadata.index(), snap.state());
+  if (!st.ok()) {
+    base::Logger("raft")->critical("raft {}: state machine restore failed: {}", opts_.id,
+                                   std::string(st.message()));
+    std::abort();
+  }
+  members_.clear();
+  for (const api::RaftMember& m : snap.members()) {
+    members_[m.raft_id()] = m;
+    if (m.raft_id() != opts_.id && !m.addr().empty()) transport_.SetPeer(m.raft_id(), m.addr());
+  }
+  removed_.assign(snap.removed().begin(), snap.removed().end());
+  applied_ = s.metadata.index();
+  last_snapshot_ = applied_;
+  for (auto it = by_index_.begin(); it != by_index_.end() && it->first <= applied_;) {
+    it->second->Complete(absl::UnavailableError("raft: replaced by a snapshot; outcome unknown"));
+    it = by_index_.erase(it);
+  }
+}
+
+void RaftNode::MaybeSnapshot() {
+  if (applied_ < last_snapshot_ + opts_.snapshot_interval) return;
+  if (core_->log().applied() != applied_) return;
+  auto state = sm_->Snapshot();
+  if (!state.ok()) {
+    base::Logger("raft")->error("raft {}: state machine snapshot failed: {}", opts_.id,
+                                std::string(state.status().message()));
+    last_snapshot_ = applied_;  // retry after another interval
+    return;
+  }
+  api::Snapshot snap;
+  for (auto& [id, m] : members_) *snap.add_members() = m;
+  for (uint64_t r : removed_) snap.add_removed(r);
+  snap.set_state(std::move(*state));
+  core_->Compact(applied_, std::make_shared<const std::string>(snap.SerializeAsString()),
+                 opts_.snapshot_keep);
+  uint64_t compact_to = applied_ > opts_.snapshot_keep ? applied_ - opts_.snapshot_keep : 0;
+  absl::Status s = storage_->SaveSnapshot(*core_->snapshot(), compact_to);
+  if (!s.ok()) {
+    base::Logger("raft")->critical("raft {}: saving snapshot failed: {}", opts_.id,
+                                   std::string(s.message()));
+    std::abort();
+  }
+  last_snapshot_ = applied_;
+}
+
+void RaftNode::FailAllWaiters(const absl::Status& s) {
+  for (auto& [i, w] : by_index_) w->Complete(s);
+  by_index_.clear();
+}
+
+void RaftNode::PromoteCaughtUpLearners() {
+  if (core_->role() != Role::kLeader) return;
+  for (uint64_t l : core_->learners()) {
+    const Progress* pr = core_->progress(l);
+    if (pr == nullptr || pr->match < core_->log().committed()) continue;
+    api::ConfChange cc;
+    cc.set_type(api::ConfChange::TYPE_PROMOTE_LEARNER);
+    cc.set_node_id(l);
+    core_->ProposeConfChange(cc).IgnoreError();  // retried next tick if refused
+    return;
+  }
+}
+
+}  // namespace shoal::manager::raft

@@ -1,0 +1,138 @@
+// RaftNode: one raft member — Core + Storage + Transport + StateMachine — implementing
+// Proposer.
+//
+// One loop thread owns the Core and the Storage. Each iteration it takes queued inputs
+// (messages from the transport, proposals, admin requests), ticks every `tick`, and then for
+// each Ready: sends the leader's replication messages, persists (one WAL record, one
+// fdatasync for every proposal batched into that Ready: group commit), sends the remaining
+// messages, applies committed entries to the StateMachine (this is the one apply thread),
+// wakes proposers whose entry was applied, and advances the core. Every `snapshot_interval`
+// applied entries it snapshots the StateMachine and compacts the log (keeping
+// `snapshot_keep` entries for slow followers).
+//
+// Membership: a member added through AddMember() joins as a learner and is promoted to a
+// voter by the leader once it has caught up with the commit index.
+//
+// All public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "manager/raft/core.h"
+#include "manager/raft/state_machine.h"
+#include "manager/raft/storage.h"
+#include "manager/raft/transport.h"
+
+namespace shoal::manager::raft {
+
+struct NodeOptions {
+  uint64_t id = 0;
+  std::string addr;  // this member's advertised address (host:port)
+  std::string dir;   // storage directory
+  absl::Duration tick = absl::Milliseconds(100);
+  Config raft;       // election_tick 10, heartbeat_tick 1, PreVote, CheckQuorum by default
+  // Initial members of a brand-new cluster (used only when `dir` is empty). Empty: this
+  // member waits to be added by the leader (join).
+  std::vector<api::RaftMember> bootstrap;
+  // Addresses known up front (a joining member learns them from the Join response).
+  std::vector<api::RaftMember> peers;
+  uint64_t snapshot_interval = 10000;
+  uint64_t snapshot_keep = 500;
+  StorageOptions storage;
+  TransportOptions transport;
+};
+
+struct NodeStatus {
+  uint64_t id = 0;
+  uint64_t term = 0;
+  uint64_t leader = 0;
+  Role role = Role::kFollower;
+  uint64_t commit = 0;
+  uint64_t applied = 0;
+  std::vector<api::RaftMember> members;  // voters and learners with their addresses
+  std::vector<uint64_t> learners;
+};
+
+class RaftNode final : public Proposer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RaftNode>> Create(NodeOptions opts, StateMachine* sm);
+  ~RaftNode() override;
+
+  // Register on this member's gRPC server.
+  api::Raft::Service* service() { return service_.get(); }
+  void Start();
+  void Stop();
+
+  absl::StatusOr<uint64_t> ProposeAndWait(absl::string_view data,
+                                          absl::Duration timeout) override;
+  bool IsLeader() const override { return is_leader_.load(); }
+
+  // Linearizable read barrier (ReadIndex): returns once this member has applied everything
+  // committed before the call; the caller then reads its state machine.
+  absl::Status ReadBarrier(absl::Duration timeout);
+  // Leader only: adds `m` (learner first, promoted automatically once caught up).
+  absl::Status AddMember(const api::RaftMember& m, absl::Duration timeout);
+  absl::Status RemoveMember(uint64_t raft_id, absl::Duration timeout);
+  absl::Status TransferLeadership(uint64_t target, absl::Duration timeout);
+
+  NodeStatus Status() const;
+  uint64_t id() const { return opts_.id; }
+
+ private:
+  struct Waiter;
+  struct Input;
+  RaftNode(NodeOptions opts, StateMachine* sm);
+  absl::Status Init();
+  void Loop();
+  void Enqueue(Input in);
+  void HandleInput(Input& in);
+  void HandleReady(Ready& rd);
+  void ApplyEntry(const api::Entry& e);
+  void RestoreSnapshot(const SnapshotData& s);
+  void MaybeSnapshot();
+  void FailAllWaiters(const absl::Status& s);
+  void PromoteCaughtUpLearners();
+  void PublishStatus();
+  absl::StatusOr<uint64_t> Submit(Input in, absl::Duration timeout);
+
+  NodeOptions opts_;
+  StateMachine* sm_;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<Core> core_;
+  Transport transport_;
+  std::unique_ptr<api::Raft::Service> service_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Input> inbox_;
+  bool stop_ = false;
+  std::thread thread_;
+  std::atomic<bool> is_leader_{false};
+
+  // Loop-thread state.
+  std::map<uint64_t, std::shared_ptr<Waiter>> by_index_;  // proposals awaiting apply
+  std::vector<std::pair<std::string, std::shared_ptr<Waiter>>> reads_;  // ctx -> waiter
+  std::vector<std::pair<uint64_t, std::shared_ptr<Waiter>>> read_applies_;  // index -> waiter
+  std::map<uint64_t, api::RaftMember> members_;
+  std::vector<uint64_t> removed_;
+  uint64_t applied_ = 0;
+  uint64_t last_snapshot_ = 0;
+  uint64_t read_seq_ = 0;
+  bool was_leader_ = false;
+
+  mutable std::mutex status_mu_;
+  NodeStatus status_;
+};
+
+}  // namespace shoal::manager::raft

@@ -1,0 +1,66 @@
+// Transport: raft messages between members over gRPC (service api::Raft).
+//
+// Each peer gets one long-lived client stream (StreamRaftMessage) fed by a sender thread
+// from a bounded queue, so messages to one peer stay in order and a slow peer never blocks
+// the raft loop (when its queue is full, messages are dropped — raft retransmits). Snapshot
+// chunks travel as ordinary messages on that stream, so a snapshot's size is not limited by
+// the gRPC message size. On a stream error the sender reconnects with backoff and reports the
+// peer unreachable.
+//
+// Security: `channel_credentials`/`server_credentials` are the mTLS hook (the control-plane
+// issue plugs the cluster CA in); they default to insecure for loopback tests.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "api/raft.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace shoal::manager::raft {
+
+namespace api = ::shoal::api::v1;
+
+struct TransportOptions {
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials;  // null: insecure
+  size_t queue_limit = 4096;                                       // messages per peer
+};
+
+class Transport {
+ public:
+  using Handler = std::function<void(api::RaftMessage)>;
+  explicit Transport(TransportOptions opts = {});
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  void SetPeer(uint64_t id, const std::string& addr);  // adds or re-addresses
+  void RemovePeer(uint64_t id);
+  bool HasPeer(uint64_t id) const;
+  // Queues `m` for m.to(); false when the peer is unknown or its queue is full.
+  bool Send(api::RaftMessage m);
+  void Stop();
+
+  // The gRPC service receiving messages; register it on the member's server.
+  static std::unique_ptr<api::Raft::Service> NewService(Handler handler);
+
+ private:
+  struct Peer;
+  void SenderLoop(Peer* p);
+
+  TransportOptions opts_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, std::unique_ptr<Peer>> peers_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace shoal::manager::raft
