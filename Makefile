@@ -12,6 +12,10 @@ comma := ,
 BUILD_DIR ?= $(if $(SANITIZE),build-$(subst $(comma),-,$(SANITIZE)),build)
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
+# Let ccache share objects between checkouts in different folders (CI clones elsewhere):
+# paths under the checkout are hashed relative to it, and the working directory is not hashed.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all setup configure build test demo lint bench clean
 
