@@ -6,8 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -245,16 +247,33 @@ absl::StatusOr<ImageRecord> Store::CommitImage(const Digest& manifest_digest,
   rec.manifest_media_type = m.media_type;
   rec.config = config;
   Digest chain;
+  std::vector<Digest> parents;
   for (size_t i = 0; i < m.layers.size(); ++i) {
     LayerInfo li{m.layers[i], config.diff_ids[i], ChainIdOf(chain, config.diff_ids[i])};
     if (!HasBlob(li.blob.digest)) {
       return absl::FailedPreconditionError(
           absl::StrCat("layer blob ", li.blob.digest.String(), " is not in the store"));
     }
-    RETURN_IF_ERROR(EnsureLayer(li, chain));
+    parents.push_back(chain);
     chain = li.chain_id;
     rec.size += li.blob.size;
     rec.layers.push_back(std::move(li));
+  }
+  // Each layer unpacks into its own directory, so layers unpack in parallel.
+  {
+    std::vector<absl::Status> results(rec.layers.size());
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+      for (size_t i; (i = next++) < rec.layers.size();) {
+        results[i] = EnsureLayer(rec.layers[i], parents[i]);
+      }
+    };
+    std::vector<std::thread> threads;
+    size_t n = std::min<size_t>(rec.layers.size(), std::max(2u, std::thread::hardware_concurrency()));
+    for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    for (const auto& s : results) RETURN_IF_ERROR(s);
   }
   rec.added = absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone());
 
