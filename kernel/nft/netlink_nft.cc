@@ -216,6 +216,9 @@ absl::StatusOr<MnlPtr> OpenSocket() {
   int on = 1;
   // Extended acks give the kernel's reason text; harmless if unsupported.
   mnl_socket_setsockopt(s.get(), NETLINK_EXT_ACK, &on, sizeof(on));
+  // Error replies would otherwise echo the whole failing request (up to ~100 KiB for a large
+  // element list) and could be truncated by our receive buffer.
+  mnl_socket_setsockopt(s.get(), NETLINK_CAP_ACK, &on, sizeof(on));
   int rcv = 1 << 20;
   setsockopt(mnl_socket_get_fd(s.get()), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
   return s;

@@ -122,4 +122,19 @@ Batch PlanTable(const Table& desired, const std::optional<Table>& observed) {
   return b;
 }
 
+absl::StatusOr<size_t> SyncTable(Nft& nft, const Table& desired) {
+  std::optional<Table> observed;
+  absl::StatusOr<Table> got = nft.GetTable({desired.family, desired.name});
+  if (got.ok()) {
+    observed = std::move(*got);
+  } else if (got.status().code() != absl::StatusCode::kNotFound) {
+    return got.status();
+  }
+  Batch b = PlanTable(desired, observed);
+  if (b.empty()) return size_t{0};
+  absl::Status st = nft.Apply(b);
+  if (!st.ok()) return st;
+  return b.size();
+}
+
 }  // namespace shoal::kernel::nft

@@ -25,4 +25,9 @@ namespace shoal::kernel::nft {
 
 Batch PlanTable(const Table& desired, const std::optional<Table>& observed);
 
+// One level-triggered reconciliation step: observe (GetTable; NOT_FOUND = missing), plan, apply.
+// Returns the number of operations applied (0 when already converged). Errors from the
+// adapter are returned unchanged (the batch is atomic, so a failure changes nothing).
+absl::StatusOr<size_t> SyncTable(Nft& nft, const Table& desired);
+
 }  // namespace shoal::kernel::nft

@@ -286,6 +286,53 @@ TEST(NftKernelTest, DnatMapWithSlotsSpreadsOverBackends) {
   NFT_ASSERT_OK(DeleteTableIfExists(*nft, {t.family, t.name}));
 }
 
+// IPv6 through an inet table: (ip6 daddr . l4proto . dport) vmap -> chain -> dnat [v6]:port.
+TEST(NftKernelTest, Ipv6VipDnatInInetTable) {
+  SHOAL_REQUIRE_ROOT();
+  TestNetns c, s;
+  std::string out;
+  ASSERT_EQ(Sh(absl::StrCat("ip link add sni-c netns ", c.name(), " type veth peer name sni-s netns ",
+                            s.name()), &out), 0) << out;
+  c.Exec("ip addr add fd00:99::1/64 dev sni-c nodad");
+  s.Exec("ip addr add fd00:99::2/64 dev sni-s nodad");
+  c.Exec("ip link set sni-c up");
+  s.Exec("ip link set sni-s up");
+  c.Exec("ip -6 route add fd00:200::1/128 via fd00:99::2");
+  auto nft = Open(s);
+  ASSERT_NE(nft, nullptr);
+  Table t;
+  t.family = Family::kInet;
+  t.name = "sni-v6";
+  t.chains = {{"prerouting", BaseChain{ChainType::kNat, Hook::kPrerouting, kPriorityDstNat}},
+              {"svc", std::nullopt}};
+  Set m{"svc6", {FieldType::kIpv6Addr, FieldType::kInetProto, FieldType::kInetService}, true, {}, {}};
+  m.elements.push_back({{Ipv6("fd00:200::1"), Proto(6), Port(80)}, Goto("svc"), {}});
+  t.sets = {m};
+  t.rules = {RuleBuilder(t.family, "prerouting").Vmap({Field::kDaddr6, Field::kL4Proto, Field::kDport}, "svc6"),
+             RuleBuilder(t.family, "svc").Counter().Dnat(*ParseAddr("fd00:99::2"), 9090)};
+  auto n = SyncTable(*nft, t);
+  ASSERT_TRUE(n.ok()) << n.status();
+  auto got = nft->GetTable({t.family, t.name});
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(PlanTable(t, *got).empty()) << "IPv6 expressions round-trip";
+  base::UniqueFd l = s.Socket(AF_INET6, SOCK_STREAM);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(9090);
+  inet_pton(AF_INET6, "fd00:99::2", &a.sin6_addr);
+  ASSERT_EQ(bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << strerror(errno);
+  ASSERT_EQ(listen(l.get(), 4), 0);
+  base::UniqueFd cs = c.Socket(AF_INET6, SOCK_STREAM);
+  sockaddr_in6 vip{};
+  vip.sin6_family = AF_INET6;
+  vip.sin6_port = htons(80);
+  inet_pton(AF_INET6, "fd00:200::1", &vip.sin6_addr);
+  ASSERT_EQ(connect(cs.get(), reinterpret_cast<sockaddr*>(&vip), sizeof(vip)), 0) << strerror(errno);
+  pollfd p{l.get(), POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 5000), 1) << "connection reached the IPv6 backend";
+  NFT_ASSERT_OK(DeleteTableIfExists(*nft, {t.family, t.name}));
+}
+
 // c (10.98.0.1) -> router r -> outside o (10.97.0.1) that has no route back to 10.98.0.0/24:
 // the connection works only because r masquerades, and o sees r's address.
 TEST(NftKernelTest, MasqueradeRewritesSourceToEgressAddress) {

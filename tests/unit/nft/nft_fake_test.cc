@@ -49,6 +49,27 @@ TEST(PlanTest, FromNothingThenConverged) {
   EXPECT_TRUE(PlanTable(desired, *got).empty());
 }
 
+TEST(PlanTest, SyncTableConvergesAndRepairsHandEdits) {
+  FakeNft nft;
+  Table desired = testing::SampleTable("lb");
+  auto n = SyncTable(nft, desired);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_GT(*n, 0u);
+  EXPECT_EQ(*SyncTable(nft, desired), 0u) << "converged";
+  // Someone deletes an element and flushes a chain by hand: the next sync restores both.
+  TableRef t{desired.family, desired.name};
+  NFT_ASSERT_OK(nft.Apply(Batch()
+                              .DeleteElements(t, "service-ips", {desired.sets[2].elements[0]})
+                              .FlushChain(t, "postrouting")));
+  EXPECT_EQ(*SyncTable(nft, desired), 3u) << "one element add, the chain's two rules re-added";
+  EXPECT_EQ(*SyncTable(nft, desired), 0u);
+  // A failed apply changes nothing; the next sync repairs.
+  NFT_ASSERT_OK(nft.Apply(Batch().FlushChain(t, "postrouting")));
+  nft.FailNextApply(absl::UnavailableError("x"));
+  EXPECT_EQ(SyncTable(nft, desired).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(*SyncTable(nft, desired), 2u);
+}
+
 TEST(PlanTest, ElementChangesAreIncremental) {
   FakeNft nft;
   Table desired = testing::SampleTable("lb");
