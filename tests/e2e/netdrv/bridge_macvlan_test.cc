@@ -54,6 +54,15 @@ class LabDriversTest : public ::testing::Test {
     containers_[name] = std::move(*fd);
     return raw;
   }
+  // Right after attaching, a new port forwards only once linkwatch delivers its carrier change
+  // (asynchronous): retry a command that should succeed until a deadline.
+  bool RunSoon(int fd, const std::string& cmd, std::string* out = nullptr) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Run(fd, cmd, out)) return true;
+    }
+    return false;
+  }
   bool Run(int fd, const std::string& cmd, std::string* out = nullptr) {
     auto r = lab::RunIn(fd, cmd);
     if (out) *out = r.ok() ? r->output : r.status().ToString();
@@ -99,7 +108,7 @@ TEST_F(LabDriversTest, EgressBridgeMasqueradesToTheOutsideAndPublishesAHostPort)
   // The outside host has no route to 172.18.0.0/16: only masquerade lets replies come back.
   int out = lab_->outside()->netns.get();
   std::string o;
-  EXPECT_TRUE(Run(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
+  EXPECT_TRUE(RunSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
   // Level-triggered: the nft table removed by hand breaks egress until Reconcile.
   ASSERT_TRUE(Run(node, "nft delete table ip shoal-gw", &o)) << o;
   EXPECT_FALSE(Run(c1, "ping -c1 -W1 192.168.77.254"));
@@ -149,9 +158,9 @@ TEST_F(LabDriversTest, MacvlanContainersReachEachOtherAcrossHostsAndModesBehave)
   ASSERT_TRUE(drivers[0]->CreateEndpoint(Ep("mvpriv", "p1", p1, "10.21.0.11/24")).ok());
   ASSERT_TRUE(drivers[0]->CreateEndpoint(Ep("mvpriv", "p2", p2, "10.21.0.12/24")).ok());
   std::string o;
-  EXPECT_TRUE(Run(a, "ping -c1 -W2 10.20.0.12", &o)) << o;   // across hosts
-  EXPECT_TRUE(Run(a, "ping -c1 -W2 10.20.0.13", &o)) << o;   // same parent, bridge mode
-  EXPECT_FALSE(Run(p1, "ping -c1 -W1 10.21.0.12"));          // private mode isolates
+  EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.20.0.12", &o)) << o;  // across hosts
+  EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.20.0.13", &o)) << o;  // same parent, bridge mode
+  EXPECT_FALSE(Run(p1, "ping -c2 -W1 10.21.0.12"));  // private mode isolates
   EXPECT_TRUE(Run(a, "ip -d link show eth0 | grep -q 'macvlan mode bridge'"));
   ASSERT_TRUE(drivers[0]->DeleteEndpoint("mvnet", "a2").ok());
   EXPECT_FALSE(Run(a2, "ip link show eth0"));
@@ -174,7 +183,7 @@ TEST_F(LabDriversTest, MacvlanOnAVlanSubLinkCreatesAndRemovesIt) {
   ASSERT_TRUE(d0.CreateEndpoint(Ep("mv10", "va", a, "10.22.0.11/24")).ok());
   ASSERT_TRUE(d1.CreateEndpoint(Ep("mv10", "vb", b, "10.22.0.12/24")).ok());
   std::string o;
-  EXPECT_TRUE(Run(a, "ping -c1 -W2 10.22.0.12", &o)) << o;
+  EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.22.0.12", &o)) << o;
   ASSERT_TRUE(d0.DeleteNetwork("mv10").ok());
   EXPECT_FALSE(Run(lab_->host(0).netns.get(), "ip link show eth0.10"));
 }
@@ -189,7 +198,7 @@ TEST_F(LabDriversTest, MacvlanMissingParentIsAClearErrorAndLeavesNoLink) {
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
   EXPECT_NE(st.message().find("eth7"), absl::string_view::npos) << st;
   std::string links;
-  Run(lab_->host(0).netns.get(), "ip -o link | wc -l", &links);
+  Run(lab_->host(0).netns.get(), "ip -o link 2>/dev/null | wc -l", &links);
   EXPECT_EQ(links, "2\n");  // lo and eth0 only
 }
 

@@ -40,6 +40,15 @@ class OverlayE2eTest : public ::testing::Test {
     auto r = o_->RunIn(from, absl::StrCat("ping -c1 -W2 ", extra, " ", to));
     return r.ok() && r->exit_code == 0;
   }
+  // A new veth becomes a forwarding bridge port only after the kernel's linkwatch delivers its
+  // carrier change (asynchronous, up to ~1 s): right after attaching, poll with a deadline.
+  bool PingSoon(const std::string& from, const std::string& to) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Ping(from, to)) return true;
+    }
+    return false;
+  }
   std::string Sandbox(int host, const std::string& cmd) {
     auto r = o_->RunInSandbox(host, "neta00000001", cmd);
     return r.ok() ? r->output : r.status().ToString();
@@ -49,9 +58,9 @@ class OverlayE2eTest : public ::testing::Test {
 };
 
 TEST_F(OverlayE2eTest, ContainersOnDifferentHostsPingAndTalkTcp) {
-  EXPECT_TRUE(Ping("c1", "10.10.1.12"));
-  EXPECT_TRUE(Ping("c1", "10.10.1.13"));
-  EXPECT_TRUE(Ping("c3", "10.10.1.12"));
+  EXPECT_TRUE(PingSoon("c1", "10.10.1.12"));
+  EXPECT_TRUE(PingSoon("c1", "10.10.1.13"));
+  EXPECT_TRUE(PingSoon("c3", "10.10.1.12"));
   auto server = lab::Spawn(o_->ContainerFd("c2"),
                            "busybox nc -ll -p 5000 -e /bin/echo hello-from-c2");
   ASSERT_TRUE(server.ok());
@@ -98,14 +107,14 @@ TEST_F(OverlayE2eTest, TwoOverlaysWithTheSameSubnetAreIsolated) {
   ASSERT_TRUE(o_->AddContainer(0, "d1", b.id, "10.10.1.21/24").ok());
   ASSERT_TRUE(o_->AddContainer(1, "d2", b.id, "10.10.1.22/24").ok());
   ASSERT_TRUE(o_->SyncPeers(b.id).ok());
-  EXPECT_TRUE(Ping("d1", "10.10.1.22"));
+  EXPECT_TRUE(PingSoon("d1", "10.10.1.22"));
   EXPECT_FALSE(Ping("c1", "10.10.1.22"));  // same subnet, other VNI
   EXPECT_FALSE(Ping("d1", "10.10.1.12"));
   EXPECT_TRUE(Ping("c1", "10.10.1.12"));
 }
 
 TEST_F(OverlayE2eTest, RemovingAPeerRemovesItsRowsAndTrafficStops) {
-  ASSERT_TRUE(Ping("c1", "10.10.1.12"));
+  ASSERT_TRUE(PingSoon("c1", "10.10.1.12"));
   std::string mac = o_->PeersOf("neta00000001")[1].mac.ToString();  // c2-ep (sorted by id)
   ASSERT_NE(Sandbox(0, "bridge fdb show dev vxlan0").find(mac), std::string::npos);
   o_->ForgetPeer("neta00000001", "c2-ep");
@@ -120,7 +129,7 @@ TEST_F(OverlayE2eTest, RemovingAPeerRemovesItsRowsAndTrafficStops) {
 }
 
 TEST_F(OverlayE2eTest, AnFdbRowDeletedByHandIsRestoredByReconciliation) {
-  ASSERT_TRUE(Ping("c1", "10.10.1.12"));
+  ASSERT_TRUE(PingSoon("c1", "10.10.1.12"));
   std::string mac = o_->PeersOf("neta00000001")[1].mac.ToString();
   auto del = o_->RunInSandbox(0, "neta00000001",
                               "bridge fdb del " + mac + " dev vxlan0 dst 192.168.77.2");
@@ -139,6 +148,7 @@ TEST_F(OverlayE2eTest, LargestPacketFittingTheDerivedMtuPassesWithDfAndOneMoreBy
   ASSERT_TRUE(mtu.ok());
   EXPECT_EQ(*mtu, kUnderlayMtu - 50);
   int payload = static_cast<int>(*mtu) - 28;  // IPv4 20 + ICMP 8
+  ASSERT_TRUE(PingSoon("c1", "10.10.1.12"));
   EXPECT_TRUE(Ping("c1", "10.10.1.12", absl::StrCat("-M do -s ", payload)));
   EXPECT_FALSE(Ping("c1", "10.10.1.12", absl::StrCat("-M do -s ", payload + 1)));
 }
@@ -168,7 +178,7 @@ TEST_F(OverlayE2eTest, RestartAdoptsKnownSandboxesAndPurgesUnknownOnes) {
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(*names, std::vector<std::string>{"ov-neta00000001"});
   ASSERT_TRUE((*fresh)->SetPeers(a.id, o_->PeersOf(a.id)).ok());
-  EXPECT_TRUE(Ping("c1", "10.10.1.13"));
+  EXPECT_TRUE(PingSoon("c1", "10.10.1.13"));
 }
 
 }  // namespace
