@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/check.h"
 #include "base/status.h"
 #include "kernel/nft/plan.h"
 #include "lb/maglev.h"
@@ -13,104 +14,90 @@ namespace shoal::lb {
 namespace nft = kernel::nft;
 namespace {
 
-constexpr char kServices[] = "services";
-constexpr char kPublished[] = "published";
+constexpr char kVipRandom[] = "vip-random";
+constexpr char kVipMaglev[] = "vip-maglev";
+constexpr char kPubRandom[] = "pub-random";
+constexpr char kPubMaglev[] = "pub-maglev";
 
-std::string SvcChain(const Service& s) { return "svc-" + s.name; }
-std::string SvcMap(const Service& s) { return "svc-" + s.name + "-be"; }
-std::string BeChain(const Service& s, const BackendAddr& b) {
-  return absl::StrCat("be-", s.name, "-", b.ip, "-", b.port);
+const char* MapFor(const Service& s) {
+  bool vip = s.frontend == Frontend::kVip;
+  if (s.scheduler == Scheduler::kMaglev) return vip ? kVipMaglev : kPubMaglev;
+  return vip ? kVipRandom : kPubRandom;
 }
 
-// The objects every fragment shares: base chains, their dispatch rules, the frontend maps.
-void AddSkeleton(nft::Table& t) {
+// The objects every fragment shares: base chains, their four dispatch rules, the maps.
+void AddSkeleton(nft::Table& t, const NftBackendOptions& o) {
   using nft::Field;
-  for (auto [name, hook] : {std::pair{"prerouting", nft::Hook::kPrerouting},
-                            std::pair{"output", nft::Hook::kOutput}}) {
+  using Slot = nft::RuleBuilder::Slot;
+  Slot random{Slot::kRandom, o.slots, {}, 0};
+  Slot maglev{Slot::kHash, o.slots, {Field::kSaddr4, Field::kSport}, o.maglev_seed};
+  for (auto [name, hook] : {std::pair{"output", nft::Hook::kOutput},
+                            std::pair{"prerouting", nft::Hook::kPrerouting}}) {
     t.chains.push_back(
         {name, nft::BaseChain{nft::ChainType::kNat, hook, nft::kPriorityDstNat, false}});
-    t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, name)
-                          .Vmap({Field::kDaddr4, Field::kL4Proto, Field::kDport}, kServices));
+    std::vector<Field> vip_key = {Field::kDaddr4, Field::kL4Proto, Field::kDport};
+    std::vector<Field> pub_key = {Field::kL4Proto, Field::kDport};
+    t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, name).DnatMap(vip_key, random, kVipRandom));
+    t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, name).DnatMap(vip_key, maglev, kVipMaglev));
     t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, name)
                           .FibDaddrLocal()
-                          .Vmap({Field::kL4Proto, Field::kDport}, kPublished));
+                          .DnatMap(pub_key, random, kPubRandom));
+    t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, name)
+                          .FibDaddrLocal()
+                          .DnatMap(pub_key, maglev, kPubMaglev));
   }
-  nft::Set services;
-  services.name = kServices;
-  services.key = {nft::FieldType::kIpv4Addr, nft::FieldType::kInetProto,
-                  nft::FieldType::kInetService};
-  services.verdict_map = true;
-  t.sets.push_back(services);
-  nft::Set published;
-  published.name = kPublished;
-  published.key = {nft::FieldType::kInetProto, nft::FieldType::kInetService};
-  published.verdict_map = true;
-  t.sets.push_back(published);
+  using FT = nft::FieldType;
+  for (const char* name : {kPubMaglev, kPubRandom, kVipMaglev, kVipRandom}) {
+    nft::Set m;
+    m.name = name;
+    bool vip = name == kVipRandom || name == kVipMaglev;
+    m.key = vip ? std::vector<FT>{FT::kIpv4Addr, FT::kInetProto, FT::kInetService, FT::kInteger}
+                : std::vector<FT>{FT::kInetProto, FT::kInetService, FT::kInteger};
+    m.data = {FT::kIpv4Addr, FT::kInetService};
+    t.sets.push_back(std::move(m));
+  }
 }
 
-void AddService(nft::Table& t, const Service& s, const NftBackendOptions& o) {
-  // Frontend element.
-  nft::Element fe;
-  fe.verdict = nft::Goto(SvcChain(s));
+nft::Set& SetNamed(nft::Table& t, absl::string_view name) {
+  for (nft::Set& s : t.sets) {
+    if (s.name == name) return s;
+  }
+  CHECK(false) << "no set " << name;
+  return t.sets.front();
+}
+
+// The service's slot -> backend elements. A drained backend owns no slot (no new flows); its
+// established flows keep their conntrack NAT binding.
+absl::Status AddService(nft::Table& t, const Service& s, const NftBackendOptions& o) {
+  std::vector<WeightedBackend> wb;
+  for (const BackendAddr& b : s.backends) wb.push_back({absl::StrCat(b.ip, ":", b.port), b.weight});
+  auto table = BuildMaglevTable(wb, o.slots, o.maglev_seed);
+  if (!table.ok()) return base::Annotate(table.status(), absl::StrCat("service ", s.name));
+  if (table->empty() || (*table)[0] < 0) return absl::OkStatus();  // every backend drained
+  nft::Set& map = SetNamed(t, MapFor(s));
   uint8_t proto = static_cast<uint8_t>(s.protocol);
-  if (s.frontend == Frontend::kVip) {
-    fe.key = {nft::Ipv4(s.vip), nft::Proto(proto), nft::Port(s.port)};
-    t.sets[0].elements.push_back(std::move(fe));
-  } else {
-    fe.key = {nft::Proto(proto), nft::Port(s.port)};
-    t.sets[1].elements.push_back(std::move(fe));
-  }
-  // Backend chains (drained ones too: they keep their DNAT for flows already bound).
-  for (const BackendAddr& b : s.backends) {
-    std::string chain = BeChain(s, b);
-    t.chains.push_back({chain, std::nullopt});
-    t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, chain)
-                          .Counter()
-                          .Dnat(*nft::ParseAddr(b.ip), b.port));
-  }
-  // Slot map.
-  std::vector<int32_t> slots;
-  if (s.scheduler == Scheduler::kMaglev) {
-    std::vector<WeightedBackend> wb;
-    for (const BackendAddr& b : s.backends) wb.push_back({absl::StrCat(b.ip, ":", b.port), b.weight});
-    auto table = BuildMaglevTable(wb, o.maglev_size, o.maglev_seed);
-    if (table.ok() && !table->empty() && (*table)[0] >= 0) slots = *std::move(table);
-  } else {
-    for (size_t i = 0; i < s.backends.size(); ++i) {
-      for (uint32_t w = 0; w < s.backends[i].weight; ++w) slots.push_back(static_cast<int32_t>(i));
-    }
-  }
-  nft::Set map;
-  map.name = SvcMap(s);
-  map.key = {nft::FieldType::kInteger};
-  map.verdict_map = true;
-  for (size_t i = 0; i < slots.size(); ++i) {
+  for (size_t slot = 0; slot < table->size(); ++slot) {
+    const BackendAddr& b = s.backends[(*table)[slot]];
     nft::Element e;
-    e.key = {nft::U32(static_cast<uint32_t>(i))};
-    e.verdict = nft::Goto(BeChain(s, s.backends[slots[i]]));
+    if (s.frontend == Frontend::kVip) {
+      e.key = {nft::Ipv4(s.vip), nft::Proto(proto), nft::Port(s.port),
+               nft::U32(static_cast<uint32_t>(slot))};
+    } else {
+      e.key = {nft::Proto(proto), nft::Port(s.port), nft::U32(static_cast<uint32_t>(slot))};
+    }
+    e.data = {nft::Ipv4(b.ip), nft::Port(b.port)};
     map.elements.push_back(std::move(e));
   }
-  t.sets.push_back(std::move(map));
-  // Service chain.
-  std::string chain = SvcChain(s);
-  t.chains.push_back({chain, std::nullopt});
-  nft::RuleBuilder rb(nft::Family::kIp, chain);
-  if (slots.empty()) {
-    t.rules.push_back(rb.Counter().Verdict(nft::Drop()));  // every backend drained
-  } else if (s.scheduler == Scheduler::kMaglev) {
-    t.rules.push_back(rb.HashVmap({nft::Field::kSaddr4, nft::Field::kSport},
-                                  static_cast<uint32_t>(slots.size()), o.maglev_seed, SvcMap(s)));
-  } else {
-    t.rules.push_back(rb.NumgenVmap(static_cast<uint32_t>(slots.size()), SvcMap(s)));
-  }
+  return absl::OkStatus();
 }
 
-nft::Table Fragment(const std::vector<const Service*>& services, const NftBackendOptions& o) {
+absl::StatusOr<nft::Table> Fragment(const std::vector<const Service*>& services,
+                                    const NftBackendOptions& o) {
   nft::Table t;
   t.family = nft::Family::kIp;
   t.name = o.table;
-  AddSkeleton(t);
-  for (const Service* s : services) AddService(t, *s, o);
+  AddSkeleton(t, o);
+  for (const Service* s : services) RETURN_IF_ERROR(AddService(t, *s, o));
   return t;
 }
 
@@ -126,7 +113,7 @@ absl::Status CheckIpv4(const Change& change) {
 
 }  // namespace
 
-nft::Table NftBackend::DesiredTable(const std::vector<Service>& services,
+absl::StatusOr<nft::Table> NftBackend::DesiredTable(const std::vector<Service>& services,
                                     const NftBackendOptions& options) {
   std::vector<const Service*> ptrs;
   for (const Service& s : services) ptrs.push_back(&s);
@@ -136,9 +123,9 @@ nft::Table NftBackend::DesiredTable(const std::vector<Service>& services,
 absl::StatusOr<std::unique_ptr<NftBackend>> NftBackend::Create(
     std::unique_ptr<nft::Nft> nft, std::unique_ptr<ConntrackCleaner> conntrack,
     NftBackendOptions options) {
-  if (!IsPrime(options.maglev_size)) {
+  if (!IsPrime(options.slots)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("nft backend: maglev_size ", options.maglev_size, " is not prime"));
+        absl::StrCat("nft backend: slots ", options.slots, " is not prime"));
   }
   std::unique_ptr<NftBackend> b(
       new NftBackend(std::move(nft), std::move(conntrack), std::move(options)));
@@ -156,7 +143,7 @@ absl::Status NftBackend::Resync() {
   } else if (!absl::IsNotFound(got.status())) {
     return got.status();
   }
-  nft::Table desired = DesiredTable(services_.All(), options_);
+  ASSIGN_OR_RETURN(nft::Table desired, DesiredTable(services_.All(), options_));
   return nft_->Apply(nft::PlanTable(desired, observed));
 }
 
@@ -172,7 +159,9 @@ absl::Status NftBackend::Apply(const Change& change) {
     after.push_back(&neu);
   }
   for (const Service& s : delta.added) after.push_back(&s);
-  nft::Batch batch = nft::PlanTable(Fragment(after, options_), Fragment(before, options_));
+  ASSIGN_OR_RETURN(nft::Table want, Fragment(after, options_));
+  ASSIGN_OR_RETURN(nft::Table have, Fragment(before, options_));
+  nft::Batch batch = nft::PlanTable(want, have);
   RETURN_IF_ERROR(nft_->Apply(batch));
   services_.Commit(delta);
 

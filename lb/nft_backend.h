@@ -1,28 +1,30 @@
-// The nftables LB dataplane (DESIGN.md §5; kube-proxy's nft layout, reference/dataplane.md
-// §7.3), in its own table so it never touches other owners' rules:
+// The nftables LB dataplane (DESIGN.md §5), in its own table so it never touches other
+// owners' rules. Chain-free layout: a service is only map elements, so adding or changing one
+// never makes the kernel re-validate the table (every added rule or goto element does:
+// nf_tables_api.c NFT_VALIDATE_NEED -> nft_table_validate walks all chains, O(services); see
+// docs/benchmarks.md, kernel/nft section):
 //
 //   table ip <name>
-//     map services  { ipv4_addr . inet_proto . inet_service : verdict }   VIP frontends
-//     map published { inet_proto . inet_service : verdict }               routing-mesh ports
-//     chain prerouting/output (nat, dstnat):
-//         ip daddr . meta l4proto . th dport vmap @services
-//         fib daddr type local meta l4proto . th dport vmap @published
-//     chain svc-<s>:  numgen random mod N vmap @svc-<s>-be             (Scheduler::kRandom)
-//                     jhash ip saddr . th sport mod M seed S vmap @svc-<s>-be   (kMaglev)
-//                     drop                                             (no active backend)
-//     map svc-<s>-be  { integer : verdict }  slot -> goto be-<s>-<ip>-<port>
-//     chain be-<s>-<ip>-<port>: dnat to <ip>:<port>
+//     chain output / prerouting (nat, dstnat):
+//       dnat to ip daddr . meta l4proto . th dport . numgen random mod S map @vip-random
+//       dnat to ip daddr . meta l4proto . th dport . jhash ip saddr . th sport mod S seed K
+//           map @vip-maglev
+//       fib daddr type local  dnat to meta l4proto . th dport . numgen ... map @pub-random
+//       fib daddr type local  dnat to meta l4proto . th dport . jhash ...  map @pub-maglev
+//     maps: key (frontend . slot) -> data (backend address . port)
 //
-// Random mode gives each active backend `weight` slots (N = Σ weights); Maglev mode fills
-// M (prime) slots with lb::BuildMaglevTable, so with the same seed every node maps a flow to
-// the same backend. A drained backend (weight 0) loses its slots but keeps its chain, so no new
-// flow reaches it while established ones keep their conntrack NAT binding.
+// Every service owns S slots (S prime, default 61), filled by lb::BuildMaglevTable, so a
+// backend's share is proportional to its weight and, with the same seed, every node maps a
+// flow to the same backend (Scheduler::kMaglev hashes the client address and port; kRandom
+// draws a random slot per new flow). A drained backend (weight 0) owns no slot: no new flow
+// reaches it while established ones keep their conntrack NAT binding. A service whose backends
+// are all drained has no elements (its traffic is not translated and gets no answer).
 //
 // Each Apply is one atomic nft batch touching only the changed services (the plan of a
-// fragment holding just those services), so a change costs O(its services' backends), not
-// O(all services). Resync() reconciles the whole table from the kernel's state (start-up,
-// self-healing). When a backend is removed, conntrack entries of its UDP flows are deleted
-// (otherwise a UDP client keeps talking to the dead backend; reference/dataplane.md §4.5).
+// fragment holding just those services): O(S) elements per service, not O(all services).
+// Resync() reconciles the whole table from the kernel's state (start-up, self-healing). When a
+// backend is removed, conntrack entries of its UDP flows are deleted (otherwise a UDP client
+// keeps talking to the dead backend; reference/dataplane.md §4.5). IPv4 only for now.
 //
 // Thread safety: Apply/Resync/Services may be called from any thread (internally serialized).
 #pragma once
@@ -39,7 +41,7 @@ namespace shoal::lb {
 
 struct NftBackendOptions {
   std::string table = "shoal-lb";
-  uint32_t maglev_size = 251;  // prime; small so 10k services stay cheap in the kernel
+  uint32_t slots = 61;            // per service, prime; at most this many active backends
   uint32_t maglev_seed = 0x5e1f;  // cluster-wide, so every node builds the same tables
 };
 
@@ -60,7 +62,7 @@ class NftBackend final : public Backend {
   absl::Status Destroy();
 
   // The nft table holding exactly `services` (pure; exposed for tests and Resync).
-  static kernel::nft::Table DesiredTable(const std::vector<Service>& services,
+  static absl::StatusOr<kernel::nft::Table> DesiredTable(const std::vector<Service>& services,
                                          const NftBackendOptions& options);
 
  private:

@@ -120,7 +120,7 @@ class NftLbPrivTest : public ::testing::Test {
     ASSERT_TRUE(nft.ok()) << nft.status();
     auto ct = OpenConntrack(lb_fd_);
     ASSERT_TRUE(ct.ok()) << ct.status();
-    auto b = NftBackend::Create(*std::move(nft), *std::move(ct), {"snd-lb", 251, 99});
+    auto b = NftBackend::Create(*std::move(nft), *std::move(ct), {"snd-lb", 61, 99});
     ASSERT_TRUE(b.ok()) << b.status();
     backend_ = *std::move(b);
   }
@@ -268,15 +268,17 @@ TEST_F(NftLbPrivTest, RemovedUdpBackendLosesItsConntrackFlows) {
   EXPECT_NE(after, first);
 }
 
-TEST_F(NftLbPrivTest, RulesAreVisibleToNftAndRemovedWithTheService) {
-  ASSERT_TRUE(backend_->Apply(Change{{Web()}, {}}).ok());
-  auto out = Sh(absl::StrCat("ip netns exec ", lb_, " nft list table ip snd-lb"));
-  EXPECT_NE(out.out.find("numgen random mod 3"), std::string::npos) << out.out;
-  EXPECT_NE(out.out.find("10.123.100.1 . tcp . 80 : goto svc-web"), std::string::npos) << out.out;
+TEST_F(NftLbPrivTest, RemovingTheServiceStopsItsTrafficAndLeavesOthers) {
+  Service other = Web();
+  other.name = "other";
+  other.port = 81;
+  ASSERT_TRUE(backend_->Apply(Change{{Web(), other}, {}}).ok());
+  EXPECT_EQ(Connect(kVip, 80).second.size(), 2u);
   ASSERT_TRUE(backend_->Apply(Change{{}, {"web"}}).ok());
-  out = Sh(absl::StrCat("ip netns exec ", lb_, " nft list table ip snd-lb"));
-  EXPECT_EQ(out.out.find("svc-web"), std::string::npos) << out.out;
   EXPECT_EQ(Connect(kVip, 80).second, "");
+  EXPECT_EQ(Connect(kVip, 81).second.size(), 2u);
+  // (nft 1.0.6's CLI cannot print the slot maps: it aborts in concat_expr_msort_value on the
+  // integer field of the concatenation, so the kernel state is observed through traffic.)
 }
 
 }  // namespace
