@@ -331,6 +331,9 @@ void Core::HandleAppendResp(const api::RaftMessage& m, Progress& pr) {
 
 void Core::HandleHeartbeatResp(const api::RaftMessage& m, Progress& pr) {
   if (pr.state == Progress::State::kProbe) pr.probe_sent = false;
+  // The peer is alive but a full window is unacknowledged: those appends were lost (it may
+  // have restarted). Free one slot so the next append draws a rejection or an ack.
+  if (pr.state == Progress::State::kReplicate && pr.inflights.Full()) pr.inflights.FreeFirst();
   if (pr.match < log_.last_index()) SendAppend(m.from(), true);
   if (m.context().empty() || !voters_.count(m.from())) return;
   for (size_t i = 0; i < reads_.size(); ++i) {

@@ -23,6 +23,7 @@ class Inflights {
   // Frees every message whose last index is <= `index`.
   void FreeLE(uint64_t index);
   void Reset();
+  void FreeFirst();
   bool Full() const { return items_.size() >= max_count_ || (max_bytes_ > 0 && bytes_ >= max_bytes_); }
   size_t count() const { return items_.size(); }
   uint64_t bytes() const { return bytes_; }
