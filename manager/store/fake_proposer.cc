@@ -39,10 +39,15 @@ void FakeProposer::SkipIndexes(uint64_t n) {
   skip_ += n;
 }
 
+void FakeProposer::set_keep_log(bool keep) {
+  std::lock_guard<std::mutex> l(mu_);
+  keep_log_ = keep;
+}
+
 uint64_t FakeProposer::AppendLocked(std::string data) {
   last_index_ += 1 + skip_;
   skip_ = 0;
-  log_.emplace_back(last_index_, data);
+  if (keep_log_) log_.emplace_back(last_index_, data);
   for (raft::StateMachine* sm : machines_) sm->Apply(last_index_, data);
   return last_index_;
 }

@@ -14,6 +14,7 @@
 //                            interleave a competing write between a transaction's read and its
 //                            commit
 //   SkipIndexes(n)           the next index jumps by n (no-op and configuration entries)
+// set_keep_log(false) stops recording entries (benchmarks that append millions).
 //
 // Thread safety: thread-safe; entries are applied one at a time in index order.
 #pragma once
@@ -48,6 +49,7 @@ class FakeProposer final : public raft::Proposer {
   void SetBeforeAppend(std::function<void()> hook);
   uint64_t AppendForeign(std::string data);
   void SkipIndexes(uint64_t n);
+  void set_keep_log(bool keep);
 
   // The log so far: (index, data).
   std::vector<std::pair<uint64_t, std::string>> Log() const;
@@ -63,6 +65,7 @@ class FakeProposer final : public raft::Proposer {
   uint64_t last_index_ = 0;
   uint64_t skip_ = 0;
   bool leader_ = true;
+  bool keep_log_ = true;
   int proposals_ = 0;
   absl::Status fail_status_;
   int fail_count_ = 0;

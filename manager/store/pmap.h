@@ -7,6 +7,11 @@
 // freed by reference counting when the last reader drops them. No locks, no version chains to
 // garbage-collect. Ordered (not hashed) so that ids and index keys support prefix scans.
 //
+// Transient edits: a node reachable only through nodes this map owns exclusively (reference
+// count 1 all the way from the root) cannot be seen by any other version or reader, so it is
+// modified in place instead of copied. A transaction touching 200 objects therefore copies
+// the shared upper levels of the tree once, not 200 times.
+//
 // Balancing: a treap whose priority is a hash of the key ("hash treap"). The shape is a pure
 // function of the key set (no random generator to inject), and the expected depth is
 // O(log n) for keys that do not collide adversarially (store keys are random ids).
@@ -42,8 +47,8 @@ class PMap {
   const V* Find(absl::string_view key) const {
     const Node* n = root_.get();
     while (n != nullptr) {
-      int c = absl::string_view(n->key).compare(key);
-      if (c == 0) return &n->value;
+      int c = absl::string_view(n->e->key).compare(key);
+      if (c == 0) return &n->e->value;
       n = c > 0 ? n->left.get() : n->right.get();
     }
     return nullptr;
@@ -54,14 +59,14 @@ class PMap {
   // Inserts or replaces.
   void Set(absl::string_view key, V value) {
     bool replaced = false;
-    root_ = Insert(root_, key, Priority(key), std::move(value), &replaced);
+    Insert(root_, key, Priority(key), std::move(value), &replaced);
     if (!replaced) ++size_;
   }
 
   // Removes `key`; returns false (and copies nothing) when it is absent.
   bool Erase(absl::string_view key) {
     if (!Contains(key)) return false;
-    root_ = Remove(root_, key);
+    Remove(root_, key);
     --size_;
     return true;
   }
@@ -72,7 +77,7 @@ class PMap {
     std::vector<const Node*> stack;
     const Node* n = root_.get();
     while (n != nullptr) {
-      if (absl::string_view(n->key) >= lower) {
+      if (absl::string_view(n->e->key) >= lower) {
         stack.push_back(n);
         n = n->left.get();
       } else {
@@ -82,7 +87,7 @@ class PMap {
     while (!stack.empty()) {
       const Node* top = stack.back();
       stack.pop_back();
-      if (!fn(absl::string_view(top->key), top->value)) return;
+      if (!fn(absl::string_view(top->e->key), top->e->value)) return;
       for (const Node* c = top->right.get(); c != nullptr; c = c->left.get()) stack.push_back(c);
     }
   }
@@ -110,13 +115,22 @@ class PMap {
 
  private:
   struct Node;
-  using Ptr = std::shared_ptr<const Node>;
-  struct Node {
+  using Ptr = std::shared_ptr<Node>;
+  // Key and value live in their own immutable block shared by every copy of the node, so
+  // copying a node allocates one small block and copies no strings.
+  struct Entry {
     std::string key;
     V value;
+  };
+  using EntryPtr = std::shared_ptr<const Entry>;
+  struct Node {
+    EntryPtr e;
     uint64_t prio;
     Ptr left, right;
   };
+  static EntryPtr NewEntry(absl::string_view key, V value) {
+    return std::make_shared<const Entry>(Entry{std::string(key), std::move(value)});
+  }
 
   static uint64_t Priority(absl::string_view key) {
     // std::hash, then a 64-bit finalizer (splitmix64) so that similar keys spread out.
@@ -130,58 +144,79 @@ class PMap {
   // Heap order on (priority, key): strict, so equal hashes cannot break the invariant.
   static bool Above(uint64_t prio, absl::string_view key, const Node& n) {
     if (prio != n.prio) return prio > n.prio;
-    return key < absl::string_view(n.key);
+    return key < absl::string_view(n.e->key);
   }
 
-  static Ptr Make(const Node& from, Ptr left, Ptr right) {
-    return std::make_shared<const Node>(Node{from.key, from.value, from.prio, std::move(left),
-                                             std::move(right)});
+  // Makes `slot` safe to modify: every caller reaches `slot` through nodes it owns (the map's
+  // own root pointer, or nodes made writable by this function), so a node with a reference
+  // count of 1 is referenced by nothing else and is edited in place; a shared node is copied
+  // (its children become shared with the old version).
+  static Node& Writable(Ptr& slot) {
+    if (slot.use_count() != 1) slot = std::make_shared<Node>(*slot);
+    return *slot;
   }
 
   // Splits `t` (which does not contain `key`) into keys < key and keys > key.
-  static std::pair<Ptr, Ptr> Split(const Ptr& t, absl::string_view key) {
+  static std::pair<Ptr, Ptr> Split(Ptr t, absl::string_view key) {
     if (!t) return {nullptr, nullptr};
-    if (absl::string_view(t->key) < key) {
-      auto [a, b] = Split(t->right, key);
-      return {Make(*t, t->left, std::move(a)), std::move(b)};
+    Node& n = Writable(t);
+    if (absl::string_view(n.e->key) < key) {
+      auto [a, b] = Split(std::move(n.right), key);
+      n.right = std::move(a);
+      return {std::move(t), std::move(b)};
     }
-    auto [a, b] = Split(t->left, key);
-    return {std::move(a), Make(*t, std::move(b), t->right)};
+    auto [a, b] = Split(std::move(n.left), key);
+    n.left = std::move(b);
+    return {std::move(a), std::move(t)};
   }
 
   // Joins `a` and `b` where every key of `a` is below every key of `b`.
-  static Ptr Merge(const Ptr& a, const Ptr& b) {
+  static Ptr Merge(Ptr a, Ptr b) {
     if (!a) return b;
     if (!b) return a;
-    if (Above(a->prio, a->key, *b)) return Make(*a, a->left, Merge(a->right, b));
-    return Make(*b, Merge(a, b->left), b->right);
+    if (Above(a->prio, a->e->key, *b)) {
+      Node& n = Writable(a);
+      n.right = Merge(std::move(n.right), std::move(b));
+      return a;
+    }
+    Node& n = Writable(b);
+    n.left = Merge(std::move(a), std::move(n.left));
+    return b;
   }
 
-  static Ptr Insert(const Ptr& t, absl::string_view key, uint64_t prio, V value,
-                    bool* replaced) {
+  static void Insert(Ptr& t, absl::string_view key, uint64_t prio, V value, bool* replaced) {
     if (!t) {
-      return std::make_shared<const Node>(Node{std::string(key), std::move(value), prio, {}, {}});
+      t = std::make_shared<Node>(Node{NewEntry(key, std::move(value)), prio, {}, {}});
+      return;
     }
-    int c = absl::string_view(t->key).compare(key);
+    int c = absl::string_view(t->e->key).compare(key);
     if (c == 0) {
       *replaced = true;
-      return std::make_shared<const Node>(Node{t->key, std::move(value), t->prio, t->left, t->right});
+      Writable(t).e = NewEntry(key, std::move(value));
+      return;
     }
     if (Above(prio, key, *t)) {
       // `key` outranks `t`, so it cannot be inside t's subtree: it becomes this subtree's root.
-      auto [l, r] = Split(t, key);
-      return std::make_shared<const Node>(
-          Node{std::string(key), std::move(value), prio, std::move(l), std::move(r)});
+      auto [l, r] = Split(std::move(t), key);
+      t = std::make_shared<Node>(Node{NewEntry(key, std::move(value)), prio, std::move(l),
+                                      std::move(r)});
+      return;
     }
-    if (c > 0) return Make(*t, Insert(t->left, key, prio, std::move(value), replaced), t->right);
-    return Make(*t, t->left, Insert(t->right, key, prio, std::move(value), replaced));
+    Node& n = Writable(t);
+    Insert(c > 0 ? n.left : n.right, key, prio, std::move(value), replaced);
   }
 
-  static Ptr Remove(const Ptr& t, absl::string_view key) {
-    int c = absl::string_view(t->key).compare(key);
-    if (c == 0) return Merge(t->left, t->right);
-    if (c > 0) return Make(*t, Remove(t->left, key), t->right);
-    return Make(*t, t->left, Remove(t->right, key));
+  // `key` is present under `t`.
+  static void Remove(Ptr& t, absl::string_view key) {
+    int c = absl::string_view(t->e->key).compare(key);
+    if (c == 0) {
+      Ptr l = t->left, r = t->right;  // shared with `t` until `t` is released below
+      t = nullptr;                    // if we owned `t`, l and r are now ours alone
+      t = Merge(std::move(l), std::move(r));
+      return;
+    }
+    Node& n = Writable(t);
+    Remove(c > 0 ? n.left : n.right, key);
   }
 
   static size_t HeightOf(const Node* n) {

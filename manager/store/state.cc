@@ -15,6 +15,17 @@ std::string IndexKey(absl::string_view value, absl::string_view id) {
 
 std::string Describe(Kind kind, absl::string_view id) { return absl::StrCat(KindName(kind), " ", id); }
 
+std::shared_ptr<Message> TakeObject(api::StoreAction& action, Kind kind, bool consume) {
+  Message* src = MutableActionObject(&action, kind);
+  std::shared_ptr<Message> out(src->New());
+  if (consume) {
+    out->GetReflection()->Swap(out.get(), src);
+  } else {
+    out->CopyFrom(*src);
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::string_view EventTypeName(EventType type) {
@@ -101,8 +112,8 @@ absl::Status State::CheckDelete(Kind kind, absl::string_view id) const {
   return absl::OkStatus();
 }
 
-absl::Status State::ApplyAction(const api::StoreAction& action,
-                                std::optional<uint64_t> new_version, Change* change) {
+absl::Status State::ApplyAction(api::StoreAction& action, std::optional<uint64_t> new_version,
+                                Change* change, bool consume) {
   auto kind_or = ActionKind(action);
   if (!kind_or.ok()) return kind_or.status();
   Kind kind = *kind_or;
@@ -113,8 +124,7 @@ absl::Status State::ApplyAction(const api::StoreAction& action,
   switch (action.kind()) {
     case api::StoreAction::KIND_CREATE: {
       if (absl::Status s = CheckCreate(kind, obj); !s.ok()) return s;
-      std::shared_ptr<Message> stored(obj.New());
-      stored->CopyFrom(obj);
+      std::shared_ptr<Message> stored = TakeObject(action, kind, consume);
       if (new_version) MutableObjectMeta(kind, stored.get())->mutable_version()->set_index(*new_version);
       change->type = EventType::kCreate;
       change->object = stored;
@@ -124,8 +134,7 @@ absl::Status State::ApplyAction(const api::StoreAction& action,
     case api::StoreAction::KIND_UPDATE: {
       if (absl::Status s = CheckUpdate(kind, obj); !s.ok()) return s;
       ObjectPtr cur = Get(kind, id);
-      std::shared_ptr<Message> stored(obj.New());
-      stored->CopyFrom(obj);
+      std::shared_ptr<Message> stored = TakeObject(action, kind, consume);
       if (new_version) {
         api::Meta* meta = MutableObjectMeta(kind, stored.get());
         meta->mutable_version()->set_index(*new_version);
@@ -147,7 +156,7 @@ absl::Status State::ApplyAction(const api::StoreAction& action,
       if (absl::Status s = CheckDelete(kind, id); !s.ok()) return s;
       change->type = EventType::kDelete;
       change->object = Get(kind, id);
-      Remove(kind, id);
+      Remove(kind, ObjectId(kind, *change->object));
       return absl::OkStatus();
     }
     default:

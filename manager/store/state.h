@@ -82,9 +82,10 @@ class State {
   // applied), stored objects get meta.version = *new_version and created_at is taken from the
   // stored object on update. Without it (a transaction's private preview), versions are left as
   // they are so later checks in the same transaction compare against the committed version.
-  // On error the state is unchanged.
-  absl::Status ApplyAction(const api::StoreAction& action, std::optional<uint64_t> new_version,
-                           Change* change);
+  // With `consume`, the action's object is moved into the store instead of copied (the
+  // action is left with an empty object). On error the state is unchanged.
+  absl::Status ApplyAction(api::StoreAction& action, std::optional<uint64_t> new_version,
+                           Change* change, bool consume = false);
 
   // Unchecked writes that keep every index consistent.
   void Put(Kind kind, ObjectPtr object);

@@ -20,7 +20,8 @@ MemoryStore::MemoryStore(raft::Proposer* proposer, base::Clock* clock, base::Ran
     : proposer_(proposer),
       clock_(clock),
       options_(options),
-      hub_(std::make_shared<WatchHub>(options.history_commits, options.watch_queue_limit)),
+      hub_(std::make_shared<WatchHub>(options.history_commits, options.history_events,
+                                      options.watch_queue_limit)),
       root_(std::make_shared<const State>()),
       // Request ids only need to be unique among this manager's in-flight proposals; a random
       // start keeps another manager's entries (same id space) from waking a local waiter.
@@ -93,16 +94,17 @@ absl::Status Batch::Flush() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> MemoryStore::Commit(const Tx& tx) {
-  if (tx.changes() == 0) return Current()->version();
+absl::StatusOr<uint64_t> MemoryStore::Commit(Tx& tx) {
+  const size_t changes = tx.changes();
+  if (changes == 0) return Current()->version();
   api::InternalRaftRequest request;
   const uint64_t id = next_request_id_++;
   request.set_id(id);
-  for (api::StoreAction& a : tx.Actions()) *request.add_actions() = std::move(a);
+  tx.MoveActionsTo(&request);
   std::string data = request.SerializeAsString();
   if (data.size() > options_.max_tx_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "store transaction of ", data.size(), " bytes (", tx.changes(),
+        "store transaction of ", data.size(), " bytes (", changes,
         " changes) exceeds the limit of ", options_.max_tx_bytes,
         " bytes per raft entry; split it into smaller updates (BatchUpdate does)"));
   }
@@ -127,7 +129,7 @@ absl::StatusOr<uint64_t> MemoryStore::Commit(const Tx& tx) {
   }
   if (!proposed.ok()) {
     return base::Annotate(proposed.status(),
-                          absl::StrCat("propose store transaction (", tx.changes(), " changes)"));
+                          absl::StrCat("propose store transaction (", changes, " changes)"));
   }
   return absl::DeadlineExceededError(absl::StrCat(
       "store transaction committed at index ", *proposed, " but not applied within ",
@@ -179,9 +181,9 @@ void MemoryStore::Apply(uint64_t index, absl::string_view data) {
         absl::StrCat("raft entry ", index, ": not a valid InternalRaftRequest"));
   } else {
     request_id = request.id();
-    for (const api::StoreAction& action : request.actions()) {
+    for (api::StoreAction& action : *request.mutable_actions()) {
       Change change;
-      status = next->ApplyAction(action, index, &change);
+      status = next->ApplyAction(action, index, &change, /*consume=*/true);
       if (!status.ok()) break;
       changes.push_back(std::move(change));
     }

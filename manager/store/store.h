@@ -58,8 +58,10 @@ struct StoreOptions {
   size_t max_tx_bytes = 1536 * 1024;
   // How long Update waits for its entry to be committed and applied.
   absl::Duration propose_timeout = absl::Seconds(30);
-  // Commits kept for Watch(from_version); watchers' default queue limit.
+  // Commits / events kept for Watch(from_version) (events hold object versions alive, so
+  // both are bounded); watchers' default queue limit in commits.
   size_t history_commits = 10000;
+  size_t history_events = 100000;
   size_t watch_queue_limit = 10000;
 };
 
@@ -133,7 +135,7 @@ class MemoryStore final : public raft::StateMachine {
   };
 
   std::shared_ptr<const State> Current() const;
-  absl::StatusOr<uint64_t> Commit(const Tx& tx);  // proposes; requires write_mu_
+  absl::StatusOr<uint64_t> Commit(Tx& tx);  // proposes (spends tx); requires write_mu_
   void Publish(std::shared_ptr<const State> next, std::vector<Change> changes);
   void Resolve(uint64_t request_id, absl::Status status, uint64_t index);
 

@@ -144,6 +144,18 @@ std::vector<api::StoreAction> Tx::Actions() const {
   return out;
 }
 
+void Tx::MoveActionsTo(api::InternalRaftRequest* request) {
+  request->mutable_actions()->Reserve(static_cast<int>(live_));
+  for (auto& a : actions_) {
+    if (a) request->add_actions()->Swap(&*a);
+  }
+  actions_.clear();
+  sizes_.clear();
+  pos_.clear();
+  live_ = 0;
+  bytes_ = 0;
+}
+
 void Tx::Mark() { mark_ = MarkState{state_, actions_.size(), live_, bytes_, {}}; }
 
 void Tx::SaveForUndo(const std::string& key, size_t index) {

@@ -63,6 +63,8 @@ class Tx : public ReadTx {
 
   // The recorded actions in order.
   std::vector<api::StoreAction> Actions() const;
+  // Moves the recorded actions into `request` (the Tx is spent afterwards).
+  void MoveActionsTo(api::InternalRaftRequest* request);
 
   // Marks a point the transaction can roll back to (cheap: the State is persistent and only
   // actions changed after the mark are saved). Used by Batch to undo a failed or oversized

@@ -59,8 +59,11 @@ void WatchHub::Publish(uint64_t version, CommitPtr commit,
   version_ = version;
   if (commit == nullptr || commit->events.empty()) return;
   history_.push_back(commit);
-  while (history_.size() > history_limit_) {
+  history_events_ += commit->events.size();
+  while (history_.size() > 1 &&
+         (history_.size() > history_limit_ || history_events_ > history_event_limit_)) {
     floor_ = history_.front()->version;
+    history_events_ -= history_.front()->events.size();
     history_.pop_front();
   }
   for (const auto& q : queues_) Deliver(*q, commit);
@@ -83,8 +86,8 @@ absl::StatusOr<std::unique_ptr<Watcher>> WatchHub::Subscribe(
   if (from < floor_) {
     return absl::OutOfRangeError(absl::StrCat(
         "watch from version ", from, ": too old, the watch history starts after version ",
-        floor_, " (it keeps the last ", history_limit_,
-        " commits); read a fresh view and watch from its version"));
+        floor_, " (it keeps the last ", history_limit_, " commits / ", history_event_limit_,
+        " events); read a fresh view and watch from its version"));
   }
   q->last_version = from;
   // Replay the history after `from` (binary search: history is in version order).
@@ -122,13 +125,6 @@ uint64_t WatchHub::version() const {
 uint64_t WatchHub::history_floor() const {
   std::lock_guard<std::mutex> l(mu_);
   return floor_;
-}
-
-void WatchHub::Reset(uint64_t version) {
-  std::lock_guard<std::mutex> l(mu_);
-  version_ = version;
-  floor_ = version;
-  history_.clear();
 }
 
 Watcher::~Watcher() { Close(); }

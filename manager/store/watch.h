@@ -97,8 +97,12 @@ class Watcher {
 // Fan-out of commits to watchers plus a bounded history for subscribe-from-version.
 class WatchHub : public std::enable_shared_from_this<WatchHub> {
  public:
-  WatchHub(size_t history_limit, size_t default_queue_limit)
-      : history_limit_(history_limit), default_queue_limit_(default_queue_limit) {}
+  // History keeps at most `history_limit` commits and `history_event_limit` events (the
+  // newest commit is always kept).
+  WatchHub(size_t history_limit, size_t history_event_limit, size_t default_queue_limit)
+      : history_limit_(history_limit),
+        history_event_limit_(history_event_limit),
+        default_queue_limit_(default_queue_limit) {}
 
   // Records that the store is at `version` and delivers `commit` (if non-null and non-empty) to
   // every watcher. `before_deliver` runs under the hub lock before delivery (the store swaps its
@@ -118,21 +122,19 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   // Oldest version from which Subscribe can replay without a gap.
   uint64_t history_floor() const;
 
-  // Resets version and floor without events (used when the store starts from a snapshot
-  // before any watcher exists).
-  void Reset(uint64_t version);
-
  private:
   friend class Watcher;
   void Unsubscribe(const std::shared_ptr<Watcher::Queue>& q);
   static void Deliver(Watcher::Queue& q, const CommitPtr& commit);
 
   const size_t history_limit_;
+  const size_t history_event_limit_;
   const size_t default_queue_limit_;
   mutable std::mutex mu_;
   uint64_t version_ = 0;
   uint64_t floor_ = 0;
   std::deque<CommitPtr> history_;
+  size_t history_events_ = 0;
   std::list<std::shared_ptr<Watcher::Queue>> queues_;
 };
 
