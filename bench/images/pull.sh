@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side: pull a >= 50 MiB, 5-layer image built from Debian's own files from a local
-# docker-registry (127.0.0.1, plain HTTP): `shoal-image pull` (download + verify + unpack into
-# the store) vs `skopeo copy docker://... oci:...` (download + verify only, no unpack), then
-# layer unpack speed: shoal's ExtractLayer vs GNU `tar -xzf`. Root only (unpack preserves owners).
+# docker-registry (127.0.0.1, plain HTTP), two ways: download+verify (`shoal-image pull
+# --no-unpack` vs `skopeo copy docker://... oci:...`) and download+verify+unpack (`shoal-image
+# pull` vs skopeo copy followed by `tar -xzf` of each layer); then layer unpack speed: shoal's
+# ExtractLayer vs GNU `tar -xzf`. Root only (unpack preserves owners).
 # Usage: bench/images.sh [build-dir]     Prints RESULT lines (DESIGN.md §8).
 set -euo pipefail
 BUILD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build}
@@ -71,26 +72,46 @@ echo "image: 5 layers, $((total / 1048576)) MiB compressed, $HOST/bench/debian:v
 
 now() { date +%s.%N; }
 median() { sort -g | sed -n 2p; }
-SHOAL_CMD="$SHOAL_IMAGE --root $W/store -q --insecure-registry $HOST pull $HOST/bench/debian:v1"
+PULL="$SHOAL_IMAGE --root $W/store -q --insecure-registry $HOST pull"
+SHOAL_DL="$PULL --no-unpack $HOST/bench/debian:v1"
+SHOAL_FULL="$PULL $HOST/bench/debian:v1"
 SKOPEO_CMD="skopeo copy --quiet --src-tls-verify=false docker://$HOST/bench/debian:v1 oci:$W/skopeo:v1"
-echo "shoal: $SHOAL_CMD"
-echo "peer:  $SKOPEO_CMD"
-shoal_t=(); skopeo_t=()
+# Peer for pull+unpack: skopeo, then GNU tar unpacks every layer into its own directory.
+skopeo_unpack() {
+  $SKOPEO_CMD
+  local i=0
+  for l in $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(" ".join(x["digest"][7:] for x in m["layers"]))' "$W/oci/blobs/sha256/$mdig"); do
+    i=$((i + 1)); mkdir -p "$W/skopeo-unpack/$i"
+    tar -C "$W/skopeo-unpack/$i" --same-owner -xpzf "$W/skopeo/blobs/sha256/$l"
+  done
+}
+echo "download:        shoal: $SHOAL_DL"
+echo "                 peer:  $SKOPEO_CMD"
+echo "download+unpack: shoal: $SHOAL_FULL"
+echo "                 peer:  $SKOPEO_CMD; tar --same-owner -xpzf <each layer> -C <dir per layer>"
+fresh() { rm -rf "$W/store" "$W/skopeo" "$W/skopeo-unpack"; sync; }
+timed() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); echo "($t1 - $t0) * 1000" | bc -l; }
+dl_s=(); dl_p=(); full_s=(); full_p=()
 for i in 1 2 3; do
-  rm -rf "$W/store" "$W/skopeo"; sync
-  t0=$(now); $SHOAL_CMD >/dev/null; t1=$(now)
-  shoal_t+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
-  t0=$(now); $SKOPEO_CMD; t1=$(now)
-  skopeo_t+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
+  fresh; dl_s+=("$(timed $SHOAL_DL)")
+  fresh; dl_p+=("$(timed $SKOPEO_CMD)")
+  fresh; full_s+=("$(timed $SHOAL_FULL)")
+  fresh; full_p+=("$(timed skopeo_unpack)")
 done
-s=$(printf '%s\n' "${shoal_t[@]}" | median); p=$(printf '%s\n' "${skopeo_t[@]}" | median)
-printf 'RESULT image_pull_%dMiB_5layers shoal=%.0fms skopeo=%.0fms ratio=%.2f\n' \
-  $((total / 1048576)) "$s" "$p" "$(echo "$s / $p" | bc -l)"
+mib=$((total / 1048576))
+for pair in "image_pull_${mib}MiB_5layers dl_s dl_p skopeo" \
+            "image_pull_unpack_${mib}MiB_5layers full_s full_p skopeo+tar"; do
+  read -r name sv pv peer <<<"$pair"
+  declare -n sa=$sv pa=$pv
+  s=$(printf '%s\n' "${sa[@]}" | median); p=$(printf '%s\n' "${pa[@]}" | median)
+  printf 'RESULT %s shoal=%.0fms %s=%.0fms ratio=%.2f\n' "$name" "$s" "$peer" "$p" \
+    "$(echo "$s / $p" | bc -l)"
+done
 
 # --- unpack speed of the biggest layer: shoal ExtractLayer vs GNU tar (both from tar.gz)
 big=$(ls -S "$W"/l?.tar.gz | head -1)
 mib=$(echo "$(stat -c %s "${big%.gz}") / 1048576" | bc -l)
-rm -rf "$W/store" "$W/skopeo"
+fresh
 su=$($UNPACK "$big" "$W/unpack" 3)
 best_tar=0
 for i in 1 2 3; do

@@ -356,7 +356,9 @@ absl::StatusOr<ImageRecord> Pull(Store& store, const Reference& ref,
     t.digest = Digest{};
     tags.push_back(t);
   }
-  auto rec = store.CommitImage(m.digest, tags, absl::StrCat(ref.Repository(), "@", m.digest.String()));
+  auto rec = store.CommitImage(m.digest, tags,
+                               absl::StrCat(ref.Repository(), "@", m.digest.String()),
+                               options.unpack);
   if (!rec.ok()) return fail(rec.status());
   return rec;
 }

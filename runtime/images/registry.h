@@ -45,6 +45,7 @@ struct RegistryOptions {
   Platform platform = {"linux", "amd64", ""};
   int parallel = 4;
   int retries = 3;
+  bool unpack = true;  // false: Pull stores blobs + record only (Store::Unpack later)
   std::function<void(const Progress&)> progress;  // may be called from several threads
 };
 

@@ -100,9 +100,13 @@ class Store {
   // Records the image whose manifest blob (and config and layer blobs) are in the store:
   // unpacks missing layers (verifying DiffIDs), writes the record, and moves `tags` to it.
   // `repo_digest` ("repo@sha256:..") is recorded when the image came from a registry.
+  // With `unpack` false the layers are unpacked later by Unpack/PrepareLowerDirs (lazy pull).
   absl::StatusOr<ImageRecord> CommitImage(const Digest& manifest_digest,
                                           const std::vector<Reference>& tags,
-                                          const std::string& repo_digest = "");
+                                          const std::string& repo_digest = "",
+                                          bool unpack = true);
+  // Unpacks the image's layers that are not unpacked yet (in parallel, DiffIDs verified).
+  absl::Status Unpack(absl::string_view name_or_id);
   // By "sha256:<id>", an ID prefix (>= 4 hex), or a reference (tag or repo@digest).
   // NOT_FOUND "no such image: X"; INVALID_ARGUMENT for an ambiguous prefix.
   absl::StatusOr<ImageRecord> Resolve(absl::string_view name_or_id) const;
@@ -121,7 +125,11 @@ class Store {
   // wants for lowerdir=a:b:c. Absolute paths: <root>/layers/<chain-hex>/diff (about 100 bytes
   // each); overlay mount data is limited to one page, so for deep images chdir into
   // LayersDir() and use RelativeLowerDirs() ("<chain-hex>/diff", 70 bytes each).
+  // FAILED_PRECONDITION if a layer is not unpacked (see PrepareLowerDirs).
   absl::StatusOr<std::vector<std::string>> LowerDirs(absl::string_view name_or_id) const;
+  // What the runtime calls to build a container rootfs: Unpack (if needed) + LowerDirs.
+  // Pair it with AddContainerRef so the layers stay while the container exists.
+  absl::StatusOr<std::vector<std::string>> PrepareLowerDirs(absl::string_view name_or_id);
   absl::StatusOr<std::vector<std::string>> RelativeLowerDirs(absl::string_view name_or_id) const;
   std::string LayersDir() const { return root_ + "/layers"; }
   // Pins the image's layers for a container until RemoveContainerRef (idempotent).
@@ -134,6 +142,7 @@ class Store {
   explicit Store(std::string root) : root_(std::move(root)) {}
   absl::StatusOr<base::UniqueFd> Lock(const char* name, int op) const;
   absl::Status EnsureLayer(const LayerInfo& layer, const Digest& parent);
+  absl::Status UnpackLayers(const std::vector<LayerInfo>& layers);
   absl::Status WriteRecord(const ImageRecord& rec);
   absl::Status DeleteUnreferenced(RemoveReport* report);
   std::string TmpDir() const { return root_ + "/tmp"; }

@@ -225,7 +225,8 @@ absl::StatusOr<ImageRecord> Store::Resolve(absl::string_view name) const {
 
 absl::StatusOr<ImageRecord> Store::CommitImage(const Digest& manifest_digest,
                                                const std::vector<Reference>& tags,
-                                               const std::string& repo_digest) {
+                                               const std::string& repo_digest,
+                                               bool unpack) {
   ASSIGN_OR_RETURN(std::string mtext, ReadBlob(manifest_digest));
   ASSIGN_OR_RETURN(std::string mt, DetectMediaType(mtext));
   if (!IsManifestMediaType(mt)) {
@@ -247,34 +248,17 @@ absl::StatusOr<ImageRecord> Store::CommitImage(const Digest& manifest_digest,
   rec.manifest_media_type = m.media_type;
   rec.config = config;
   Digest chain;
-  std::vector<Digest> parents;
   for (size_t i = 0; i < m.layers.size(); ++i) {
     LayerInfo li{m.layers[i], config.diff_ids[i], ChainIdOf(chain, config.diff_ids[i])};
     if (!HasBlob(li.blob.digest)) {
       return absl::FailedPreconditionError(
           absl::StrCat("layer blob ", li.blob.digest.String(), " is not in the store"));
     }
-    parents.push_back(chain);
     chain = li.chain_id;
     rec.size += li.blob.size;
     rec.layers.push_back(std::move(li));
   }
-  // Each layer unpacks into its own directory, so layers unpack in parallel.
-  {
-    std::vector<absl::Status> results(rec.layers.size());
-    std::atomic<size_t> next{0};
-    auto worker = [&] {
-      for (size_t i; (i = next++) < rec.layers.size();) {
-        results[i] = EnsureLayer(rec.layers[i], parents[i]);
-      }
-    };
-    std::vector<std::thread> threads;
-    size_t n = std::min<size_t>(rec.layers.size(), std::max(2u, std::thread::hardware_concurrency()));
-    for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
-    worker();
-    for (auto& t : threads) t.join();
-    for (const auto& s : results) RETURN_IF_ERROR(s);
-  }
+  if (unpack) RETURN_IF_ERROR(UnpackLayers(rec.layers));
   rec.added = absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone());
 
   ASSIGN_OR_RETURN(UniqueFd meta, Lock("meta.lock", LOCK_EX));
@@ -304,6 +288,42 @@ absl::StatusOr<ImageRecord> Store::CommitImage(const Digest& manifest_digest,
   }
   RETURN_IF_ERROR(WriteRecord(rec));
   return rec;
+}
+
+absl::Status Store::UnpackLayers(const std::vector<LayerInfo>& layers) {
+  // Each layer unpacks into its own directory, so layers unpack in parallel.
+  std::vector<absl::Status> results(layers.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next++) < layers.size();) {
+      results[i] = EnsureLayer(layers[i], i == 0 ? Digest{} : layers[i - 1].chain_id);
+    }
+  };
+  std::vector<std::thread> threads;
+  size_t n = std::min<size_t>(layers.size(), std::max(2u, std::thread::hardware_concurrency()));
+  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  for (const auto& s : results) RETURN_IF_ERROR(s);
+  return absl::OkStatus();
+}
+
+absl::Status Store::Unpack(absl::string_view name) {
+  ASSIGN_OR_RETURN(GcLease lease, AcquireGcLease());
+  ASSIGN_OR_RETURN(ImageRecord rec, Resolve(name));
+  for (const auto& l : rec.layers) {
+    if (!HasBlob(l.blob.digest) &&
+        ::access(absl::StrCat(LayersDir(), "/", l.chain_id.hex, "/layer.json").c_str(), F_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "layer ", l.blob.digest.String(), " of ", name, " is neither unpacked nor stored"));
+    }
+  }
+  return UnpackLayers(rec.layers);
+}
+
+absl::StatusOr<std::vector<std::string>> Store::PrepareLowerDirs(absl::string_view name) {
+  RETURN_IF_ERROR(Unpack(name));
+  return LowerDirs(name);
 }
 
 absl::Status Store::Tag(absl::string_view source, const Reference& target) {
@@ -359,8 +379,9 @@ absl::StatusOr<std::vector<std::string>> Store::RelativeLowerDirs(absl::string_v
   for (auto it = rec.layers.rbegin(); it != rec.layers.rend(); ++it) {
     std::string rel = absl::StrCat(it->chain_id.hex, "/diff");
     if (::access((LayersDir() + "/" + rel).c_str(), F_OK) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("layer ", it->chain_id.String(), " of image ", name, " is not unpacked"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "layer ", it->chain_id.String(), " of image ", name,
+          " is not unpacked (pulled without unpacking; use PrepareLowerDirs)"));
     }
     out.push_back(std::move(rel));
   }

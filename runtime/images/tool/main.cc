@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   bool force = false, all = false, password_stdin = false;
   auto* pull = app.add_subcommand("pull", "pull an image from a registry");
   pull->add_option("reference", ref_arg)->required();
+  bool no_unpack = false;
+  pull->add_flag("--no-unpack", no_unpack, "store blobs only; layers unpack on first use");
+  auto* unpack = app.add_subcommand("unpack", "unpack an image's layers now");
+  unpack->add_option("image", ref_arg)->required();
   auto* push = app.add_subcommand("push", "push a stored image to a registry");
   push->add_option("image", ref_arg)->required();
   push->add_option("target", target_arg, "destination reference (default: the image name)");
@@ -114,6 +118,7 @@ int main(int argc, char** argv) {
     auto ref = images::ParseReference(ref_arg);
     if (!ref.ok()) return Fail(ref.status());
     ropts.plain_http = insecure_hosts.count(ref->domain) != 0;
+    ropts.unpack = !no_unpack;
     auto rec = images::Pull(store, *ref, ropts);
     if (!rec.ok()) return Fail(rec.status());
     std::cout << "Digest: " << rec->manifest_digest.String() << "\n"
@@ -168,6 +173,9 @@ int main(int argc, char** argv) {
     auto ref = images::ParseReference(target_arg);
     if (!ref.ok()) return Fail(ref.status());
     absl::Status s = store.Tag(ref_arg, *ref);
+    if (!s.ok()) return Fail(s);
+  } else if (unpack->parsed()) {
+    absl::Status s = store.Unpack(ref_arg);
     if (!s.ok()) return Fail(s);
   } else if (lower->parsed()) {
     auto dirs = store.LowerDirs(ref_arg);

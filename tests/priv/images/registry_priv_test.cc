@@ -121,11 +121,20 @@ TEST_F(RegistryTest, PushThenPullByTagAndByDigestAndRunIt) {
   EXPECT_GE(progress_calls.load(), 3);  // config + 2 layers
 
   auto by_digest_store = OpenStore("dst2");
-  auto by_digest = Pull(*by_digest_store, Ref(name + "@" + pushed->String()), Plain());
+  RegistryOptions lazy = Plain();
+  lazy.unpack = false;
+  auto by_digest = Pull(*by_digest_store, Ref(name + "@" + pushed->String()), lazy);
   ASSERT_TRUE(by_digest.ok()) << by_digest.status();
   EXPECT_EQ(by_digest->id, img_.config_digest);
   EXPECT_TRUE(by_digest->repo_tags.empty());
-  EXPECT_TRUE(by_digest_store->Resolve(name + "@" + pushed->String()).ok());
+  std::string by_digest_name = name + "@" + pushed->String();
+  EXPECT_TRUE(by_digest_store->Resolve(by_digest_name).ok());
+  // Lazy pull: nothing unpacked until the rootfs is prepared.
+  EXPECT_EQ(by_digest_store->LowerDirs(by_digest_name).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto prepared = by_digest_store->PrepareLowerDirs(by_digest_name);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ(Slurp(prepared->front() + "/etc/motd"), "hello from shoal\n");
 
   // Pulling again dedups: nothing new is fetched, the record is the same.
   auto again = Pull(*dst, Ref(name + ":v1"), Plain());
