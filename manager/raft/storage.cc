@@ -225,12 +225,12 @@ absl::Status Storage::Roll() {
   return absl::OkStatus();
 }
 
-absl::Status Storage::Append(const api::WalRecord& rec) {
+absl::Status Storage::Append(const api::WalRecord& rec, bool sync) {
   if (seg_size_ >= opts_.segment_bytes) RETURN_IF_ERROR(Roll());
   std::string framed = FrameRecord(rec.SerializeAsString());
   RETURN_IF_ERROR(base::WriteAll(fd_.get(), framed, segments_.back().path));
   seg_size_ += framed.size();
-  if (opts_.sync) {
+  if (opts_.sync && sync) {
     // An fdatasync error leaves the page cache state unknown (fsyncgate, 2018): the caller
     // must crash rather than retry.
     if (::fdatasync(fd_.get()) != 0) {
@@ -250,14 +250,19 @@ absl::Status Storage::Save(const Ready& rd) {
     snap_meta_ = rd.snapshot->metadata;
     last_index_ = snap_meta_.index();
   }
+  // Like etcd's MustSync: a record that only advances the commit index need not be synced
+  // before anything is acknowledged (the commit index is recovered from the quorum); new
+  // entries, a snapshot, a new term or a vote must be.
+  bool sync = !rd.entries.empty() || rd.snapshot.has_value();
   if (rd.hard_state) {
+    sync = sync || rd.hard_state->term() != hs_.term() || rd.hard_state->vote() != hs_.vote();
     hs_ = *rd.hard_state;
     *rec.mutable_hard_state() = hs_;
   }
   for (const api::Entry& e : rd.entries) *rec.add_entries() = e;
   if (!rd.snapshot && !rd.hard_state && rd.entries.empty()) return absl::OkStatus();
   if (!rd.entries.empty()) last_index_ = rd.entries.back().index();
-  return Append(rec);
+  return Append(rec, sync);
 }
 
 absl::Status Storage::SaveState(const api::HardState& hs,

@@ -3,7 +3,8 @@
 //   <dir>/wal/<seq>-<first index>.wal   segmented write-ahead log (hex names). Each record is
 //       [u32 length][u32 CRC32C(payload)][u32 CRC32C(first 8 bytes)][payload = WalRecord],
 //       one record per Ready, written with ONE write and ONE fdatasync (group commit: every
-//       proposal batched into that Ready is acknowledged by the same sync). A new segment
+//       proposal batched into that Ready is acknowledged by the same sync). A record that
+//       only advances the commit index is not synced by itself (etcd's MustSync rule). A new segment
 //       starts with a record carrying the current hard state, so old segments can be deleted.
 //   <dir>/snap/<index>-<term>.snap       snapshot files, written atomically (temp + fsync +
 //       rename + fsync dir), [u32 CRC32C][SnapshotFile].
@@ -76,7 +77,7 @@ class Storage {
   absl::Status Recover();
   absl::Status ReplaySegment(size_t i, std::vector<api::Entry>& ents);
   absl::Status LoadSnapshot();
-  absl::Status Append(const api::WalRecord& rec);
+  absl::Status Append(const api::WalRecord& rec, bool sync);
   absl::Status Roll();
   absl::Status WriteSnapshotFile(const SnapshotData& snap);
   absl::Status DeleteOldSnapshots();
