@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -39,8 +40,9 @@ class LocalRegistry {
  public:
   struct Options {
     bool tls = false;
-    std::string user;  // non-empty: htpasswd basic auth
+    std::string user;  // non-empty: htpasswd basic auth (or the token service's user)
     std::string password;
+    bool token = false;  // bearer-token auth via tests/priv/images/token_server.py
   };
 
   explicit LocalRegistry(Options o) : opts_(o) {
@@ -62,7 +64,12 @@ class LocalRegistry {
                 0);
       cfg += "  tls:\n    certificate: " + d + "/server.crt\n    key: " + d + "/server.key\n";
     }
-    if (!opts_.user.empty()) {
+    if (opts_.token) {
+      StartTokenServer();
+      cfg += "auth:\n  token:\n    realm: http://127.0.0.1:" + std::to_string(token_port_) +
+             "/token\n    service: shoaltest-registry\n    issuer: shoaltest-issuer\n"
+             "    rootcertbundle: " + d + "/token.crt\n";
+    } else if (!opts_.user.empty()) {
       EXPECT_EQ(Run("htpasswd -Bbn '" + opts_.user + "' '" + opts_.password + "' > " + d +
                     "/htpasswd 2>/dev/null"),
                 0);
@@ -72,7 +79,44 @@ class LocalRegistry {
     Start();
   }
 
-  ~LocalRegistry() { Kill(); }
+  ~LocalRegistry() {
+    Kill();
+    if (token_pid_ > 0) {
+      ::kill(token_pid_, SIGKILL);
+      ::waitpid(token_pid_, nullptr, 0);
+    }
+  }
+
+  void StartTokenServer() {
+    std::string d = dir_.path();
+    EXPECT_EQ(Run("cd " + d +
+                  " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=shoaltest-token"
+                  " -keyout token.key -out token.crt >/dev/null 2>&1"),
+              0);
+    std::string script =
+        (std::filesystem::path(__FILE__).parent_path() / "token_server.py").string();
+    token_pid_ = ::fork();
+    if (token_pid_ == 0) {
+      int log = ::open((d + "/token.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                       0644);
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+      ::execlp("python3", "python3", script.c_str(), (d + "/token.port").c_str(),
+               (d + "/token.key").c_str(), (d + "/token.crt").c_str(), "shoaltest-issuer",
+               "shoaltest-registry", opts_.user.c_str(), opts_.password.c_str(), nullptr);
+      ::_exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string port = Slurp(d + "/token.port");
+      if (!port.empty()) {
+        token_port_ = std::stoi(port);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "token server did not start: " << Slurp(d + "/token.log");
+  }
 
   void Start() {
     pid_ = ::fork();
@@ -128,6 +172,8 @@ class LocalRegistry {
   int port_ = 0;
   std::string host_;
   pid_t pid_ = -1;
+  pid_t token_pid_ = -1;
+  int token_port_ = 0;
 };
 
 }  // namespace shoal::runtime::images::testing

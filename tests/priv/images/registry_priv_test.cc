@@ -269,5 +269,27 @@ TEST_F(RegistryTest, TlsWithBasicAuthNeedsLoginAndVerifiesTheCertificate) {
   EXPECT_EQ(rec->id, img_.config_digest);
 }
 
+TEST_F(RegistryTest, BearerTokenChallengeWithStoredCredentials) {
+  LocalRegistry reg({.user = "tok", .password = "pw", .token = true});
+  std::string name = reg.host() + "/bearer/busybox:v1";
+  RegistryOptions o = Plain();
+
+  // Without credentials the token service refuses: a clear auth error, nothing pushed.
+  auto anon = Push(*src_, "local/busybox:v1", Ref(name), o);
+  ASSERT_FALSE(anon.ok());
+  EXPECT_EQ(anon.status().code(), absl::StatusCode::kUnauthenticated) << anon.status();
+  EXPECT_NE(std::string(anon.status().message()).find("token"), std::string::npos)
+      << anon.status();
+  EXPECT_FALSE(Login(reg.host(), {"tok", "bad"}, o).ok());
+
+  ASSERT_TRUE(Login(reg.host(), {"tok", "pw"}, o).ok());
+  auto pushed = Push(*src_, "local/busybox:v1", Ref(name), o);
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  auto dst = OpenStore("dst");
+  auto rec = Pull(*dst, Ref(name), o);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ(rec->id, img_.config_digest);
+}
+
 }  // namespace
 }  // namespace shoal::runtime::images
