@@ -158,7 +158,24 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& 
 Container::Container(Runtime* runtime, std::string id, const ContainerSpec& spec)
     : runtime_(runtime), id_(std::move(id)), spec_(spec) {}
 
-Container::~Container() { (void)Delete(); }
+Container::~Container() {
+  if (owned_) (void)Delete();
+}
+
+absl::StatusOr<std::unique_ptr<Container>> Runtime::Attach(const ContainerSpec& spec, pid_t pid) {
+  RETURN_IF_ERROR(ValidateId(spec.id));
+  std::unique_ptr<Container> c(new Container(this, spec.id, spec));
+  c->owned_ = false;
+  c->started_ = true;
+  c->pid_ = pid;
+  int pidfd = kernel::PidfdOpen(pid);
+  if (pidfd < 0) return base::ErrnoStatus(-pidfd, "attach: pidfd_open ", pid);
+  c->pidfd_.Reset(pidfd);
+  ASSIGN_OR_RETURN(c->cgroup_, kernel::Cgroup::Open(options_.cgroup,
+                                                    absl::StrCat(options_.cgroup_parent, "/",
+                                                                 spec.id)));
+  return c;
+}
 
 absl::Status Container::Start() {
   if (started_) return absl::FailedPreconditionError("container already started");

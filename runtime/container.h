@@ -51,7 +51,7 @@ class Runtime;
 
 class Container {
  public:
-  ~Container();  // kills and removes what is left (like Delete), if Delete was not called
+  ~Container();  // kills and removes what is left (like Delete), unless attached
   const std::string& id() const { return id_; }
   pid_t pid() const { return pid_; }  // PID 1 of the container, as seen from the host
   int pidfd() const { return pidfd_.get(); }  // readable when PID 1 exits (-1 after Wait)
@@ -91,6 +91,7 @@ class Container {
   bool exited_ = false;
   ExitStatus exit_;
   bool deleted_ = false;
+  bool owned_ = true;  // false for Attach(): the destructor leaves the container alone
 };
 
 class Runtime {
@@ -101,6 +102,9 @@ class Runtime {
   // set up its rootfs and security; returns when it waits for Start(). Errors name the field.
   absl::StatusOr<std::unique_ptr<Container>> Create(const ContainerSpec& spec,
                                                     const Stdio& stdio);
+  // A handle on a running container created by another process (e.g. a shoal-monitor), for
+  // Exec/Stats/Signal. `pid` is its PID 1. The handle never deletes the container on its own.
+  absl::StatusOr<std::unique_ptr<Container>> Attach(const ContainerSpec& spec, pid_t pid);
   const RuntimeOptions& options() const { return options_; }
   kernel::SeccompCache& seccomp() { return seccomp_; }
 

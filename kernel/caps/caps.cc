@@ -77,6 +77,8 @@ absl::StatusOr<CapSet> ComputeCaps(CapSet base, const std::vector<std::string>& 
   CapSet added = 0, dropped = 0;
   if (auto s = parse(add, "cap_add", &added); !s.ok()) return s;
   if (auto s = parse(drop, "cap_drop", &dropped); !s.ok()) return s;
+  // Docker: --cap-drop ALL --cap-add X keeps exactly X.
+  if (dropped == all) return added & all;
   return ((base | added) & ~dropped) & all;
 }
 

@@ -32,7 +32,8 @@ absl::StatusOr<int> ParseCapName(absl::string_view name);
 // Canonical "CAP_XXX" name for cap number `cap`.
 std::string CapName(int cap);
 
-// `base` plus `add`, minus `drop`; "ALL" in add/drop means every cap up to last_cap.
+// `base` plus `add`, minus `drop`; "ALL" in add/drop means every cap up to last_cap, and
+// dropping ALL keeps exactly `add` (Docker's --cap-drop ALL --cap-add X).
 // Errors name the offending entry ("cap_add[1]: unknown capability \"CAP_FOO\"").
 absl::StatusOr<CapSet> ComputeCaps(CapSet base, const std::vector<std::string>& add,
                                    const std::vector<std::string>& drop, int last_cap);

@@ -29,6 +29,7 @@ TEST(Caps, ComputeAddDropAll) {
   EXPECT_TRUE(*caps & (1ULL << CAP_NET_ADMIN));
   EXPECT_FALSE(*caps & (1ULL << CAP_CHOWN));
   EXPECT_EQ(*ComputeCaps(DockerDefaultCaps(), {}, {"ALL"}, last), 0u);
+  EXPECT_EQ(*ComputeCaps(DockerDefaultCaps(), {"KILL"}, {"ALL"}, last), 1ULL << CAP_KILL);
   EXPECT_EQ(*ComputeCaps(0, {"all"}, {}, last), (1ULL << (last + 1)) - 1);
   auto bad = ComputeCaps(0, {}, {"KILL", "NOPE"}, last);
   EXPECT_TRUE(absl::StrContains(bad.status().message(), "cap_drop[1]")) << bad.status();
