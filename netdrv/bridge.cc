@@ -22,9 +22,10 @@ BridgeDriver::BridgeDriver(const BridgeConfig& config, kernel::NetlinkFactory& n
   if (!config_.sysctl) config_.sysctl = &kernel::WriteSysctl;
 }
 
-absl::StatusOr<std::unique_ptr<BridgeDriver>> BridgeDriver::Create(
-    const BridgeConfig& config, kernel::NetlinkFactory& netlink, nft::Nft& nft,
-    base::Random& random) {
+absl::StatusOr<std::unique_ptr<BridgeDriver>> BridgeDriver::Create(const BridgeConfig& config,
+                                                                   kernel::NetlinkFactory& netlink,
+                                                                   nft::Nft& nft,
+                                                                   base::Random& random) {
   if (config.bridge_name.empty() || config.bridge_name.size() > 15) {
     return absl::InvalidArgumentError(
         absl::StrCat("bridge: bridge_name \"", config.bridge_name, "\" must be 1..15 bytes"));
@@ -41,8 +42,8 @@ nft::Table BridgeDriver::DesiredTable() const {
   t.family = nft::Family::kIp;
   t.name = config_.table;
   t.chains = {
-      {"postrouting", nft::BaseChain{nft::ChainType::kNat, nft::Hook::kPostrouting,
-                                     nft::kPrioritySrcNat}},
+      {"postrouting",
+       nft::BaseChain{nft::ChainType::kNat, nft::Hook::kPostrouting, nft::kPrioritySrcNat}},
       {"prerouting",
        nft::BaseChain{nft::ChainType::kNat, nft::Hook::kPrerouting, nft::kPriorityDstNat}},
       {"output", nft::BaseChain{nft::ChainType::kNat, nft::Hook::kOutput, nft::kPriorityDstNat}},
@@ -64,8 +65,7 @@ nft::Table BridgeDriver::DesiredTable() const {
                             .FibDaddrLocal()
                             .L4Proto(m.protocol)
                             .Dport(m.host_port)
-                            .Dnat(*nft::ParseAddr(ep.address.addr.ToString()),
-                                  m.container_port));
+                            .Dnat(*nft::ParseAddr(ep.address.addr.ToString()), m.container_port));
     }
   }
   return t;
@@ -122,8 +122,8 @@ absl::Status BridgeDriver::CreateNetwork(const NetworkSpec& spec) {
   }
   if (spec.mtu) {
     if (spec.mtu < 1280 || spec.mtu > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat(who, "mtu ", spec.mtu,
-                                                     " is outside 1280..65535"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, "mtu ", spec.mtu, " is outside 1280..65535"));
     }
     net.mtu = spec.mtu;
   }
@@ -252,8 +252,8 @@ absl::Status BridgeDriver::SetPeers(absl::string_view network_id, const std::vec
 }
 
 absl::Status BridgeDriver::PublishPort(const PortMapping& m) {
-  std::string who = absl::StrCat("publish ", m.protocol == 17 ? "udp" : "tcp", " port ",
-                                 m.host_port, ": ");
+  std::string who =
+      absl::StrCat("publish ", m.protocol == 17 ? "udp" : "tcp", " port ", m.host_port, ": ");
   if (m.protocol != 6 && m.protocol != 17) {
     return absl::InvalidArgumentError(absl::StrCat(who, "protocol must be tcp (6) or udp (17)"));
   }
@@ -262,8 +262,8 @@ absl::Status BridgeDriver::PublishPort(const PortMapping& m) {
   }
   auto it = networks_.find(m.network_id);
   if (it == networks_.end() || !it->second.endpoints.count(m.endpoint_id)) {
-    return absl::NotFoundError(absl::StrCat(who, "endpoint ", m.endpoint_id,
-                                            " not in bridge network ", m.network_id));
+    return absl::NotFoundError(
+        absl::StrCat(who, "endpoint ", m.endpoint_id, " not in bridge network ", m.network_id));
   }
   for (const PortMapping& p : ports_) {
     if (p.protocol == m.protocol && p.host_port == m.host_port) {

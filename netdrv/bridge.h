@@ -26,8 +26,8 @@
 
 namespace shoal::netdrv {
 
-using SysctlWriter = std::function<absl::Status(int netns_fd, absl::string_view key,
-                                                absl::string_view value)>;
+using SysctlWriter =
+    std::function<absl::Status(int netns_fd, absl::string_view key, absl::string_view value)>;
 
 struct BridgeConfig {
   int node_netns_fd = -1;
@@ -56,8 +56,7 @@ class BridgeDriver : public Driver {
   absl::Status CreateNetwork(const NetworkSpec& spec) override;
   absl::Status DeleteNetwork(absl::string_view network_id) override;
   absl::StatusOr<Endpoint> CreateEndpoint(const EndpointSpec& spec) override;
-  absl::Status DeleteEndpoint(absl::string_view network_id,
-                              absl::string_view endpoint_id) override;
+  absl::Status DeleteEndpoint(absl::string_view network_id, absl::string_view endpoint_id) override;
   absl::Status SetPeers(absl::string_view network_id, const std::vector<Peer>& peers) override;
   absl::Status Reconcile() override;
 
@@ -75,8 +74,8 @@ class BridgeDriver : public Driver {
     uint32_t mtu = 1500;
     std::map<std::string, Endpoint> endpoints;
   };
-  BridgeDriver(const BridgeConfig& config, kernel::NetlinkFactory& netlink,
-               kernel::nft::Nft& nft, base::Random& random);
+  BridgeDriver(const BridgeConfig& config, kernel::NetlinkFactory& netlink, kernel::nft::Nft& nft,
+               base::Random& random);
   absl::Status SyncNft();
   absl::Status EnsureBridge(const Network& net);
   static std::string VethName(absl::string_view endpoint_id);

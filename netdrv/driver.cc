@@ -31,9 +31,8 @@ absl::Status ValidateEndpointSpec(const EndpointSpec& s, const NetworkSpec& n) {
                                                    n.subnet.ToString()));
   }
   if (n.gateway.is_set() && s.address.addr == n.gateway) {
-    return absl::InvalidArgumentError(absl::StrCat("endpoint ", s.id, ": address ",
-                                                   s.address.ToString(),
-                                                   " is the network's gateway"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint ", s.id, ": address ", s.address.ToString(), " is the network's gateway"));
   }
   return absl::OkStatus();
 }

@@ -21,22 +21,22 @@
 namespace shoal::netdrv {
 
 struct NetworkSpec {
-  std::string id;                  // stable network id (names are derived from it)
-  kernel::IpPrefix subnet;         // e.g. 10.0.1.0/24
-  kernel::IpAddr gateway;          // overlay: br0's address; bridge: the bridge's address
-  uint32_t vni = 0;                // overlay only: 1 .. 2^24-1
-  uint32_t mtu = 0;                // 0: derive from the underlay
+  std::string id;           // stable network id (names are derived from it)
+  kernel::IpPrefix subnet;  // e.g. 10.0.1.0/24
+  kernel::IpAddr gateway;   // overlay: br0's address; bridge: the bridge's address
+  uint32_t vni = 0;         // overlay only: 1 .. 2^24-1
+  uint32_t mtu = 0;         // 0: derive from the underlay
   std::map<std::string, std::string> options;  // macvlan: "parent", "mode"
 };
 
 struct EndpointSpec {
   std::string id;
   std::string network_id;
-  int netns_fd = -1;               // the container's network namespace
-  std::string ifname = "eth0";     // name inside the container
-  kernel::IpPrefix address;        // container address with the subnet's prefix length
+  int netns_fd = -1;                   // the container's network namespace
+  std::string ifname = "eth0";         // name inside the container
+  kernel::IpPrefix address;            // container address with the subnet's prefix length
   std::optional<kernel::MacAddr> mac;  // unset: a random locally administered MAC
-  bool default_route = false;      // add "default via <network gateway>" in the container
+  bool default_route = false;          // add "default via <network gateway>" in the container
 };
 
 struct Endpoint {
@@ -59,7 +59,7 @@ struct Peer {
 class Driver {
  public:
   virtual ~Driver() = default;
-  virtual absl::Status CreateNetwork(const NetworkSpec& spec) = 0;  // ALREADY_EXISTS if known
+  virtual absl::Status CreateNetwork(const NetworkSpec& spec) = 0;       // ALREADY_EXISTS if known
   virtual absl::Status DeleteNetwork(absl::string_view network_id) = 0;  // NOT_FOUND if unknown
   virtual absl::StatusOr<Endpoint> CreateEndpoint(const EndpointSpec& spec) = 0;
   virtual absl::Status DeleteEndpoint(absl::string_view network_id,

@@ -22,8 +22,8 @@ absl::StatusOr<std::pair<std::string, uint16_t>> ParseParent(absl::string_view p
   if (dot == absl::string_view::npos) return std::make_pair(std::string(parent), uint16_t{0});
   int vid = 0;
   if (!absl::SimpleAtoi(parent.substr(dot + 1), &vid) || vid < 1 || vid > 4094) {
-    return absl::InvalidArgumentError(absl::StrCat("option parent \"", std::string(parent),
-                                                   "\": VLAN id must be 1..4094"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("option parent \"", std::string(parent), "\": VLAN id must be 1..4094"));
   }
   return std::make_pair(std::string(parent.substr(0, dot)), static_cast<uint16_t>(vid));
 }
@@ -62,8 +62,8 @@ absl::Status MacvlanDriver::CreateNetwork(const NetworkSpec& spec) {
     }
     auto base = nl->GetLink(parsed.first);
     if (!base.ok()) {
-      return absl::NotFoundError(absl::StrCat(who, "parent link ", parsed.first, " (of ",
-                                              net.parent, ") not found"));
+      return absl::NotFoundError(
+          absl::StrCat(who, "parent link ", parsed.first, " (of ", net.parent, ") not found"));
     }
     LinkSpec v;
     v.kind = LinkKind::kVlan;
@@ -126,14 +126,14 @@ absl::StatusOr<Endpoint> MacvlanDriver::CreateEndpoint(const EndpointSpec& spec)
     }
   }
   if (net.mode == kernel::MacvlanMode::kPassthru && !net.endpoints.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "endpoint ", spec.id, ": passthru network ", spec.network_id, " takes one endpoint"));
+    return absl::FailedPreconditionError(absl::StrCat("endpoint ", spec.id, ": passthru network ",
+                                                      spec.network_id, " takes one endpoint"));
   }
   ASSIGN_OR_RETURN(auto nl, netlink_.Open(config_.node_netns_fd));
   ASSIGN_OR_RETURN(Link parent, nl->GetLink(net.parent));
   Ep ep;
-  ep.ep = Endpoint{spec.id, spec.ifname,
-                   spec.mac ? *spec.mac : RandomMac(random_.Uint64()), spec.address, parent.mtu};
+  ep.ep = Endpoint{spec.id, spec.ifname, spec.mac ? *spec.mac : RandomMac(random_.Uint64()),
+                   spec.address, parent.mtu};
   LinkSpec m;
   m.kind = LinkKind::kMacvlan;
   m.name = spec.ifname;

@@ -30,8 +30,7 @@ class MacvlanDriver : public Driver {
   absl::Status CreateNetwork(const NetworkSpec& spec) override;
   absl::Status DeleteNetwork(absl::string_view network_id) override;
   absl::StatusOr<Endpoint> CreateEndpoint(const EndpointSpec& spec) override;
-  absl::Status DeleteEndpoint(absl::string_view network_id,
-                              absl::string_view endpoint_id) override;
+  absl::Status DeleteEndpoint(absl::string_view network_id, absl::string_view endpoint_id) override;
   absl::Status SetPeers(absl::string_view network_id, const std::vector<Peer>& peers) override;
   absl::Status Reconcile() override;
 
@@ -42,7 +41,7 @@ class MacvlanDriver : public Driver {
   };
   struct Network {
     NetworkSpec spec;
-    std::string parent;        // link name in the node namespace
+    std::string parent;  // link name in the node namespace
     kernel::MacvlanMode mode = kernel::MacvlanMode::kBridge;
     bool created_vlan = false;  // this network created `parent` (eth0.N)
     std::map<std::string, Ep> endpoints;

@@ -37,8 +37,8 @@ absl::StatusOr<std::unique_ptr<OverlayDriver>> OverlayDriver::Create(
     return absl::InvalidArgumentError("overlay: vtep (data-path address) is required");
   }
   if (config.vxlan_port < 1024 || config.vxlan_port > 49151) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "overlay: vxlan_port ", config.vxlan_port, " is outside 1024..49151"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("overlay: vxlan_port ", config.vxlan_port, " is outside 1024..49151"));
   }
   std::unique_ptr<OverlayDriver> d(new OverlayDriver(config, netlink, sandboxes, random));
   RETURN_IF_ERROR(d->Underlay().status());
@@ -62,8 +62,7 @@ absl::Status OverlayDriver::ValidateNetwork(const NetworkSpec& s) const {
   if (s.id.empty()) return absl::InvalidArgumentError("network id: must not be empty");
   std::string who = absl::StrCat("overlay network ", s.id, ": ");
   if (s.vni < 1 || s.vni > 0xFFFFFF) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, "vni ", s.vni, " is outside 1..16777215"));
+    return absl::InvalidArgumentError(absl::StrCat(who, "vni ", s.vni, " is outside 1..16777215"));
   }
   if (!s.subnet.addr.is_v4()) {
     return absl::InvalidArgumentError(who + "subnet: an IPv4 subnet is required");
@@ -91,9 +90,9 @@ absl::Status OverlayDriver::CreateNetwork(const NetworkSpec& spec) {
   uint32_t mtu = spec.mtu ? spec.mtu : max_mtu;
   std::string who = absl::StrCat("overlay network ", spec.id, ": ");
   if (mtu > max_mtu) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        who, "mtu ", mtu, " exceeds what the underlay can carry (", underlay.second, " - ",
-        kVxlanOverhead, " = ", max_mtu, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, "mtu ", mtu, " exceeds what the underlay can carry (", underlay.second,
+                     " - ", kVxlanOverhead, " = ", max_mtu, ")"));
   }
   if (mtu < kMinOverlayMtu) {
     return absl::InvalidArgumentError(absl::StrCat(who, "mtu ", mtu, " is below the minimum ",
@@ -201,10 +200,10 @@ absl::StatusOr<Endpoint> OverlayDriver::CreateEndpoint(const EndpointSpec& spec)
   RETURN_IF_ERROR(ValidateEndpointSpec(spec, net.spec));
   for (const auto& [id, ep] : net.endpoints) {
     if (id == spec.id || ep.address.addr == spec.address.addr) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "endpoint ", spec.id, ": ", id == spec.id ? "endpoint id" : "address ",
-          id == spec.id ? "" : spec.address.ToString(), " already in network ", spec.network_id,
-          id == spec.id ? "" : absl::StrCat(" (endpoint ", id, ")")));
+      return absl::AlreadyExistsError(
+          absl::StrCat("endpoint ", spec.id, ": ", id == spec.id ? "endpoint id" : "address ",
+                       id == spec.id ? "" : spec.address.ToString(), " already in network ",
+                       spec.network_id, id == spec.id ? "" : absl::StrCat(" (endpoint ", id, ")")));
     }
   }
   Endpoint ep;
@@ -268,8 +267,7 @@ absl::Status OverlayDriver::DeleteEndpoint(absl::string_view network_id,
   return absl::OkStatus();
 }
 
-absl::Status OverlayDriver::SetPeers(absl::string_view network_id,
-                                     const std::vector<Peer>& peers) {
+absl::Status OverlayDriver::SetPeers(absl::string_view network_id, const std::vector<Peer>& peers) {
   auto it = networks_.find(network_id);
   if (it == networks_.end()) {
     return absl::NotFoundError(

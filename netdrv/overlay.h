@@ -27,9 +27,9 @@
 namespace shoal::netdrv {
 
 struct OverlayConfig {
-  int node_netns_fd = -1;     // the node's namespace (a lab host); -1 = the caller's
-  kernel::IpAddr vtep;        // data-path address (must be on a link of the node namespace)
-  uint16_t vxlan_port = 4789; // 1024..49151 like `swarm init --data-path-port`
+  int node_netns_fd = -1;      // the node's namespace (a lab host); -1 = the caller's
+  kernel::IpAddr vtep;         // data-path address (must be on a link of the node namespace)
+  uint16_t vxlan_port = 4789;  // 1024..49151 like `swarm init --data-path-port`
 };
 
 inline constexpr uint32_t kVxlanOverhead = 50;  // inner Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
@@ -46,8 +46,7 @@ class OverlayDriver : public Driver {
   absl::Status CreateNetwork(const NetworkSpec& spec) override;
   absl::Status DeleteNetwork(absl::string_view network_id) override;
   absl::StatusOr<Endpoint> CreateEndpoint(const EndpointSpec& spec) override;
-  absl::Status DeleteEndpoint(absl::string_view network_id,
-                              absl::string_view endpoint_id) override;
+  absl::Status DeleteEndpoint(absl::string_view network_id, absl::string_view endpoint_id) override;
   absl::Status SetPeers(absl::string_view network_id, const std::vector<Peer>& peers) override;
   absl::Status Reconcile() override;
 

@@ -9,8 +9,8 @@ namespace shoal::netdrv {
 
 using kernel::IpAddr;
 using kernel::MacAddr;
-using kernel::NeighFamily;
 using kernel::Neighbor;
+using kernel::NeighFamily;
 
 PeerOps PlanPeers(const std::vector<Peer>& desired, const IpAddr& local_vtep, int vxlan_index,
                   const std::vector<Neighbor>& observed_fdb,

@@ -25,8 +25,7 @@ struct PeerOps {
 // `observed` = every FDB row and ARP row of the sandbox (any link); rows are matched to the
 // vxlan device by vxlan_index.
 PeerOps PlanPeers(const std::vector<Peer>& desired, const kernel::IpAddr& local_vtep,
-                  int vxlan_index,
-                  const std::vector<kernel::Neighbor>& observed_fdb,
+                  int vxlan_index, const std::vector<kernel::Neighbor>& observed_fdb,
                   const std::vector<kernel::Neighbor>& observed_arp);
 
 // Checks a peer list: ip, mac and vtep set, mac unicast, ip inside `subnet`.

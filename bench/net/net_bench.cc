@@ -90,12 +90,12 @@ std::string PeerScript(const std::string& p, int h, const std::string& local, ui
   return absl::StrCat(
       "set -e; ip netns add ", sb, "; ip netns add ", c, "; ip -n ", sb, " link set lo up; ip -n ",
       c, " link set lo up; ip -n ", sb, " link add br0 mtu ", mtu, " type bridge; ip -n ", sb,
-      " addr add 10.60.0.1/24 dev br0; ip -n ", hostns, " link add vxlan0 netns ", sb,
-      " mtu ", mtu, " type vxlan id ", vni, " local ", local,
-      " dev eth0 dstport 4789 nolearning proxy; ip -n ", sb, " link set vxlan0 master br0 up; ip -n ",
-      sb, " link set br0 up; ip -n ", sb, " link add veth0 mtu ", mtu,
-      " type veth peer name eth0 netns ", c, "; ip -n ", sb, " link set veth0 master br0 up; ip -n ",
-      c, " addr add ", addr, " dev eth0; ip -n ", c, " link set eth0 up");
+      " addr add 10.60.0.1/24 dev br0; ip -n ", hostns, " link add vxlan0 netns ", sb, " mtu ", mtu,
+      " type vxlan id ", vni, " local ", local, " dev eth0 dstport 4789 nolearning proxy; ip -n ",
+      sb, " link set vxlan0 master br0 up; ip -n ", sb, " link set br0 up; ip -n ", sb,
+      " link add veth0 mtu ", mtu, " type veth peer name eth0 netns ", c, "; ip -n ", sb,
+      " link set veth0 master br0 up; ip -n ", c, " addr add ", addr, " dev eth0; ip -n ", c,
+      " link set eth0 up");
 }
 
 double Median(std::vector<double> v) {
@@ -109,8 +109,9 @@ double IperfGbit(const std::string& client_ns, const std::string& server_ns,
   if (!server.ok()) std::exit(1);
   std::string out;
   for (int i = 0; i < 100; ++i) {  // until the server listens
-    auto r = lab::RunIn(-1, absl::StrCat("ip netns exec ", client_ns, " iperf3 -c ", server_ip,
-                                         " -t ", seconds, " -f g"),
+    auto r = lab::RunIn(-1,
+                        absl::StrCat("ip netns exec ", client_ns, " iperf3 -c ", server_ip, " -t ",
+                                     seconds, " -f g"),
                         std::chrono::seconds(seconds + 30));
     if (r.ok() && r->exit_code == 0) {
       out = r->output;
@@ -137,8 +138,7 @@ double PingUs(const std::string& ns, const std::string& ip) {
   size_t eq = out.find("rtt min/avg/max/mdev = ");
   double avg = 0;
   if (eq != std::string::npos) {
-    std::vector<absl::string_view> f =
-        absl::StrSplit(absl::string_view(out).substr(eq + 23), '/');
+    std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(out).substr(eq + 23), '/');
     if (f.size() > 1 && absl::SimpleAtod(f[1], &avg)) return avg * 1000.0;
   }
   std::fprintf(stderr, "FAILED: ping output\n%s\n", out.c_str());
@@ -146,8 +146,8 @@ double PingUs(const std::string& ns, const std::string& ip) {
 }
 
 void Result(const char* name, double shoal, double peer, const char* unit) {
-  std::printf("RESULT %s shoal=%.3f%s iproute2=%.3f%s ratio=%.3f\n", name, shoal, unit, peer,
-              unit, peer > 0 ? shoal / peer : 0.0);
+  std::printf("RESULT %s shoal=%.3f%s iproute2=%.3f%s ratio=%.3f\n", name, shoal, unit, peer, unit,
+              peer > 0 ? shoal / peer : 0.0);
   std::fflush(stdout);
 }
 
@@ -215,13 +215,13 @@ int Main(int argc, char** argv) {
   }
   for (int h = 1; h <= 2; ++h) {
     int o_h = 3 - h;
-    std::string mac = Must(-1, absl::StrCat("ip -n sn-nb-pc", o_h,
-                                            " -br link show eth0 | awk '{print $3}'"));
+    std::string mac =
+        Must(-1, absl::StrCat("ip -n sn-nb-pc", o_h, " -br link show eth0 | awk '{print $3}'"));
     mac.erase(mac.find_last_not_of("\n ") + 1);
-    std::string cmd = absl::StrCat(
-        "ip -n sn-nb-psb", h, " neigh add 10.60.0.1", o_h, " lladdr ", mac,
-        " dev vxlan0 nud permanent && bridge -n sn-nb-psb", h, " fdb add ", mac,
-        " dev vxlan0 dst ", env.lab->host(o_h - 1).ip.ToString(), " self permanent");
+    std::string cmd =
+        absl::StrCat("ip -n sn-nb-psb", h, " neigh add 10.60.0.1", o_h, " lladdr ", mac,
+                     " dev vxlan0 nud permanent && bridge -n sn-nb-psb", h, " fdb add ", mac,
+                     " dev vxlan0 dst ", env.lab->host(o_h - 1).ip.ToString(), " self permanent");
     peer_cmds.push_back(cmd);
     Must(-1, cmd);
   }
@@ -232,8 +232,10 @@ int Main(int argc, char** argv) {
   std::printf("lab: 2 hosts (netns) on a veth+bridge underlay, mtu 1500; overlay mtu %u\n", mtu);
   std::printf("peer (iproute2) built with:\n");
   for (const auto& c : peer_cmds) std::printf("  %s\n", c.c_str());
-  std::printf("compared: ip netns exec <c1> iperf3 -c <c2> -t %d (x%d, median, alternating); "
-              "ping -q -c 200 -i 0.005\n", seconds, runs);
+  std::printf(
+      "compared: ip netns exec <c1> iperf3 -c <c2> -t %d (x%d, median, alternating); "
+      "ping -q -c 200 -i 0.005\n",
+      seconds, runs);
   std::fflush(stdout);
 
   // 1. Throughput, alternating to share the machine's noise fairly.
@@ -273,14 +275,15 @@ int Main(int argc, char** argv) {
     absl::StrAppend(&attach_cmd, "ip netns add ", c, "; ip -n ", c,
                     " link set lo up; ip -n sn-nb-psb1 link add vb", i, " mtu ", mtu,
                     " type veth peer name eth0 netns ", c, "; ip -n sn-nb-psb1 link set vb", i,
-                    " master br0 up; ip -n ", c, " addr add 10.60.0.", 100 + i, "/24 dev eth0; ip -n ",
-                    c, " link set eth0 up; ");
+                    " master br0 up; ip -n ", c, " addr add 10.60.0.", 100 + i,
+                    "/24 dev eth0; ip -n ", c, " link set eth0 up; ");
   }
   t0 = Clock::now();
   Must(-1, "set -e; " + attach_cmd);
   double peer_attach = Ms(Clock::now() - t0);
-  std::printf("attach peer: per endpoint `ip netns add; ip link set lo up; ip link add veth peer "
-              "netns; ip link set master up; ip addr add; ip link set up`\n");
+  std::printf(
+      "attach peer: per endpoint `ip netns add; ip link set lo up; ip link add veth peer "
+      "netns; ip link set master up; ip addr add; ip link set up`\n");
   Result("attach_100_endpoints", shoal_attach, peer_attach, "ms");
 
   // 4. Program 10,000 remote peers (FDB + ARP rows) on host 1.
@@ -300,8 +303,8 @@ int Main(int argc, char** argv) {
         absl::StrFormat("02:aa:00:%02x:%02x:%02x", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff));
     p.vtep = IpAddr::V4(192, 168, 77, static_cast<uint8_t>(2 + i % 50));
     many.push_back(p);
-    absl::StrAppend(&fdb_batch, "fdb add ", p.mac.ToString(), " dev vxlan0 dst ",
-                    p.vtep.ToString(), " self permanent\n");
+    absl::StrAppend(&fdb_batch, "fdb add ", p.mac.ToString(), " dev vxlan0 dst ", p.vtep.ToString(),
+                    " self permanent\n");
     absl::StrAppend(&neigh_batch, "neigh add ", p.ip.ToString(), " lladdr ", p.mac.ToString(),
                     " dev vxlan0 nud permanent\n");
   }
@@ -312,15 +315,17 @@ int Main(int argc, char** argv) {
   std::filesystem::create_directories(env.dir);
   std::ofstream(bpath) << fdb_batch;
   std::ofstream(npath) << neigh_batch;
-  Must(-1, "ip -n sn-nb-h1 link add vxbig netns sn-nb-psb1 type vxlan id 5004 local 192.168.77.1 "
-           "dev eth0 dstport 4789 nolearning proxy && ip -n sn-nb-psb1 link set vxbig name vxlan1");
+  Must(-1,
+       "ip -n sn-nb-h1 link add vxbig netns sn-nb-psb1 type vxlan id 5004 local 192.168.77.1 "
+       "dev eth0 dstport 4789 nolearning proxy && ip -n sn-nb-psb1 link set vxbig name vxlan1");
   Must(-1, "sed -i 's/dev vxlan0/dev vxlan1/' " + bpath + " " + npath);
   t0 = Clock::now();
-  Must(-1, absl::StrCat("bridge -n sn-nb-psb1 -batch ", bpath, " && ip -n sn-nb-psb1 -batch ",
-                        npath));
+  Must(-1,
+       absl::StrCat("bridge -n sn-nb-psb1 -batch ", bpath, " && ip -n sn-nb-psb1 -batch ", npath));
   double peer_prog = Ms(Clock::now() - t0);
-  std::printf("peers peer: bridge -n <sb> -batch <10k fdb add ... self permanent> && "
-              "ip -n <sb> -batch <10k neigh add ... nud permanent>\n");
+  std::printf(
+      "peers peer: bridge -n <sb> -batch <10k fdb add ... self permanent> && "
+      "ip -n <sb> -batch <10k neigh add ... nud permanent>\n");
   Result("program_10000_peers", shoal_prog, peer_prog, "ms");
   for (int i = 0; i < 100; ++i) (void)env.ctr->Delete(absl::StrCat("sn-nb-a", i));
   for (int h = 1; h <= 2; ++h) (void)env.ctr->Delete(absl::StrCat("sn-nb-s", h));

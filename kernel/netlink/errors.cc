@@ -53,8 +53,7 @@ absl::Status NlStatus(int nl_error, absl::string_view context) {
   return absl::Status(code, absl::StrCat(context, ": ", nl_geterror(nl_error)));
 }
 
-absl::Status KernelErrnoStatus(int sys_errno, absl::string_view extack,
-                               absl::string_view context) {
+absl::Status KernelErrnoStatus(int sys_errno, absl::string_view extack, absl::string_view context) {
   absl::StatusCode code = absl::StatusCode::kInternal;
   switch (sys_errno) {
     case EEXIST:

@@ -6,9 +6,10 @@
 // whose peer name is taken); missing parent/master -> NOT_FOUND; deleting a veth end deletes the
 // peer; deleting a parent deletes its macvlan/vlan children; deleting a bridge releases ports;
 // deleting a link drops its addresses, routes and neighbour rows; a vxlan VNI+port is unique per
-// creating namespace; vxlan MTU is clamped to the underlay's (underlay MTU - 50); passthru macvlan is
-// exclusive on its parent; duplicate address -> ALREADY_EXISTS; a gateway route needs a
-// connected prefix; bridges and lo cannot move namespaces; deleting a namespace destroys its links (and their veth peers elsewhere).
+// creating namespace; vxlan MTU is clamped to the underlay's (underlay MTU - 50); passthru macvlan
+// is exclusive on its parent; duplicate address -> ALREADY_EXISTS; a gateway route needs a
+// connected prefix; bridges and lo cannot move namespaces; deleting a namespace destroys its links
+// (and their veth peers elsewhere).
 //
 // Thread-safe: one mutex guards the whole fake kernel.
 #pragma once

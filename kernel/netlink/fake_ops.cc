@@ -12,8 +12,12 @@ constexpr uint32_t kVxlanOverhead = 50;  // inner Ethernet 14 + IPv4 20 + UDP 8 
 
 MacAddr RandomishMac(uint64_t ns, int index) {
   MacAddr m;
-  m.bytes = {0x02, 0xfa, static_cast<uint8_t>(ns >> 8), static_cast<uint8_t>(ns),
-             static_cast<uint8_t>(index >> 8), static_cast<uint8_t>(index)};
+  m.bytes = {0x02,
+             0xfa,
+             static_cast<uint8_t>(ns >> 8),
+             static_cast<uint8_t>(ns),
+             static_cast<uint8_t>(index >> 8),
+             static_cast<uint8_t>(index)};
   return m;
 }
 

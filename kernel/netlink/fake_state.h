@@ -16,8 +16,8 @@ struct FakeNs {
   int next_index = 1;
   std::map<int, Link> links;
   std::map<int, std::pair<uint64_t, int>> veth_peer;  // index -> (ns id, index)
-  std::map<int, uint64_t> vxlan_src_ns;                // vxlan index -> creating namespace
-  std::map<int, std::pair<uint64_t, int>> lower;       // macvlan/vlan index -> parent (ns, index)
+  std::map<int, uint64_t> vxlan_src_ns;               // vxlan index -> creating namespace
+  std::map<int, std::pair<uint64_t, int>> lower;      // macvlan/vlan index -> parent (ns, index)
   std::set<Address> addresses;
   std::set<Route> routes;
   std::set<Neighbor> neighbors;
@@ -25,14 +25,14 @@ struct FakeNs {
 
 struct FakeKernel::State {
   mutable std::mutex mu;
-  std::map<uint64_t, FakeNs> ns;        // by id; id 0 = root
-  std::map<std::string, int> named;     // netns store: name -> memfd (owned)
-  std::map<uint64_t, int> anon;         // anonymous namespaces: id -> memfd (owned)
+  std::map<uint64_t, FakeNs> ns;     // by id; id 0 = root
+  std::map<std::string, int> named;  // netns store: name -> memfd (owned)
+  std::map<uint64_t, int> anon;      // anonymous namespaces: id -> memfd (owned)
 
   // All below: call with mu held.
   absl::StatusOr<FakeNs*> Ns(int netns_fd);
   FakeNs* NsById(uint64_t id);
-  void RemoveLink(FakeNs& ns, int index);   // with cascades
+  void RemoveLink(FakeNs& ns, int index);  // with cascades
   void DestroyNs(uint64_t id);
 };
 

@@ -1,8 +1,8 @@
 // Links over libnl-route. Rows (addresses, routes, neighbours) are in libnl_rows.cc.
 #include "kernel/netlink/libnl_netlink.h"
 
-#include <linux/if_arp.h>
 #include <linux/if.h>
+#include <linux/if_arp.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/macvlan.h>
 #include <netlink/route/link/veth.h>
@@ -175,7 +175,7 @@ absl::Status LibnlNetlink::Change(int index, rtnl_link* change, absl::string_vie
   LinkPtr orig(rtnl_link_alloc());
   rtnl_link_set_ifindex(orig.get(), index);
   return sk_.Check(rtnl_link_change(sock(), orig.get(), change, 0),
-                  absl::StrCat(what, " link #", index));
+                   absl::StrCat(what, " link #", index));
 }
 
 absl::Status LibnlNetlink::SetLinkUp(int index, bool up) {

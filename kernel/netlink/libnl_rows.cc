@@ -79,15 +79,15 @@ std::string Describe(const Neighbor& n) {
 absl::Status LibnlNetlink::AddAddress(const Address& a) {
   auto r = ToRtAddr(a);
   return sk_.Check(rtnl_addr_add(sock(), r.get(), NLM_F_EXCL),
-                  absl::StrCat("add address ", a.prefix.ToString(), " to link #", a.link_index));
+                   absl::StrCat("add address ", a.prefix.ToString(), " to link #", a.link_index));
 }
 
 absl::Status LibnlNetlink::DeleteAddress(const Address& a) {
   auto r = ToRtAddr(a);
   int err = rtnl_addr_delete(sock(), r.get(), 0);
   // The kernel answers EADDRNOTAVAIL for a missing address: errors.cc maps it to NOT_FOUND.
-  return sk_.Check(err, absl::StrCat("delete address ", a.prefix.ToString(), " from link #",
-                                    a.link_index));
+  return sk_.Check(
+      err, absl::StrCat("delete address ", a.prefix.ToString(), " from link #", a.link_index));
 }
 
 absl::StatusOr<std::vector<Address>> LibnlNetlink::ListAddresses() {
@@ -108,7 +108,7 @@ absl::StatusOr<std::vector<Address>> LibnlNetlink::ListAddresses() {
 absl::Status LibnlNetlink::AddRoute(const Route& rt) {
   auto r = ToRtRoute(rt);
   return sk_.Check(rtnl_route_add(sock(), r.get(), NLM_F_EXCL),
-                  absl::StrCat("add route ", rt.dst.ToString()));
+                   absl::StrCat("add route ", rt.dst.ToString()));
 }
 
 absl::Status LibnlNetlink::DeleteRoute(const Route& rt) {

@@ -19,7 +19,9 @@ class LibnlLinkWatcher : public LinkWatcher {
 
   absl::StatusOr<std::vector<LinkEvent>> Poll(std::chrono::milliseconds timeout) override {
     std::vector<LinkEvent> out;
-    struct pollfd p {fd(), POLLIN, 0};
+    struct pollfd p {
+      fd(), POLLIN, 0
+    };
     int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
     if (n < 0) return base::ErrnoStatus(errno, "poll link events");
     if (n == 0) return out;

@@ -11,8 +11,8 @@ absl::StatusOr<MacvlanMode> ParseMacvlanMode(absl::string_view mode) {
   if (mode == "private") return MacvlanMode::kPrivate;
   if (mode == "vepa") return MacvlanMode::kVepa;
   if (mode == "passthru") return MacvlanMode::kPassthru;
-  return absl::InvalidArgumentError(absl::StrCat("macvlan mode \"", std::string(mode),
-                                                 "\" is not one of bridge, private, vepa, passthru"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "macvlan mode \"", std::string(mode), "\" is not one of bridge, private, vepa, passthru"));
 }
 
 const char* MacvlanModeName(MacvlanMode mode) {
@@ -72,8 +72,8 @@ absl::Status ValidateLinkSpec(const LinkSpec& s) {
     case LinkKind::kMacvlan:
     case LinkKind::kVlan:
       if (s.parent_index <= 0) {
-        return absl::InvalidArgumentError(absl::StrCat(LinkKindName(s.kind), " ", s.name,
-                                                       ": a parent link is required"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(LinkKindName(s.kind), " ", s.name, ": a parent link is required"));
       }
       if (s.kind == LinkKind::kVlan && (s.vlan.id < 1 || s.vlan.id > 4094)) {
         return absl::InvalidArgumentError(

@@ -34,8 +34,8 @@ const char* MacvlanModeName(MacvlanMode mode);
 
 struct VethAttrs {
   std::string peer_name;
-  int peer_netns_fd = -1;            // -1: peer in the same namespace as the link
-  std::optional<MacAddr> peer_mac;   // unset: kernel picks a random one
+  int peer_netns_fd = -1;           // -1: peer in the same namespace as the link
+  std::optional<MacAddr> peer_mac;  // unset: kernel picks a random one
 };
 struct VxlanAttrs {
   uint32_t vni = 0;        // 1 .. 2^24-1
@@ -58,12 +58,12 @@ const char* LinkKindName(LinkKind kind);
 // What to create. `kind` selects which attribute block is read.
 struct LinkSpec {
   LinkKind kind = LinkKind::kUnknown;
-  std::string name;          // <= 15 bytes
-  uint32_t mtu = 0;          // 0: kernel default
+  std::string name;  // <= 15 bytes
+  uint32_t mtu = 0;  // 0: kernel default
   std::optional<MacAddr> mac;
-  int parent_index = 0;      // macvlan, vlan: IFLA_LINK (in the socket's namespace)
-  int netns_fd = -1;         // create the link directly in this namespace (-1: this one)
-  bool up = false;           // bring it up once created (only when created here)
+  int parent_index = 0;  // macvlan, vlan: IFLA_LINK (in the socket's namespace)
+  int netns_fd = -1;     // create the link directly in this namespace (-1: this one)
+  bool up = false;       // bring it up once created (only when created here)
   VethAttrs veth;
   VxlanAttrs vxlan;
   MacvlanAttrs macvlan;
@@ -97,24 +97,25 @@ struct Address {
 };
 
 struct Route {
-  IpPrefix dst;           // 0.0.0.0/0 for a default route
-  IpAddr gateway;         // unset: directly connected
+  IpPrefix dst;    // 0.0.0.0/0 for a default route
+  IpAddr gateway;  // unset: directly connected
   int out_index = 0;
   auto operator<=>(const Route&) const = default;
 };
 
 // One neighbour table row. kFdb rows are bridge forwarding entries (AF_BRIDGE): `mac` is the key,
 // `dst` the remote VTEP (vxlan) or unset; `self` = NTF_SELF (the device's own table, e.g. vxlan),
-// `master` = the bridge's table (NTF_MASTER on requests; NDA_MASTER present in dumps). kArp/kNdp rows map `dst` -> `mac`.
+// `master` = the bridge's table (NTF_MASTER on requests; NDA_MASTER present in dumps). kArp/kNdp
+// rows map `dst` -> `mac`.
 enum class NeighFamily { kArp, kNdp, kFdb };
 struct Neighbor {
   NeighFamily family = NeighFamily::kArp;
   int link_index = 0;
   IpAddr dst;
   MacAddr mac;
-  bool permanent = true;   // NUD_PERMANENT
-  bool self = false;       // NTF_SELF
-  bool master = false;     // NTF_MASTER
+  bool permanent = true;  // NUD_PERMANENT
+  bool self = false;      // NTF_SELF
+  bool master = false;    // NTF_MASTER
   auto operator<=>(const Neighbor&) const = default;
 };
 

@@ -1,11 +1,11 @@
 #include "kernel/netlink/netns.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <linux/magic.h>
+#include <sched.h>
 #include <sys/mount.h>
-#include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -52,9 +52,9 @@ int OnError(sockaddr_nl*, nlmsgerr* e, void* arg) {
   cap->extack.clear();
   auto* nlh = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(e) - NLMSG_HDRLEN);
   if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-    size_t off = (nlh->nlmsg_flags & NLM_F_CAPPED) ? sizeof(*e)
-                                                   : sizeof(*e) - sizeof(e->msg) +
-                                                         NLMSG_ALIGN(e->msg.nlmsg_len);
+    size_t off = (nlh->nlmsg_flags & NLM_F_CAPPED)
+                     ? sizeof(*e)
+                     : sizeof(*e) - sizeof(e->msg) + NLMSG_ALIGN(e->msg.nlmsg_len);
     char* start = reinterpret_cast<char*>(e) + off;
     int len = static_cast<int>(nlh->nlmsg_len) - NLMSG_HDRLEN - static_cast<int>(off);
     for (auto* a = reinterpret_cast<nlattr*>(start); len > 0 && nla_ok(a, len);

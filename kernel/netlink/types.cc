@@ -37,9 +37,7 @@ IpAddr IpAddr::V4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
 
 bool IpAddr::is_v4() const { return family == AF_INET; }
 
-int IpAddr::byte_len() const {
-  return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
-}
+int IpAddr::byte_len() const { return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0; }
 
 std::string IpAddr::ToString() const {
   if (!is_set()) return "<unset>";
@@ -92,7 +90,8 @@ absl::StatusOr<MacAddr> MacAddr::Parse(absl::string_view text) {
   MacAddr m;
   std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
   if (parts.size() != 6) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid MAC address \"", std::string(text), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid MAC address \"", std::string(text), "\""));
   }
   for (int i = 0; i < 6; ++i) {
     uint32_t v = 0;

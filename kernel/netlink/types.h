@@ -14,8 +14,8 @@ namespace shoal::kernel {
 
 // An IPv4 or IPv6 address. A default-constructed IpAddr is "unset" (family 0).
 struct IpAddr {
-  int family = 0;                    // 0 (unset), AF_INET or AF_INET6
-  std::array<uint8_t, 16> bytes{};   // network order; IPv4 uses the first 4 bytes
+  int family = 0;                   // 0 (unset), AF_INET or AF_INET6
+  std::array<uint8_t, 16> bytes{};  // network order; IPv4 uses the first 4 bytes
 
   static absl::StatusOr<IpAddr> Parse(absl::string_view text);
   static IpAddr V4(uint8_t a, uint8_t b, uint8_t c, uint8_t d);

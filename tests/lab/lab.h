@@ -24,7 +24,7 @@
 namespace shoal::lab {
 
 struct LabOptions {
-  std::string prefix = "sn-";        // every namespace and link name starts with it
+  std::string prefix = "sn-";  // every namespace and link name starts with it
   int hosts = 3;
   bool outside = false;
   uint32_t underlay_mtu = 1500;

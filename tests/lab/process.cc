@@ -56,7 +56,9 @@ absl::StatusOr<CommandResult> RunIn(int netns_fd, const std::string& cmd,
       timed_out = true;
       break;
     }
-    struct pollfd pfd {rd.get(), POLLIN, 0};
+    struct pollfd pfd {
+      rd.get(), POLLIN, 0
+    };
     int n = ::poll(&pfd, 1, static_cast<int>(left.count()));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) continue;

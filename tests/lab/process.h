@@ -16,8 +16,8 @@
 namespace shoal::lab {
 
 struct CommandResult {
-  int exit_code = -1;   // 128+signal when killed by a signal
-  std::string output;   // stdout and stderr interleaved
+  int exit_code = -1;  // 128+signal when killed by a signal
+  std::string output;  // stdout and stderr interleaved
   bool ok() const { return exit_code == 0; }
 };
 

@@ -30,8 +30,8 @@ class LabDriversTest : public ::testing::Test {
     auto l = lab::Lab::Create(o);
     ASSERT_TRUE(l.ok()) << l.status();
     lab_ = std::move(*l);
-    store_ = std::make_unique<kernel::BindMountNetnsStore>(
-        absl::StrCat("/run/sn-bm-ctr-", ::getpid()));
+    store_ =
+        std::make_unique<kernel::BindMountNetnsStore>(absl::StrCat("/run/sn-bm-ctr-", ::getpid()));
   }
   void TearDown() override {
     bridge_.reset();
@@ -137,8 +137,8 @@ TEST_F(LabDriversTest, EgressBridgeMasqueradesToTheOutsideAndPublishesAHostPort)
 TEST_F(LabDriversTest, MacvlanContainersReachEachOtherAcrossHostsAndModesBehave) {
   std::vector<std::unique_ptr<MacvlanDriver>> drivers;
   for (int h = 0; h < 2; ++h) {
-    drivers.push_back(std::make_unique<MacvlanDriver>(
-        MacvlanConfig{lab_->host(h).netns.get()}, netlink_, random_));
+    drivers.push_back(std::make_unique<MacvlanDriver>(MacvlanConfig{lab_->host(h).netns.get()},
+                                                      netlink_, random_));
     NetworkSpec n;
     n.id = "mvnet";
     n.subnet = *kernel::IpPrefix::Parse("10.20.0.0/24");
@@ -160,7 +160,7 @@ TEST_F(LabDriversTest, MacvlanContainersReachEachOtherAcrossHostsAndModesBehave)
   std::string o;
   EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.20.0.12", &o)) << o;  // across hosts
   EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.20.0.13", &o)) << o;  // same parent, bridge mode
-  EXPECT_FALSE(Run(p1, "ping -c2 -W1 10.21.0.12"));  // private mode isolates
+  EXPECT_FALSE(Run(p1, "ping -c2 -W1 10.21.0.12"));             // private mode isolates
   EXPECT_TRUE(Run(a, "ip -d link show eth0 | grep -q 'macvlan mode bridge'"));
   ASSERT_TRUE(drivers[0]->DeleteEndpoint("mvnet", "a2").ok());
   EXPECT_FALSE(Run(a2, "ip link show eth0"));

@@ -9,8 +9,8 @@
 
 namespace shoal::netdrv::testing {
 
-absl::StatusOr<std::unique_ptr<OverlayLab>> OverlayLab::Create(const std::string& prefix,
-                                                              int hosts, uint32_t underlay_mtu) {
+absl::StatusOr<std::unique_ptr<OverlayLab>> OverlayLab::Create(const std::string& prefix, int hosts,
+                                                               uint32_t underlay_mtu) {
   std::unique_ptr<OverlayLab> o(new OverlayLab());
   o->dir_ = absl::StrCat("/run/", prefix, ::getpid());
   lab::LabOptions opts;
@@ -25,8 +25,8 @@ absl::StatusOr<std::unique_ptr<OverlayLab>> OverlayLab::Create(const std::string
     OverlayConfig c;
     c.node_netns_fd = o->lab_->host(i).netns.get();
     c.vtep = o->lab_->host(i).ip;
-    ASSIGN_OR_RETURN(auto d, OverlayDriver::Create(c, o->netlink_, *o->sandbox_stores_.back(),
-                                                   o->random_));
+    ASSIGN_OR_RETURN(auto d,
+                     OverlayDriver::Create(c, o->netlink_, *o->sandbox_stores_.back(), o->random_));
     o->drivers_.push_back(std::move(d));
   }
   return o;
@@ -70,12 +70,12 @@ absl::StatusOr<Endpoint> OverlayLab::AddContainer(int host, const std::string& n
 }
 
 absl::StatusOr<lab::CommandResult> OverlayLab::RunIn(const std::string& container,
-                                                    const std::string& cmd) {
+                                                     const std::string& cmd) {
   return lab::RunIn(containers_.at(container).get(), cmd);
 }
 
 absl::StatusOr<lab::CommandResult> OverlayLab::RunInSandbox(int host, const std::string& network,
-                                                           const std::string& cmd) {
+                                                            const std::string& cmd) {
   ASSIGN_OR_RETURN(int fd, drivers_.at(host)->SandboxFd(network));
   return lab::RunIn(fd, cmd);
 }

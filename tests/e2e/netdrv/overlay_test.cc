@@ -61,8 +61,8 @@ TEST_F(OverlayE2eTest, ContainersOnDifferentHostsPingAndTalkTcp) {
   EXPECT_TRUE(PingSoon("c1", "10.10.1.12"));
   EXPECT_TRUE(PingSoon("c1", "10.10.1.13"));
   EXPECT_TRUE(PingSoon("c3", "10.10.1.12"));
-  auto server = lab::Spawn(o_->ContainerFd("c2"),
-                           "busybox nc -ll -p 5000 -e /bin/echo hello-from-c2");
+  auto server =
+      lab::Spawn(o_->ContainerFd("c2"), "busybox nc -ll -p 5000 -e /bin/echo hello-from-c2");
   ASSERT_TRUE(server.ok());
   std::string got;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -131,8 +131,8 @@ TEST_F(OverlayE2eTest, RemovingAPeerRemovesItsRowsAndTrafficStops) {
 TEST_F(OverlayE2eTest, AnFdbRowDeletedByHandIsRestoredByReconciliation) {
   ASSERT_TRUE(PingSoon("c1", "10.10.1.12"));
   std::string mac = o_->PeersOf("neta00000001")[1].mac.ToString();
-  auto del = o_->RunInSandbox(0, "neta00000001",
-                              "bridge fdb del " + mac + " dev vxlan0 dst 192.168.77.2");
+  auto del =
+      o_->RunInSandbox(0, "neta00000001", "bridge fdb del " + mac + " dev vxlan0 dst 192.168.77.2");
   ASSERT_TRUE(del.ok() && del->exit_code == 0) << (del.ok() ? del->output : "");
   // The bridge's own learned row (master br0) may remain; the vxlan row (dst VTEP) is gone.
   ASSERT_EQ(Sandbox(0, "bridge fdb show dev vxlan0").find(mac + " dst"), std::string::npos);

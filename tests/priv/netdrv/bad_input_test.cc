@@ -96,8 +96,7 @@ TEST_F(OverlayBadInputTest, UnderlayTooSmallForTheMinimumMtuIsRefused) {
   MakeNode(1300);  // 1300 - 50 = 1250 < 1280
   absl::Status st = driver_->CreateNetwork(Net());
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("mtu 1250 is below the minimum 1280"), absl::string_view::npos)
-      << st;
+  EXPECT_NE(st.message().find("mtu 1250 is below the minimum 1280"), absl::string_view::npos) << st;
   EXPECT_EQ(Count(*sandboxes_), 0);
 }
 

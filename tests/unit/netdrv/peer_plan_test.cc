@@ -7,8 +7,8 @@ namespace {
 
 using kernel::IpAddr;
 using kernel::MacAddr;
-using kernel::NeighFamily;
 using kernel::Neighbor;
+using kernel::NeighFamily;
 
 constexpr int kVx = 7;
 IpAddr Ip(const char* s) { return *IpAddr::Parse(s); }
@@ -45,11 +45,12 @@ TEST(PlanPeersTest, StaleRowsGoAndWrongVtepIsReplaced) {
   std::vector<Peer> want = {P("a", "10.0.0.2", "02:00:00:00:00:02", "192.168.0.3")};
   Neighbor learned{NeighFamily::kFdb, kVx, {}, Mac("02:00:00:00:00:09"), false, false, true};
   Neighbor learned_wanted{NeighFamily::kFdb, kVx, {}, Mac("02:00:00:00:00:02"), false, false, true};
-  auto ops = PlanPeers(want, kLocal, kVx,
-                       {Fdb("02:00:00:00:00:02", "192.168.0.2"),  // moved node
-                        Fdb("02:00:00:00:00:09", "192.168.0.4"),  // gone
-                        learned, learned_wanted},
-                       {Arp("10.0.0.2", "02:00:00:00:00:02"), Arp("10.0.0.9", "02:00:00:00:00:09")});
+  auto ops =
+      PlanPeers(want, kLocal, kVx,
+                {Fdb("02:00:00:00:00:02", "192.168.0.2"),  // moved node
+                 Fdb("02:00:00:00:00:09", "192.168.0.4"),  // gone
+                 learned, learned_wanted},
+                {Arp("10.0.0.2", "02:00:00:00:00:02"), Arp("10.0.0.9", "02:00:00:00:00:09")});
   ASSERT_EQ(ops.set.size(), 1u);
   EXPECT_EQ(ops.set[0], Fdb("02:00:00:00:00:02", "192.168.0.3"));
   ASSERT_EQ(ops.remove.size(), 3u);

@@ -136,8 +136,7 @@ TYPED_TEST_P(NetlinkContractTest, VxlanAttributesRoundTripAndVniIsUniquePerSourc
   ul.mtu = 1500;
   ul.up = true;
   Link under = this->MustCreate(ul);
-  ASSERT_TRUE(
-      this->nl_->AddAddress({under.index, *IpPrefix::Parse("192.168.99.1/24")}).ok());
+  ASSERT_TRUE(this->nl_->AddAddress({under.index, *IpPrefix::Parse("192.168.99.1/24")}).ok());
   LinkSpec vx = this->Spec(LinkKind::kVxlan, "vxlan0");
   vx.netns_fd = this->ctr_.get();  // created from here, placed into the sandbox
   vx.vxlan.vni = 4097;
@@ -233,14 +232,18 @@ TYPED_TEST_P(NetlinkContractTest, FdbAndNeighbourRowsAreReplacedListedAndDeleted
   vx.vxlan.vni = 5000;
   vx.vxlan.underlay_index = under.index;
   Link v = this->MustCreate(vx);
-  Neighbor fdb{NeighFamily::kFdb, v.index, *IpAddr::Parse("192.168.99.2"),
-               *MacAddr::Parse("02:42:0a:00:00:05"), true, true, false};
+  Neighbor fdb{NeighFamily::kFdb,
+               v.index,
+               *IpAddr::Parse("192.168.99.2"),
+               *MacAddr::Parse("02:42:0a:00:00:05"),
+               true,
+               true,
+               false};
   ASSERT_TRUE(this->nl_->SetNeighbor(fdb).ok()) << this->nl_->SetNeighbor(fdb);
   Neighbor moved = fdb;
   moved.dst = *IpAddr::Parse("192.168.99.3");
   ASSERT_TRUE(this->nl_->SetNeighbor(moved).ok());
-  Neighbor arp{NeighFamily::kArp, v.index, *IpAddr::Parse("10.0.0.5"), fdb.mac, true, false,
-               false};
+  Neighbor arp{NeighFamily::kArp, v.index, *IpAddr::Parse("10.0.0.5"), fdb.mac, true, false, false};
   ASSERT_TRUE(this->nl_->SetNeighbor(arp).ok()) << this->nl_->SetNeighbor(arp);
   auto rows = this->nl_->ListNeighbors(NeighFamily::kFdb, v.index);
   ASSERT_TRUE(rows.ok());
