@@ -37,6 +37,60 @@ TEST(FakeNftTest, FailNextApplyLeavesStateUnchanged) {
   EXPECT_EQ(nft.applies(), 1);
 }
 
+TEST(FakeNftTest, RollbackRestoresDeletedTableAndSetExactly) {
+  FakeNft nft;
+  Table desired = testing::SampleTable("lb");
+  NFT_ASSERT_OK(nft.Apply(PlanTable(desired, std::nullopt)));
+  TableRef t{desired.family, desired.name};
+  auto before = nft.GetTable(t);
+  // Touch things, delete a set and the table, then fail: everything must come back.
+  Batch b;
+  b.FlushChain(t, "svc-web");
+  b.DeleteElements(t, "svc-web-backends", {desired.sets[4].elements[0]});
+  b.FlushSet(t, "service-ports");
+  b.FlushChain(t, "prerouting");
+  b.DeleteSet(t, "service-ports");
+  b.DeleteTable(t);
+  b.DeleteTable(t);  // fails: NOT_FOUND
+  EXPECT_EQ(nft.Apply(b).code(), absl::StatusCode::kNotFound);
+  auto after = nft.GetTable(t);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, *before);
+  EXPECT_TRUE(PlanTable(desired, *after).empty());
+  // Reference counts were restored too: a referenced chain still cannot be deleted.
+  EXPECT_EQ(nft.Apply(Batch().DeleteChain(t, "svc-web")).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(FakeNftTest, TenThousandServicesStayFast) {
+  FakeNft nft;
+  TableRef t{Family::kIp, "big"};
+  Batch b;
+  b.AddTable(t);
+  b.AddChain(t, {"pre", BaseChain{ChainType::kNat, Hook::kPrerouting, kPriorityDstNat}});
+  Set m{"svc", {FieldType::kIpv4Addr, FieldType::kInetProto, FieldType::kInetService}, true, {}, {}};
+  b.AddSet(t, m);
+  std::vector<Element> elems;
+  for (uint32_t i = 0; i < 10000; ++i) {
+    std::string c = "svc-" + std::to_string(i);
+    b.AddChain(t, {c, std::nullopt});
+    b.AddRule(t, RuleBuilder(t.family, c).L4Proto(6).Dnat(*ParseAddr("10.0.0.2"), 80));
+    elems.push_back({{Ipv4(0x0a640000u + i), Proto(6), Port(80)}, Goto(c), {}});
+  }
+  b.AddElements(t, "svc", elems);
+  NFT_ASSERT_OK(nft.Apply(b));
+  for (uint32_t i = 0; i < 1000; ++i) {
+    NFT_ASSERT_OK(nft.Apply(Batch()
+                                .DeleteElements(t, "svc", {elems[i]})
+                                .FlushChain(t, "svc-" + std::to_string(i))
+                                .DeleteChain(t, "svc-" + std::to_string(i))));
+  }
+  auto got = nft.GetTable(t);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->sets[0].elements.size(), 9000u);
+  EXPECT_EQ(got->chains.size(), 9001u);
+}
+
 TEST(PlanTest, FromNothingThenConverged) {
   FakeNft nft;
   Table desired = testing::SampleTable("lb");
