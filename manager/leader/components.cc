@@ -98,56 +98,6 @@ absl::Status OrchestratorComponent::Step(store::MemoryStore& store, absl::Time n
   return absl::OkStatus();
 }
 
-// ---- task allocator ----
-
-void TaskAllocator::Init(const store::ReadView& view) {
-  fresh_.clear();
-  for (const auto& t : view.Find<api::Task>(store::ByTaskState(api::TASK_STATE_NEW))) {
-    fresh_.insert(t->id());
-  }
-}
-
-void TaskAllocator::Observe(const store::Commit& commit) {
-  for (const auto& e : commit.events) {
-    const auto* t = e.Get<api::Task>();
-    if (t == nullptr) continue;
-    if (e.type != store::EventType::kDelete && t->status().state() == api::TASK_STATE_NEW) {
-      fresh_.insert(t->id());
-    } else {
-      fresh_.erase(t->id());
-    }
-  }
-}
-
-absl::Status TaskAllocator::Step(store::MemoryStore& store, absl::Time now) {
-  if (fresh_.empty()) return absl::OkStatus();
-  std::set<std::string> todo = std::move(fresh_);
-  fresh_.clear();
-  auto r = store.BatchUpdate([&](store::Batch& batch) -> absl::Status {
-    for (const auto& id : todo) {
-      RETURN_IF_ERROR(batch.Update([&](store::Tx& tx) -> absl::Status {
-        auto t = tx.Get<api::Task>(id);
-        if (t == nullptr || t->status().state() != api::TASK_STATE_NEW) return absl::OkStatus();
-        api::Task copy = *t;
-        if (!t->spec().networks().empty()) {
-          const char* why = "network attachments are not allocated yet (allocator in progress)";
-          if (copy.status().err() == why) return absl::OkStatus();
-          copy.mutable_status()->set_err(why);
-        } else {
-          copy.mutable_status()->set_state(api::TASK_STATE_PENDING);
-          copy.mutable_status()->set_message("pending task scheduling");
-          copy.mutable_status()->clear_err();
-        }
-        *copy.mutable_status()->mutable_timestamp() = Now(now);
-        return tx.Update(copy);
-      }));
-    }
-    return absl::OkStatus();
-  });
-  if (!r.ok()) fresh_.insert(todo.begin(), todo.end());
-  return r.status();
-}
-
 // ---- scheduler ----
 
 void SchedulerComponent::ObserveTask(const TaskPtr& t) {

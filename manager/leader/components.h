@@ -2,9 +2,8 @@
 //
 //   OrchestratorComponent  replicated/global reconciliation of services whose service, tasks
 //                          or nodes changed; restart-delayed starts; task history reaping
-//   TaskAllocator          NEW -> PENDING for tasks that need no network resources (network,
-//                          VIP and address allocation is the allocator's next step; tasks that
-//                          need it stay NEW with an explanation in status.err)
+//   AllocatorComponent     networks, service endpoints, task addresses; NEW -> PENDING
+//                          (allocator_component.h)
 //   SchedulerComponent     PENDING -> ASSIGNED through manager/scheduler, with the reason a
 //                          task cannot be placed written to status.err
 //
@@ -40,17 +39,6 @@ class OrchestratorComponent final : public Component {
   std::set<std::string> dirty_;
   std::set<std::string> deleted_;
   bool all_dirty_ = false;
-};
-
-class TaskAllocator final : public Component {
- public:
-  const char* name() const override { return "allocator"; }
-  void Init(const store::ReadView& view) override;
-  void Observe(const store::Commit& commit) override;
-  absl::Status Step(store::MemoryStore& store, absl::Time now) override;
-
- private:
-  std::set<std::string> fresh_;  // tasks in state NEW
 };
 
 class SchedulerComponent final : public Component {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "manager/leader/allocator_component.h"
 #include "manager/leader/components.h"
 #include "manager/orchestrator/tasks.h"
 #include "manager/store/fake_proposer.h"
@@ -113,7 +114,7 @@ class LeaderTest : public ::testing::Test {
   base::FakeRandom random_{11};
   store::MemoryStore store_{&proposer_, &clock_, &random_};
   OrchestratorComponent orchestrator_{clock_, random_};
-  TaskAllocator allocator_;
+  AllocatorComponent allocator_;
   SchedulerComponent scheduler_{clock_};
   FakeAgents agents_;
   LeaderLoop loop_{store_, clock_, {&orchestrator_, &allocator_, &scheduler_, &agents_}};
@@ -212,7 +213,7 @@ TEST_F(LeaderTest, ANewLeaderConvergesFromTheStoreAlone) {
   agents_.dead.insert("n3");
   EditNode("n3", [](api::Node& n) { n.mutable_status()->set_state(api::NodeStatus::STATE_DOWN); });
   OrchestratorComponent orchestrator{clock_, random_};
-  TaskAllocator allocator;
+  AllocatorComponent allocator;
   SchedulerComponent scheduler{clock_};
   LeaderLoop next{store_, clock_, {&orchestrator, &allocator, &scheduler, &agents_}};
   bool done = false;
@@ -221,6 +222,70 @@ TEST_F(LeaderTest, ANewLeaderConvergesFromTheStoreAlone) {
     done = Running(svc) == 8 && RunningPerNode(svc).count("n3") == 0;
   }
   EXPECT_TRUE(done);
+}
+
+TEST_F(LeaderTest, OverlayTasksGetAddressesAndExhaustionIsVisible) {
+  AddNode("n1");
+  api::Network net;
+  net.set_id("net1");
+  net.mutable_spec()->mutable_annotations()->set_name("backend");
+  net.mutable_spec()->mutable_ipam()->add_configs()->set_subnet("10.99.0.0/29");
+  ASSERT_TRUE(store_.Update([&](store::Tx& tx) { return tx.Create(net); }).ok());
+  // /29: gateway + 5 addresses; the service VIP takes one, so 4 tasks fit.
+  std::string svc = CreateService([](api::Service& s) {
+    s.mutable_spec()->mutable_replicated()->set_replicas(6);
+    s.mutable_spec()->mutable_task()->add_networks()->set_target("net1");
+  });
+  auto stuck = [&] {
+    int n = 0;
+    for (const auto& t : store_.View().Find<api::Task>(store::ByServiceId(svc))) {
+      n += t->status().state() == api::TASK_STATE_NEW &&
+           t->status().err().find("allocating addresses: network backend") != std::string::npos;
+    }
+    return n;
+  };
+  ASSERT_TRUE(RunUntil([&] { return Running(svc) == 4 && stuck() == 2; }));
+  auto service = store_.View().Get<api::Service>(svc);
+  ASSERT_EQ(service->endpoint().virtual_ips_size(), 1);
+  EXPECT_EQ(service->endpoint().virtual_ips(0).addr(), "10.99.0.2/29");
+  std::set<std::string> addrs;
+  for (const auto& t : store_.View().Find<api::Task>(store::ByServiceId(svc))) {
+    if (t->status().state() != api::TASK_STATE_RUNNING) continue;
+    ASSERT_EQ(t->networks_size(), 1);
+    addrs.insert(t->networks(0).addresses(0));
+  }
+  EXPECT_EQ(addrs, (std::set<std::string>{"10.99.0.3/29", "10.99.0.4/29", "10.99.0.5/29",
+                                          "10.99.0.6/29"}));
+  // Scaling down to 4 removes the stuck tasks; nothing is left waiting.
+  ASSERT_TRUE(store_.Update([&](store::Tx& tx) {
+    api::Service copy = *tx.Get<api::Service>(svc);
+    copy.mutable_spec()->mutable_replicated()->set_replicas(4);
+    return tx.Update(copy);
+  }).ok());
+  ASSERT_TRUE(RunUntil([&] { return Running(svc) == 4 && stuck() == 0; }));
+}
+
+TEST_F(LeaderTest, ConflictingPublishedPortIsReportedOnTheService) {
+  AddNode("n1");
+  std::string a = CreateService([](api::Service& s) {
+    s.mutable_spec()->mutable_replicated()->set_replicas(1);
+    auto* p = s.mutable_spec()->mutable_endpoint()->add_ports();
+    p->set_target_port(80);
+    p->set_published_port(8080);
+  });
+  ASSERT_TRUE(RunUntil([&] { return Running(a) == 1; }));
+  std::string b = CreateService([](api::Service& s) {
+    s.mutable_spec()->mutable_annotations()->set_name("other");
+    s.mutable_spec()->mutable_replicated()->set_replicas(1);
+    auto* p = s.mutable_spec()->mutable_endpoint()->add_ports();
+    p->set_target_port(80);
+    p->set_published_port(8080);
+  });
+  ASSERT_TRUE(RunUntil([&] {
+    return store_.View().Get<api::Service>(b)->allocation_error().find(
+               "published port 8080/tcp is already in use") != std::string::npos;
+  }));
+  EXPECT_EQ(Running(b), 0);
 }
 
 }  // namespace
