@@ -86,13 +86,13 @@ absl::Status OverlayDriver::CreateNetwork(const NetworkSpec& spec) {
   }
   RETURN_IF_ERROR(ValidateNetwork(spec));
   ASSIGN_OR_RETURN(auto underlay, Underlay());
-  uint32_t max_mtu = underlay.second - kVxlanOverhead;
+  uint32_t max_mtu = underlay.second - Overhead();
   uint32_t mtu = spec.mtu ? spec.mtu : max_mtu;
   std::string who = absl::StrCat("overlay network ", spec.id, ": ");
   if (mtu > max_mtu) {
     return absl::InvalidArgumentError(
         absl::StrCat(who, "mtu ", mtu, " exceeds what the underlay can carry (", underlay.second,
-                     " - ", kVxlanOverhead, " = ", max_mtu, ")"));
+                     " - ", Overhead(), " = ", max_mtu, ")"));
   }
   if (mtu < kMinOverlayMtu) {
     return absl::InvalidArgumentError(absl::StrCat(who, "mtu ", mtu, " is below the minimum ",
@@ -349,7 +349,7 @@ absl::Status OverlayDriver::Restore(
     Network net;
     net.spec = spec;
     ASSIGN_OR_RETURN(auto underlay, Underlay());
-    net.mtu = spec.mtu ? spec.mtu : underlay.second - kVxlanOverhead;
+    net.mtu = spec.mtu ? spec.mtu : underlay.second - Overhead();
     ASSIGN_OR_RETURN(net.sandbox, sandboxes_.Open(name));
     ASSIGN_OR_RETURN(auto sb, netlink_.Open(net.sandbox.get()));
     auto eps = known_endpoints.find(spec.id);

@@ -5,7 +5,7 @@
 // the sandbox, so its UDP socket lives in the node namespace. Container eth0 = a veth whose
 // sandbox end `v<endpoint id[:12]>` is a br0 port. Remote endpoints are permanent FDB + ARP rows.
 //
-// MTU = MTU of the link holding the data-path address - 50 (the VXLAN/IPv4 overhead), or the
+// MTU = MTU of the link holding the data-path address - 50 (VXLAN over IPv4; 70 over IPv6), or the
 // spec's MTU if smaller; below 1280 (the IPv6 minimum, RFC 8200) the network is refused.
 //
 // Level-triggered: Reconcile() re-creates a missing/wrong vxlan0 or br0 state and re-programs
@@ -32,7 +32,8 @@ struct OverlayConfig {
   uint16_t vxlan_port = 4789;  // 1024..49151 like `swarm init --data-path-port`
 };
 
-inline constexpr uint32_t kVxlanOverhead = 50;  // inner Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+inline constexpr uint32_t kVxlanOverhead = 50;   // inner Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+inline constexpr uint32_t kVxlanOverhead6 = 70;  // the same over an IPv6 underlay (IPv6 40)
 inline constexpr uint32_t kMinOverlayMtu = 1280;
 
 class OverlayDriver : public Driver {
@@ -74,6 +75,7 @@ class OverlayDriver : public Driver {
       : config_(config), netlink_(netlink), sandboxes_(sandboxes), random_(random) {}
 
   absl::Status ValidateNetwork(const NetworkSpec& spec) const;
+  uint32_t Overhead() const { return config_.vtep.is_v4() ? kVxlanOverhead : kVxlanOverhead6; }
   absl::StatusOr<std::pair<int, uint32_t>> Underlay() const;  // (ifindex, mtu) of the VTEP link
   absl::Status BuildSandbox(Network& net, int underlay_index);
   absl::Status ReconcileNetwork(Network& net);

@@ -3,6 +3,7 @@
 
 #include "gtest/gtest.h"
 #include "kernel/netlink/fake_netlink.h"
+#include "netdrv/reconcile_loop.h"
 
 namespace shoal::netdrv {
 namespace {
@@ -148,6 +149,37 @@ TEST_F(OverlayFakeTest, ReconcileRestoresDeletedRowsAndVxlanDevice) {
   EXPECT_EQ(sb->ListNeighbors(kernel::NeighFamily::kArp, vx2->index)->size(), 1u);
   ASSERT_TRUE(driver_->SetPeers("net1", {}).ok());
   EXPECT_TRUE(sb->ListNeighbors(kernel::NeighFamily::kFdb, vx2->index)->empty());
+}
+
+}  // namespace
+}  // namespace shoal::netdrv
+
+namespace shoal::netdrv {
+namespace {
+
+TEST_F(OverlayFakeTest, ReconcileLoopRestoresADeletedRowWithoutBeingAsked) {
+  ASSERT_TRUE(driver_->CreateNetwork(Net()).ok());
+  Peer remote{"r1", *IpAddr::Parse("10.0.1.9"), *kernel::MacAddr::Parse("02:00:00:00:00:09"),
+              *IpAddr::Parse("192.168.0.2")};
+  ASSERT_TRUE(driver_->SetPeers("net1", {remote}).ok());
+  std::mutex mu;
+  ReconcileLoop::Options o;
+  o.interval = std::chrono::milliseconds(10);
+  o.node_netns_fd = -2;  // the fake kernel has no event socket
+  ReconcileLoop loop(*driver_, mu, o);
+  auto sb = *kernel_.factory().Open(*driver_->SandboxFd("net1"));
+  int vx = sb->GetLink("vxlan0")->index;
+  auto fdb = *sb->ListNeighbors(kernel::NeighFamily::kFdb, vx);
+  ASSERT_TRUE(sb->DeleteNeighbor(fdb[0]).ok());
+  loop.Start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (sb->ListNeighbors(kernel::NeighFamily::kFdb, vx)->empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  loop.Stop();
+  EXPECT_EQ(sb->ListNeighbors(kernel::NeighFamily::kFdb, vx)->size(), 1u);
+  EXPECT_GE(loop.passes(), 1);
 }
 
 }  // namespace
