@@ -34,7 +34,10 @@ targets=()
 for t in shoald shoal shoal-monitor shoal-runtime; do
   ninja -C "$build" -t query "$t" >/dev/null 2>&1 && targets+=("$t")
 done
-ninja -C "$build" "${targets[@]}"
+# About 1.5 GB per compiler job (gRPC/protobuf translation units are big).
+jobs=$(awk -v cpus="$(nproc)" '/MemTotal/ {
+  j = int($2 / 1500000); print (j < 1 ? 1 : (j > cpus ? cpus : j)) }' /proc/meminfo)
+ninja -C "$build" -j "$jobs" "${targets[@]}"
 
 log "installing ${targets[*]} to /usr/local/bin and the shoald unit"
 for t in "${targets[@]}"; do
@@ -58,7 +61,8 @@ if ! shoal swarm --help >/dev/null 2>&1; then
 fi
 sock=/run/shoal/shoald.sock
 for _ in $(seq 300); do [[ -S "$sock" ]] && break; sleep 0.2; done
-[[ -S "$sock" ]] || die "shoald did not create $sock: $(systemctl status --no-pager shoald | tail -5)"
+[[ -S "$sock" ]] ||
+  die "shoald did not create $sock: $(systemctl status --no-pager shoald | tail -5)"
 
 if [[ "$addr" == "$leader" ]]; then
   log "initializing the cluster on $addr"

@@ -6,6 +6,10 @@
 #     [FILTER "gtest filter"]   passed as --gtest_filter to every BINARY
 #     [ARGS arg...]             extra arguments to every BINARY / to the SCRIPT
 #     [TARGETS target...]       more project executables to put on PATH in the VM (e.g. shoal)
+#     [HOST_PATHS target|file...]  executables/files put at the SAME absolute path as on the
+#                               build host (for tests with build paths compiled in)
+#     [ALLOW_SKIP]              let gtest skips pass (by default a skip inside the VM fails:
+#                               the lab exists to provide what tests would skip for)
 #     [PROGRAMS name...]        more host programs to put in the VM (found in PATH at build time)
 #     [MODULES name...]         more kernel modules to load (besides tests/vm/modules.list)
 #     [VMS n]                   boot n VMs (1..3) on a private network; default 1
@@ -13,7 +17,7 @@
 #
 # Each call becomes one ctest test NAME with label `vm` that boots the VM(s) and runs NAME
 # inside. Every BINARY is started as `<binary> --gtest_filter=<FILTER> <ARGS>` one after the
-# other and all must exit 0; a SCRIPT runs under `sh -e` (dash, with busybox applets) with ARGS
+# other and all must exit 0 without skipping a test; a SCRIPT runs under `sh -e` (dash, with busybox applets) with ARGS
 # (see init for the environment it sees: SHOAL_VM_NODE, SHOAL_VM_NODES, SHOAL_VM_PEERS). Call
 # it from tests/vm/<area>/CMakeLists.txt (included automatically); targets may be defined
 # anywhere.
@@ -31,8 +35,8 @@ function(_shoal_vm_add kind)
 endfunction()
 
 function(shoal_vm_test name)
-  cmake_parse_arguments(ARG "" "SCRIPT;FILTER;VMS;TIMEOUT"
-                        "BINARY;ARGS;TARGETS;PROGRAMS;MODULES" ${ARGN})
+  cmake_parse_arguments(ARG "ALLOW_SKIP" "SCRIPT;FILTER;VMS;TIMEOUT"
+                        "BINARY;ARGS;TARGETS;HOST_PATHS;PROGRAMS;MODULES" ${ARGN})
   if(ARG_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "shoal_vm_test(${name}): unknown arguments ${ARG_UNPARSED_ARGUMENTS}")
   endif()
@@ -65,6 +69,14 @@ function(shoal_vm_test name)
   foreach(tgt IN LISTS ARG_BINARY ARG_TARGETS)
     _shoal_vm_add(bin "$<TARGET_FILE:${tgt}>")
   endforeach()
+  foreach(item IN LISTS ARG_HOST_PATHS)
+    if(TARGET ${item})
+      _shoal_vm_add(bin "$<TARGET_FILE:${item}>" "$<TARGET_FILE:${item}>")
+    else()
+      cmake_path(ABSOLUTE_PATH item BASE_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+      _shoal_vm_add(file ${item} ${item})
+    endif()
+  endforeach()
   foreach(prog IN LISTS ARG_PROGRAMS)
     _shoal_vm_add(prog ${prog})
   endforeach()
@@ -84,9 +96,13 @@ function(shoal_vm_test name)
     if(ARG_FILTER)
       set(filter " '--gtest_filter=${ARG_FILTER}'")
     endif()
+    set(runner "shoal-vm-gtest")
+    if(ARG_ALLOW_SKIP)
+      set(runner "shoal-vm-gtest --allow-skip")
+    endif()
     set(steps "")
     foreach(tgt IN LISTS ARG_BINARY)
-      list(APPEND steps "/opt/shoal/bin/$<TARGET_FILE_NAME:${tgt}>${filter}${args}")
+      list(APPEND steps "${runner} /opt/shoal/bin/$<TARGET_FILE_NAME:${tgt}>${filter}${args}")
     endforeach()
     string(JOIN " && " command ${steps})
   endif()
