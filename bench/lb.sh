@@ -79,7 +79,7 @@ echo "cmd: nft -f add.nft (kube-proxy layout, 1 service x 10 endpoints) into a t
 peer_1k=$(peer_add 1000)
 peer_10k=$(peer_add 10000)
 echo "peer nft: 1000 -> ${peer_1k}ms, 10000 -> ${peer_10k}ms"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f", a / b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4g", a / b}'; }
 echo "RESULT lb_add_service_1k shoal=${shoal_1k}ms nft-kube-proxy-layout=${peer_1k}ms ratio=$(ratio "$shoal_1k" "$peer_1k")"
 echo "RESULT lb_add_service_10k shoal=${shoal_10k}ms nft-kube-proxy-layout=${peer_10k}ms ratio=$(ratio "$shoal_10k" "$peer_10k")"
 echo "RESULT lb_add_service_growth_10k_vs_1k shoal=${shoal_10k}ms shoal-at-1k=${shoal_1k}ms ratio=$(ratio "$shoal_10k" "$shoal_1k")"
