@@ -93,7 +93,7 @@ failover() {  # mode endpoints -> prints one ms value per kill
     id=$(( ${leader##*:} % 10 ))
     t0=$(date +%s%N)
     if [[ $mode == shoal ]]; then kill -9 "${spid[$id]}"; else kill -9 "${epid[$id]}"; fi
-    out=$("$load" first-write --mode "$mode" --endpoints "$eps" --since-ns "$t0" --timeout-ms 3000 --prefix "f$i-")
+    out=$("$load" first-write --mode "$mode" --endpoints "$eps" --since-ns "$t0" --timeout-ms 300 --prefix "f$i-")
     field failover_ms "$out"
     if [[ $mode == shoal ]]; then wait "${spid[$id]}" 2>/dev/null || true; else wait "${epid[$id]}" 2>/dev/null || true; fi
     if [[ $mode == shoal ]]; then start_shoal "$id"; else start_etcd "$id"; fi

@@ -294,6 +294,13 @@ void RaftNode::HandleReady(Ready& rd) {
       later.push_back(std::move(m));
     }
   }
+  // Committed entries are durable on a quorum already, so they may be applied (and their
+  // proposers answered) before this Ready's new entries reach the local disk (thesis
+  // §10.2.1; etcd applies concurrently with its WAL write). A snapshot is persisted first.
+  const bool apply_first = !rd.snapshot.has_value();
+  if (apply_first) {
+    for (const api::Entry& e : rd.committed_entries) ApplyEntry(e);
+  }
   absl::Status s = storage_->Save(rd);
   if (!s.ok()) {
     // After a failed fdatasync the page cache state is unknown (fsyncgate): never continue.
@@ -302,8 +309,10 @@ void RaftNode::HandleReady(Ready& rd) {
     std::abort();
   }
   for (auto& m : later) transport_.Send(std::move(m));
-  if (rd.snapshot) RestoreSnapshot(*rd.snapshot);
-  for (const api::Entry& e : rd.committed_entries) ApplyEntry(e);
+  if (!apply_first) {
+    RestoreSnapshot(*rd.snapshot);
+    for (const api::Entry& e : rd.committed_entries) ApplyEntry(e);
+  }
   for (const ReadState& rs : rd.read_states) {
     for (auto it = reads_.begin(); it != reads_.end(); ++it) {
       if (it->first == rs.context) {
