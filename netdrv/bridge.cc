@@ -1,5 +1,7 @@
 #include "netdrv/bridge.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -133,6 +135,28 @@ absl::Status BridgeDriver::CreateNetwork(const NetworkSpec& spec) {
     }
   }
   ASSIGN_OR_RETURN(auto nl, netlink_.Open(config_.node_netns_fd));
+  // The egress subnet must not shadow a network the node already reaches (Docker's
+  // checkOverlap, dataplane.md §3): containers could not reach it any more.
+  auto overlaps = [&](const kernel::IpPrefix& other) {
+    return other.addr.family == spec.subnet.addr.family &&
+           (spec.subnet.Contains(other.addr) || other.Contains(spec.subnet.addr));
+  };
+  ASSIGN_OR_RETURN(auto routes, nl->ListRoutes(AF_INET));
+  for (const kernel::Route& r : routes) {
+    if (r.dst.len > 0 && overlaps(r.dst)) {
+      return absl::InvalidArgumentError(absl::StrCat(who, "subnet ", spec.subnet.ToString(),
+                                                     " overlaps the node's route to ",
+                                                     r.dst.ToString()));
+    }
+  }
+  ASSIGN_OR_RETURN(auto addrs, nl->ListAddresses());
+  for (const kernel::Address& a : addrs) {
+    if (a.prefix.addr.is_v4() && a.prefix.addr.bytes[0] != 127 && overlaps(a.prefix)) {
+      return absl::InvalidArgumentError(absl::StrCat(who, "subnet ", spec.subnet.ToString(),
+                                                     " overlaps the node's address ",
+                                                     a.prefix.ToString()));
+    }
+  }
   if (nl->GetLink(net.bridge).ok()) {
     return absl::AlreadyExistsError(absl::StrCat(who, "link ", net.bridge, " already exists"));
   }

@@ -88,6 +88,27 @@ TEST_F(DriversFakeTest, BridgeMasqueradesItsSubnetAndPublishesPorts) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(DriversFakeTest, BridgeSubnetOverlappingTheNodesNetworksIsRefused) {
+  ASSERT_TRUE(
+      nl_->AddAddress({nl_->GetLink("eth0")->index, *IpPrefix::Parse("172.18.5.1/24")}).ok());
+  BridgeConfig c;
+  c.node_netns_fd = node_.get();
+  c.sysctl = [](int, absl::string_view, absl::string_view) { return absl::OkStatus(); };
+  auto d = *BridgeDriver::Create(c, kernel_.factory(), nft_, random_);
+  NetworkSpec n;
+  n.id = "gw";
+  n.subnet = *IpPrefix::Parse("172.18.0.0/16");
+  n.gateway = *IpAddr::Parse("172.18.0.1");
+  absl::Status st = d->CreateNetwork(n);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("overlaps the node's address 172.18.5.1/24"), absl::string_view::npos)
+      << st;
+  EXPECT_FALSE(HasLink("shoal_gwbridge"));
+  n.subnet = *IpPrefix::Parse("172.19.0.0/16");
+  n.gateway = *IpAddr::Parse("172.19.0.1");
+  EXPECT_TRUE(d->CreateNetwork(n).ok());
+}
+
 TEST_F(DriversFakeTest, BridgeRollsBackWhenNftFails) {
   BridgeConfig c;
   c.node_netns_fd = node_.get();

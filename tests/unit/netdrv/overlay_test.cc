@@ -27,6 +27,7 @@ class OverlayFakeTest : public ::testing::Test {
     OverlayConfig c;
     c.node_netns_fd = node_.get();
     c.vtep = *IpAddr::Parse("192.168.0.1");
+    c.vxlan_port = 4790;
     auto d = OverlayDriver::Create(c, kernel_.factory(), kernel_.netns_store(), random_);
     ASSERT_TRUE(d.ok()) << d.status();
     driver_ = std::move(*d);
@@ -69,6 +70,7 @@ TEST_F(OverlayFakeTest, BuildsSandboxWithBridgeAndDeterministicVxlan) {
   EXPECT_FALSE(vx->vxlan.learning);
   EXPECT_TRUE(vx->vxlan.proxy);
   EXPECT_EQ(vx->vxlan.local.ToString(), "192.168.0.1");
+  EXPECT_EQ(vx->vxlan.port, 4790);  // the configured data-path port
   EXPECT_EQ(vx->mtu, 1450u);
   EXPECT_EQ(*driver_->NetworkMtu("net1"), 1450u);
   ASSERT_TRUE(driver_->DeleteNetwork("net1").ok());
