@@ -1,0 +1,82 @@
+// The Control gRPC service (api/control.proto) over the replicated store.
+//
+// Implemented: services, networks, secrets, configs (create/get/list/update/remove as the
+// proto defines them), tasks and nodes (get/list; node update). Every spec is validated first
+// (validate.h) and errors carry the canonical code and name the field. Lists are filtered and
+// paginated by id (page_size default 1000, next_page_token = last id returned), so no response
+// depends on a message-size cap. Secret data is never returned.
+// Not yet: GetCluster/UpdateCluster and Watch answer UNIMPLEMENTED; role checks (mTLS identity)
+// and forwarding to the leader are the transport's job (manager/ca issue follow-up).
+//
+// Thread safety: gRPC calls methods concurrently; the store is thread-safe and the service
+// holds no other state.
+#pragma once
+
+#include "api/control.grpc.pb.h"
+#include "base/clock.h"
+#include "base/random.h"
+#include "manager/store/store.h"
+
+namespace shoal::manager::controlapi {
+
+namespace api = ::shoal::api::v1;
+
+class ControlService final : public api::Control::Service {
+ public:
+  ControlService(store::MemoryStore& store, base::Random& random) : store_(store), random_(random) {}
+
+  grpc::Status CreateService(grpc::ServerContext*, const api::CreateServiceRequest*,
+                             api::CreateServiceResponse*) override;
+  grpc::Status GetService(grpc::ServerContext*, const api::GetServiceRequest*,
+                          api::GetServiceResponse*) override;
+  grpc::Status ListServices(grpc::ServerContext*, const api::ListServicesRequest*,
+                            api::ListServicesResponse*) override;
+  grpc::Status UpdateService(grpc::ServerContext*, const api::UpdateServiceRequest*,
+                             api::UpdateServiceResponse*) override;
+  grpc::Status RemoveService(grpc::ServerContext*, const api::RemoveServiceRequest*,
+                             api::RemoveServiceResponse*) override;
+
+  grpc::Status CreateNetwork(grpc::ServerContext*, const api::CreateNetworkRequest*,
+                             api::CreateNetworkResponse*) override;
+  grpc::Status GetNetwork(grpc::ServerContext*, const api::GetNetworkRequest*,
+                          api::GetNetworkResponse*) override;
+  grpc::Status ListNetworks(grpc::ServerContext*, const api::ListNetworksRequest*,
+                            api::ListNetworksResponse*) override;
+  grpc::Status RemoveNetwork(grpc::ServerContext*, const api::RemoveNetworkRequest*,
+                             api::RemoveNetworkResponse*) override;
+
+  grpc::Status CreateSecret(grpc::ServerContext*, const api::CreateSecretRequest*,
+                            api::CreateSecretResponse*) override;
+  grpc::Status GetSecret(grpc::ServerContext*, const api::GetSecretRequest*,
+                         api::GetSecretResponse*) override;
+  grpc::Status ListSecrets(grpc::ServerContext*, const api::ListSecretsRequest*,
+                           api::ListSecretsResponse*) override;
+  grpc::Status RemoveSecret(grpc::ServerContext*, const api::RemoveSecretRequest*,
+                            api::RemoveSecretResponse*) override;
+
+  grpc::Status CreateConfig(grpc::ServerContext*, const api::CreateConfigRequest*,
+                            api::CreateConfigResponse*) override;
+  grpc::Status GetConfig(grpc::ServerContext*, const api::GetConfigRequest*,
+                         api::GetConfigResponse*) override;
+  grpc::Status ListConfigs(grpc::ServerContext*, const api::ListConfigsRequest*,
+                           api::ListConfigsResponse*) override;
+  grpc::Status RemoveConfig(grpc::ServerContext*, const api::RemoveConfigRequest*,
+                            api::RemoveConfigResponse*) override;
+
+  grpc::Status GetTask(grpc::ServerContext*, const api::GetTaskRequest*,
+                       api::GetTaskResponse*) override;
+  grpc::Status ListTasks(grpc::ServerContext*, const api::ListTasksRequest*,
+                         api::ListTasksResponse*) override;
+  grpc::Status GetNode(grpc::ServerContext*, const api::GetNodeRequest*,
+                       api::GetNodeResponse*) override;
+  grpc::Status ListNodes(grpc::ServerContext*, const api::ListNodesRequest*,
+                         api::ListNodesResponse*) override;
+  grpc::Status UpdateNode(grpc::ServerContext*, const api::UpdateNodeRequest*,
+                          api::UpdateNodeResponse*) override;
+
+ private:
+  store::MemoryStore& store_;
+  base::Random& random_;
+};
+
+}  // namespace shoal::manager::controlapi
