@@ -35,9 +35,8 @@ absl::StatusOr<Digest> ParseDigest(absl::string_view s) {
         absl::StrCat("invalid digest \"", s, "\": unsupported digest algorithm \"", alg, "\""));
   }
   if (hex.size() != want) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid digest \"", s, "\": ", alg,
-                                                   " needs ", want, " hex characters, got ",
-                                                   hex.size()));
+    return absl::InvalidArgumentError(absl::StrCat("invalid digest \"", s, "\": ", alg, " needs ",
+                                                   want, " hex characters, got ", hex.size()));
   }
   if (!IsLowerHex(hex)) {
     return absl::InvalidArgumentError(

@@ -155,8 +155,8 @@ absl::Status Extractor::ApplyMeta(int fd, int dir_fd, const std::string& name, a
     ts[1].tv_sec = archive_entry_mtime(e);
     ts[1].tv_nsec = archive_entry_mtime_nsec(e);
     ts[0] = ts[1];
-    int r = fd >= 0 ? ::futimens(fd, ts)
-                    : ::utimensat(dir_fd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+    int r =
+        fd >= 0 ? ::futimens(fd, ts) : ::utimensat(dir_fd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
     if (r != 0) return base::ErrnoStatus(errno, "set times");
   }
   return absl::OkStatus();
@@ -166,8 +166,7 @@ absl::Status Extractor::WriteFile(archive* tar, int dir_fd, const std::string& n
                                   archive_entry* e, ExtractStats* stats) {
   int fd = -1;
   RETURN_IF_ERROR(CreateReplacing(dir_fd, name, "create", [&] {
-    fd = ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
+    fd = ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     return fd < 0 ? -1 : 0;
   }));
   UniqueFd file(fd);
@@ -182,8 +181,8 @@ absl::Status Extractor::WriteFile(archive* tar, int dir_fd, const std::string& n
     if (offset != pos && ::lseek(fd, offset, SEEK_SET) < 0) {
       return base::ErrnoStatus(errno, "seek");
     }
-    RETURN_IF_ERROR(base::WriteAll(fd, absl::string_view(static_cast<const char*>(buf), size),
-                                   "write"));
+    RETURN_IF_ERROR(
+        base::WriteAll(fd, absl::string_view(static_cast<const char*>(buf), size), "write"));
     pos = offset + static_cast<la_int64_t>(size);
     stats->file_bytes += size;
   }
@@ -220,8 +219,9 @@ absl::Status Extractor::Entry(archive* tar, archive_entry* e, ExtractStats* stat
   // A hardlink entry: the target must already be in this layer.
   if (const char* link = archive_entry_hardlink(e)) {
     auto tcomps = SplitEntryPath(link);
-    if (!tcomps.ok()) return absl::InvalidArgumentError(absl::StrCat(
-                          "hardlink target ", tcomps.status().message()));
+    if (!tcomps.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("hardlink target ", tcomps.status().message()));
     if (tcomps->empty()) return absl::InvalidArgumentError("hardlink to the layer root");
     auto tdir = OpenDirBeneath(root_fd_, *tcomps, tcomps->size() - 1, false);
     if (!tdir.ok()) {

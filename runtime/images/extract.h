@@ -32,10 +32,10 @@ struct ExtractOptions {
 };
 
 struct ExtractStats {
-  Digest diff_id;                 // sha256 of the uncompressed tar stream
-  uint64_t tar_bytes = 0;         // size of the uncompressed tar stream
+  Digest diff_id;          // sha256 of the uncompressed tar stream
+  uint64_t tar_bytes = 0;  // size of the uncompressed tar stream
   uint64_t entries = 0;
-  uint64_t file_bytes = 0;        // bytes written to regular files
+  uint64_t file_bytes = 0;  // bytes written to regular files
 };
 
 // Reads the layer from `blob_fd` (from its current offset) and unpacks it into `dest_dir_fd`.

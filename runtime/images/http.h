@@ -21,7 +21,7 @@ struct HttpOptions {
   std::string ca_file;                // extra CA bundle for the registry's certificate
   bool insecure_skip_verify = false;  // HTTPS without verification (explicit opt-in only)
   long connect_timeout_ms = 10000;
-  long low_speed_time_s = 30;         // abort when < 1 byte/s for this long
+  long low_speed_time_s = 30;  // abort when < 1 byte/s for this long
 };
 
 struct HttpRequest {

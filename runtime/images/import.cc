@@ -48,10 +48,11 @@ absl::StatusOr<Descriptor> IngestFile(Store& store, int dir_fd, const std::strin
   d.digest = hash.Finish();
   d.size = static_cast<int64_t>(writer->written());
   if (!expected.empty() && d.digest != expected) {
-    return absl::DataLossError(absl::StrCat(rel, ": digest mismatch: expected ",
-                                            expected.String(), ", got ", d.digest.String()));
+    return absl::DataLossError(absl::StrCat(rel, ": digest mismatch: expected ", expected.String(),
+                                            ", got ", d.digest.String()));
   }
-  if (static_cast<unsigned char>(magic[0]) == 0x1f && static_cast<unsigned char>(magic[1]) == 0x8b) {
+  if (static_cast<unsigned char>(magic[0]) == 0x1f &&
+      static_cast<unsigned char>(magic[1]) == 0x8b) {
     d.media_type = media::kOciLayerGzip;
   } else if (absl::string_view(magic, 4) == absl::string_view("\x28\xb5\x2f\xfd", 4)) {
     d.media_type = media::kOciLayerZstd;
@@ -211,8 +212,8 @@ absl::StatusOr<std::vector<ImageRecord>> ImportImages(Store& store, const std::s
   } cleanup{tmpl};
   ASSIGN_OR_RETURN(UniqueFd in, base::Open(path, O_RDONLY));
   ASSIGN_OR_RETURN(UniqueFd dir, base::Open(tmpl, O_RDONLY | O_DIRECTORY));
-  auto unpacked = ExtractLayer(in.get(), dir.get(),
-                               {.overlay_whiteouts = false, .preserve_owner = false});
+  auto unpacked =
+      ExtractLayer(in.get(), dir.get(), {.overlay_whiteouts = false, .preserve_owner = false});
   if (!unpacked.ok()) return base::Annotate(unpacked.status(), absl::StrCat("import ", path));
   auto r = ImportDir(store, dir.get(), options);
   if (!r.ok()) return base::Annotate(r.status(), absl::StrCat("import ", path));

@@ -186,20 +186,21 @@ absl::StatusOr<Descriptor> SelectPlatform(const Index& index, const Platform& wa
   const Descriptor* fallback = nullptr;
   for (const Descriptor& d : index.manifests) {
     const Platform& p = d.platform;
-    seen.push_back(absl::StrCat(p.os, "/", p.architecture, p.variant.empty() ? "" : "/",
-                                p.variant));
+    seen.push_back(
+        absl::StrCat(p.os, "/", p.architecture, p.variant.empty() ? "" : "/", p.variant));
     if (p.os != want.os || p.architecture != want.architecture) continue;
     if (want.variant.empty() || p.variant == want.variant) return d;
     if (fallback == nullptr) fallback = &d;
   }
   if (fallback != nullptr) return *fallback;
   return absl::NotFoundError(absl::StrCat("no manifest for platform ", want.os, "/",
-                                          want.architecture, " (available: ",
-                                          absl::StrJoin(seen, ", "), ")"));
+                                          want.architecture,
+                                          " (available: ", absl::StrJoin(seen, ", "), ")"));
 }
 
 std::string SerializeManifest(const Manifest& m) {
-  json j = {{"schemaVersion", 2}, {"mediaType", m.media_type}, {"config", DescriptorJson(m.config)}};
+  json j = {
+      {"schemaVersion", 2}, {"mediaType", m.media_type}, {"config", DescriptorJson(m.config)}};
   json layers = json::array();
   for (const auto& l : m.layers) layers.push_back(DescriptorJson(l));
   j["layers"] = layers;

@@ -45,7 +45,7 @@ struct Descriptor {
   std::string media_type;
   Digest digest;
   int64_t size = 0;
-  Platform platform;                              // only in index entries
+  Platform platform;                               // only in index entries
   std::map<std::string, std::string> annotations;  // e.g. org.opencontainers.image.ref.name
 };
 

@@ -86,13 +86,12 @@ absl::Status RegistryClient::Authenticate(const HttpResponse& unauthorized,
   ASSIGN_OR_RETURN(Challenge ch, ParseChallenge(header));
   CredentialStore creds_store(options_.auth_file);
   ASSIGN_OR_RETURN(std::optional<Credentials> creds, creds_store.Get(host_));
-  std::string basic = creds ? Base64Encode(absl::StrCat(creds->username, ":", creds->password))
-                            : std::string();
+  std::string basic =
+      creds ? Base64Encode(absl::StrCat(creds->username, ":", creds->password)) : std::string();
   if (ch.scheme == "basic") {
     if (!creds) {
-      return absl::UnauthenticatedError(
-          absl::StrCat(host_, " requires a login (basic auth); run `shoal-image login ", host_,
-                       "`"));
+      return absl::UnauthenticatedError(absl::StrCat(
+          host_, " requires a login (basic auth); run `shoal-image login ", host_, "`"));
     }
     authorization_ = "Authorization: Basic " + basic;
     return absl::OkStatus();
@@ -134,9 +133,8 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest req, const std::st
     ASSIGN_OR_RETURN(HttpResponse resp, http_.Do(r));
     if (resp.status != 401 || attempt == 1) {
       if (resp.status == 401) {
-        return absl::UnauthenticatedError(
-            absl::StrCat(host_, ": authentication failed (wrong username or password?): ",
-                         ErrorText(resp)));
+        return absl::UnauthenticatedError(absl::StrCat(
+            host_, ": authentication failed (wrong username or password?): ", ErrorText(resp)));
       }
       return resp;
     }
@@ -189,9 +187,8 @@ absl::Status RegistryClient::FetchBlob(Store& store, const Descriptor& d) {
   auto last = std::chrono::steady_clock::time_point{};
   req.sink = [&](absl::string_view chunk) {
     if (writer->written() + chunk.size() > static_cast<uint64_t>(d.size)) {
-      write_status = absl::DataLossError(absl::StrCat("blob ", d.digest.String(),
-                                                      ": registry sent more than ", d.size,
-                                                      " bytes"));
+      write_status = absl::DataLossError(
+          absl::StrCat("blob ", d.digest.String(), ": registry sent more than ", d.size, " bytes"));
       return false;
     }
     write_status = writer->Write(chunk);
@@ -356,9 +353,8 @@ absl::StatusOr<ImageRecord> Pull(Store& store, const Reference& ref,
     t.digest = Digest{};
     tags.push_back(t);
   }
-  auto rec = store.CommitImage(m.digest, tags,
-                               absl::StrCat(ref.Repository(), "@", m.digest.String()),
-                               options.unpack);
+  auto rec = store.CommitImage(
+      m.digest, tags, absl::StrCat(ref.Repository(), "@", m.digest.String()), options.unpack);
   if (!rec.ok()) return fail(rec.status());
   return rec;
 }

@@ -30,11 +30,11 @@
 namespace shoal::runtime::images {
 
 struct Progress {
-  std::string id;           // short digest of the blob
-  std::string what;         // "manifest", "config", "layer"
+  std::string id;    // short digest of the blob
+  std::string what;  // "manifest", "config", "layer"
   uint64_t done = 0;
   uint64_t total = 0;
-  std::string status;       // "downloading", "exists", "done", "retrying", "pushed"
+  std::string status;  // "downloading", "exists", "done", "retrying", "pushed"
 };
 
 struct RegistryOptions {

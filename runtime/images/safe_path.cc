@@ -126,5 +126,4 @@ absl::Status RemoveTreeAt(int dir_fd, const std::string& name, bool* removed_dir
   return absl::OkStatus();
 }
 
-
 }  // namespace shoal::runtime::images

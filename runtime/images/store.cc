@@ -62,8 +62,8 @@ class FileBlobWriter final : public BlobWriter {
                                               written_));
     }
     if (got != expected) {
-      return absl::DataLossError(absl::StrCat("digest mismatch: expected ", expected.String(),
-                                              ", got ", got.String()));
+      return absl::DataLossError(
+          absl::StrCat("digest mismatch: expected ", expected.String(), ", got ", got.String()));
     }
     if (::fsync(fd_.get()) != 0) return base::ErrnoStatus(errno, "fsync ", tmp_path_);
     std::string dst = store_->BlobPath(expected);
@@ -161,12 +161,13 @@ absl::Status Store::EnsureLayer(const LayerInfo& layer, const Digest& parent) {
   ASSIGN_OR_RETURN(UniqueFd dest, base::Open(diff, O_RDONLY | O_DIRECTORY));
   auto stats = ExtractLayer(blob.get(), dest.get());
   if (!stats.ok()) {
-    return base::Annotate(stats.status(), absl::StrCat("unpack layer ", layer.blob.digest.String()));
+    return base::Annotate(stats.status(),
+                          absl::StrCat("unpack layer ", layer.blob.digest.String()));
   }
   if (stats->diff_id != layer.diff_id) {
     return absl::DataLossError(absl::StrCat(
-        "layer ", layer.blob.digest.String(), ": uncompressed content is ",
-        stats->diff_id.String(), " but the image config says diff_id ", layer.diff_id.String()));
+        "layer ", layer.blob.digest.String(), ": uncompressed content is ", stats->diff_id.String(),
+        " but the image config says diff_id ", layer.diff_id.String()));
   }
   nlohmann::json meta = {{"chain_id", layer.chain_id.String()},
                          {"diff_id", layer.diff_id.String()},

@@ -51,7 +51,7 @@ struct ImageRecord {
   std::vector<std::string> repo_digests;  // "localhost:5000/x@sha256:..."
   std::vector<LayerInfo> layers;          // bottom-most first
   ImageConfig config;
-  int64_t size = 0;  // sum of compressed layer sizes
+  int64_t size = 0;   // sum of compressed layer sizes
   std::string added;  // RFC 3339, when committed
 };
 
@@ -103,8 +103,7 @@ class Store {
   // With `unpack` false the layers are unpacked later by Unpack/PrepareLowerDirs (lazy pull).
   absl::StatusOr<ImageRecord> CommitImage(const Digest& manifest_digest,
                                           const std::vector<Reference>& tags,
-                                          const std::string& repo_digest = "",
-                                          bool unpack = true);
+                                          const std::string& repo_digest = "", bool unpack = true);
   // Unpacks the image's layers that are not unpacked yet (in parallel, DiffIDs verified).
   absl::Status Unpack(absl::string_view name_or_id);
   // By "sha256:<id>", an ID prefix (>= 4 hex), or a reference (tag or repo@digest).

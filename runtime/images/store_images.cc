@@ -225,8 +225,7 @@ absl::StatusOr<ImageRecord> Store::Resolve(absl::string_view name) const {
 
 absl::StatusOr<ImageRecord> Store::CommitImage(const Digest& manifest_digest,
                                                const std::vector<Reference>& tags,
-                                               const std::string& repo_digest,
-                                               bool unpack) {
+                                               const std::string& repo_digest, bool unpack) {
   ASSIGN_OR_RETURN(std::string mtext, ReadBlob(manifest_digest));
   ASSIGN_OR_RETURN(std::string mt, DetectMediaType(mtext));
   if (!IsManifestMediaType(mt)) {
@@ -313,9 +312,10 @@ absl::Status Store::Unpack(absl::string_view name) {
   ASSIGN_OR_RETURN(ImageRecord rec, Resolve(name));
   for (const auto& l : rec.layers) {
     if (!HasBlob(l.blob.digest) &&
-        ::access(absl::StrCat(LayersDir(), "/", l.chain_id.hex, "/layer.json").c_str(), F_OK) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "layer ", l.blob.digest.String(), " of ", name, " is neither unpacked nor stored"));
+        ::access(absl::StrCat(LayersDir(), "/", l.chain_id.hex, "/layer.json").c_str(), F_OK) !=
+            0) {
+      return absl::FailedPreconditionError(absl::StrCat("layer ", l.blob.digest.String(), " of ",
+                                                        name, " is neither unpacked nor stored"));
     }
   }
   return UnpackLayers(rec.layers);
@@ -369,7 +369,8 @@ absl::Status Store::AddContainerRef(absl::string_view container_id, absl::string
 
 absl::Status Store::RemoveContainerRef(absl::string_view container_id) {
   std::string path = absl::StrCat(root_, "/leases/", container_id, ".json");
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return base::ErrnoStatus(errno, "unlink ", path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return base::ErrnoStatus(errno, "unlink ", path);
   return absl::OkStatus();
 }
 
@@ -379,9 +380,9 @@ absl::StatusOr<std::vector<std::string>> Store::RelativeLowerDirs(absl::string_v
   for (auto it = rec.layers.rbegin(); it != rec.layers.rend(); ++it) {
     std::string rel = absl::StrCat(it->chain_id.hex, "/diff");
     if (::access((LayersDir() + "/" + rel).c_str(), F_OK) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "layer ", it->chain_id.String(), " of image ", name,
-          " is not unpacked (pulled without unpacking; use PrepareLowerDirs)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("layer ", it->chain_id.String(), " of image ", name,
+                       " is not unpacked (pulled without unpacking; use PrepareLowerDirs)"));
     }
     out.push_back(std::move(rel));
   }
@@ -439,17 +440,17 @@ absl::StatusOr<RemoveReport> Store::Remove(absl::string_view name, bool force) {
       return report;
     }
     if (!by_name && rec.repo_tags.size() > 1 && !force) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "image ", rec.id.hex.substr(0, 12), " is referenced by ", rec.repo_tags.size(),
-          " tags; remove them by name or use force"));
+      return absl::FailedPreconditionError(absl::StrCat("image ", rec.id.hex.substr(0, 12),
+                                                        " is referenced by ", rec.repo_tags.size(),
+                                                        " tags; remove them by name or use force"));
     }
     for (const std::string& lease : ListDir(root_ + "/leases")) {
       auto text = base::ReadFile(absl::StrCat(root_, "/leases/", lease));
       if (!text.ok() || text->find(rec.id.String()) == std::string::npos) continue;
       if (!force) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("image ", rec.id.hex.substr(0, 12), " is used by container ",
-                         lease.substr(0, lease.size() - 5)));
+        return absl::FailedPreconditionError(absl::StrCat("image ", rec.id.hex.substr(0, 12),
+                                                          " is used by container ",
+                                                          lease.substr(0, lease.size() - 5)));
       }
     }
     report.untagged = rec.repo_tags;

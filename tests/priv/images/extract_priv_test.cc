@@ -39,8 +39,9 @@ std::string GetXattr(const std::string& path, const char* name) {
 TEST(ExtractPrivTest, OwnershipDevicesAndXattrs) {
   SHOAL_REQUIRE_ROOT();
   TempDir t;
-  std::string cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
-                  20);  // VFS_CAP_REVISION_2, cap_net_bind_service permitted
+  std::string cap(
+      "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+      20);  // VFS_CAP_REVISION_2, cap_net_bind_service permitted
   auto stats = ExtractTo(TarBuilder()
                              .File("owned", "x", 0640, 1234, 5678)
                              .File("ping", "elf", 0755)

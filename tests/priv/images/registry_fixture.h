@@ -49,8 +49,9 @@ class LocalRegistry {
     port_ = FreePort();
     host_ = "127.0.0.1:" + std::to_string(port_);
     std::string d = dir_.path();
-    std::string cfg = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " +
-                      d + "/data\n  delete:\n    enabled: true\nhttp:\n  addr: " + host_ + "\n";
+    std::string cfg =
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " + d +
+        "/data\n  delete:\n    enabled: true\nhttp:\n  addr: " + host_ + "\n";
     if (opts_.tls) {
       // CA, then a server certificate for IP 127.0.0.1 signed by it.
       EXPECT_EQ(Run("cd " + d +
@@ -68,7 +69,8 @@ class LocalRegistry {
       StartTokenServer();
       cfg += "auth:\n  token:\n    realm: http://127.0.0.1:" + std::to_string(token_port_) +
              "/token\n    service: shoaltest-registry\n    issuer: shoaltest-issuer\n"
-             "    rootcertbundle: " + d + "/token.crt\n";
+             "    rootcertbundle: " +
+             d + "/token.crt\n";
     } else if (!opts_.user.empty()) {
       EXPECT_EQ(Run("htpasswd -Bbn '" + opts_.user + "' '" + opts_.password + "' > " + d +
                     "/htpasswd 2>/dev/null"),
@@ -97,8 +99,7 @@ class LocalRegistry {
         (std::filesystem::path(__FILE__).parent_path() / "token_server.py").string();
     token_pid_ = ::fork();
     if (token_pid_ == 0) {
-      int log = ::open((d + "/token.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                       0644);
+      int log = ::open((d + "/token.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       ::dup2(log, 1);
       ::dup2(log, 2);
       ::execlp("python3", "python3", script.c_str(), (d + "/token.port").c_str(),
@@ -126,8 +127,8 @@ class LocalRegistry {
                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       ::dup2(log, 1);
       ::dup2(log, 2);
-      ::execlp("docker-registry", "docker-registry", "serve",
-               (dir_.path() + "/config.yml").c_str(), nullptr);
+      ::execlp("docker-registry", "docker-registry", "serve", (dir_.path() + "/config.yml").c_str(),
+               nullptr);
       ::_exit(127);
     }
     // Poll /v2/ until it answers (200, or 401 with auth), with a deadline.

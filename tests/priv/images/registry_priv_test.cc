@@ -258,8 +258,7 @@ TEST_F(RegistryTest, TlsWithBasicAuthNeedsLoginAndVerifiesTheCertificate) {
   EXPECT_FALSE(std::filesystem::exists(tmp_ / "auth.json"));
 
   ASSERT_TRUE(Login(reg.host(), {"shoal", "s3cret"}, o).ok());
-  EXPECT_EQ(std::filesystem::status(tmp_ / "auth.json").permissions() &
-                std::filesystem::perms::all,
+  EXPECT_EQ(std::filesystem::status(tmp_ / "auth.json").permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto pushed = Push(*src_, "local/busybox:v1", Ref(name), o);
   ASSERT_TRUE(pushed.ok()) << pushed.status();
@@ -278,8 +277,7 @@ TEST_F(RegistryTest, BearerTokenChallengeWithStoredCredentials) {
   auto anon = Push(*src_, "local/busybox:v1", Ref(name), o);
   ASSERT_FALSE(anon.ok());
   EXPECT_EQ(anon.status().code(), absl::StatusCode::kUnauthenticated) << anon.status();
-  EXPECT_NE(std::string(anon.status().message()).find("token"), std::string::npos)
-      << anon.status();
+  EXPECT_NE(std::string(anon.status().message()).find("token"), std::string::npos) << anon.status();
   EXPECT_FALSE(Login(reg.host(), {"tok", "bad"}, o).ok());
 
   ASSERT_TRUE(Login(reg.host(), {"tok", "pw"}, o).ok());

@@ -26,8 +26,7 @@ struct BuiltImage {
 };
 
 inline BuiltImage BuildImage(const std::vector<std::pair<TarBuilder, Compression>>& layers,
-                             std::vector<std::string> cmd = {"/bin/sh"},
-                             std::string label = "") {
+                             std::vector<std::string> cmd = {"/bin/sh"}, std::string label = "") {
   BuiltImage img;
   nlohmann::json diff_ids = nlohmann::json::array();
   img.parsed.media_type = media::kOciManifest;
@@ -45,15 +44,16 @@ inline BuiltImage BuildImage(const std::vector<std::pair<TarBuilder, Compression
     img.layer_tars.push_back(std::move(tar));
     img.layer_blobs.push_back(std::move(blob));
   }
-  nlohmann::json config = {{"architecture", "amd64"},
-                           {"os", "linux"},
-                           {"created", "2026-01-01T00:00:00Z"},
-                           {"config", {{"Cmd", cmd}, {"Env", {"PATH=/bin"}}, {"Labels", {{"l", label}}}}},
-                           {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
+  nlohmann::json config = {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"created", "2026-01-01T00:00:00Z"},
+      {"config", {{"Cmd", cmd}, {"Env", {"PATH=/bin"}}, {"Labels", {{"l", label}}}}},
+      {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
   img.config = config.dump();
   img.config_digest = Sha256Of(img.config);
-  img.parsed.config = {media::kOciConfig, img.config_digest,
-                       static_cast<int64_t>(img.config.size()), {}, {}};
+  img.parsed.config = {
+      media::kOciConfig, img.config_digest, static_cast<int64_t>(img.config.size()), {}, {}};
   img.manifest = SerializeManifest(img.parsed);
   img.manifest_digest = Sha256Of(img.manifest);
   return img;
@@ -87,15 +87,15 @@ inline void WriteOciLayout(const BuiltImage& img, const std::string& dir,
   for (size_t i = 0; i < img.layer_blobs.size(); ++i) {
     WriteBlob(dir, img.parsed.layers[i].digest, img.layer_blobs[i]);
   }
-  nlohmann::json index = {
-      {"schemaVersion", 2},
-      {"mediaType", media::kOciIndex},
-      {"manifests",
-       {{{"mediaType", media::kOciManifest},
-         {"digest", img.manifest_digest.String()},
-         {"size", img.manifest.size()},
-         {"annotations",
-          {{"io.containerd.image.name", ref_name}, {"org.opencontainers.image.ref.name", ref_name}}}}}}};
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"mediaType", media::kOciIndex},
+                          {"manifests",
+                           {{{"mediaType", media::kOciManifest},
+                             {"digest", img.manifest_digest.String()},
+                             {"size", img.manifest.size()},
+                             {"annotations",
+                              {{"io.containerd.image.name", ref_name},
+                               {"org.opencontainers.image.ref.name", ref_name}}}}}}};
   Spit(dir + "/index.json", index.dump());
 }
 
@@ -109,8 +109,9 @@ inline std::string DockerSaveTar(const BuiltImage& img, const std::string& repo_
     layers.push_back(dir + "/layer.tar");
   }
   tb.File(img.config_digest.hex + ".json", img.config);
-  nlohmann::json manifest = nlohmann::json::array(
-      {{{"Config", img.config_digest.hex + ".json"}, {"RepoTags", {repo_tag}}, {"Layers", layers}}});
+  nlohmann::json manifest = nlohmann::json::array({{{"Config", img.config_digest.hex + ".json"},
+                                                    {"RepoTags", {repo_tag}},
+                                                    {"Layers", layers}}});
   tb.File("manifest.json", manifest.dump());
   tb.File("repositories", "{}");
   return tb.Build();

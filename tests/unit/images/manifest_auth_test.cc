@@ -21,14 +21,15 @@ TEST(ManifestTest, ParsesDockerAndOciManifests) {
   EXPECT_EQ(m->layers[0].size, 9);
   EXPECT_EQ(*DetectMediaType(docker), media::kDockerManifest);
   // No mediaType: OCI manifest by shape.
-  std::string oci = R"({"schemaVersion":2,"config":{"digest":")" + kD +
-                    R"(","size":1},"layers":[]})";
+  std::string oci =
+      R"({"schemaVersion":2,"config":{"digest":")" + kD + R"(","size":1},"layers":[]})";
   EXPECT_EQ(*DetectMediaType(oci), media::kOciManifest);
   EXPECT_TRUE(ParseManifest(oci).ok());
 }
 
 TEST(ManifestTest, ErrorsNameTheField) {
-  auto bad_digest = ParseManifest(R"({"schemaVersion":2,"config":{"digest":"sha256:xyz","size":1},"layers":[]})");
+  auto bad_digest =
+      ParseManifest(R"({"schemaVersion":2,"config":{"digest":"sha256:xyz","size":1},"layers":[]})");
   ASSERT_FALSE(bad_digest.ok());
   EXPECT_NE(std::string(bad_digest.status().message()).find("config.digest"), std::string::npos);
   auto bad_layer = ParseManifest(R"({"schemaVersion":2,"config":{"digest":")" + kD +
@@ -45,8 +46,11 @@ TEST(ManifestTest, ErrorsNameTheField) {
 
 TEST(ManifestTest, SelectsPlatformFromIndex) {
   std::string idx = R"({"schemaVersion":2,"manifests":[
-    {"digest":")" + kD + R"(","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
-    {"digest":"sha256:)" + std::string(64, 'b') + R"(","size":1,"platform":{"os":"linux","architecture":"amd64"}}]})";
+    {"digest":")" + kD +
+                    R"(","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+    {"digest":"sha256:)" +
+                    std::string(64, 'b') +
+                    R"(","size":1,"platform":{"os":"linux","architecture":"amd64"}}]})";
   auto index = ParseIndex(idx);
   ASSERT_TRUE(index.ok()) << index.status();
   auto d = SelectPlatform(*index, {"linux", "amd64", ""});
