@@ -103,7 +103,11 @@ absl::Status OverlayDriver::CreateNetwork(const NetworkSpec& spec) {
   net.spec = spec;
   net.mtu = mtu;
   std::string name = SandboxName(spec.id);
-  (void)sandboxes_.Delete(name);  // a leftover nobody adopted (see Restore)
+  if (auto leftover = sandboxes_.Open(name); leftover.ok()) {  // nobody adopted it (Restore)
+    EmptySandbox(leftover->get());
+    leftover->Reset();
+    (void)sandboxes_.Delete(name);
+  }
   ASSIGN_OR_RETURN(net.sandbox, sandboxes_.Create(name));
   absl::Status st = BuildSandbox(net, underlay.first);
   if (!st.ok()) {
