@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "runtime/images/import.h"
@@ -266,6 +267,26 @@ TEST_F(RegistryTest, TlsWithBasicAuthNeedsLoginAndVerifiesTheCertificate) {
   auto rec = Pull(*dst, Ref(name), o);
   ASSERT_TRUE(rec.ok()) << rec.status();
   EXPECT_EQ(rec->id, img_.config_digest);
+}
+
+TEST_F(RegistryTest, ConcurrentPullsOfTheSameImageShareOneCopy) {
+  LocalRegistry reg({});
+  std::string name = reg.host() + "/test/busybox:v1";
+  ASSERT_TRUE(Push(*src_, "local/busybox:v1", Ref(name), Plain()).ok());
+  auto dst = OpenStore("dst");
+  // Two store handles on the same root, as two processes would have.
+  auto dst2 = OpenStore("dst");
+  absl::StatusOr<ImageRecord> a, b;
+  std::thread ta([&] { a = Pull(*dst, Ref(name), Plain()); });
+  std::thread tb([&] { b = Pull(*dst2, Ref(name), Plain()); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(CountEntries(dst->root() + "/images"), 1u);
+  EXPECT_EQ(CountEntries(dst->LayersDir()), 2u);
+  EXPECT_EQ(CountEntries(dst->root() + "/tmp"), 0u);
+  EXPECT_EQ(CountEntries(dst->root() + "/blobs/sha256"), 4u);  // manifest, config, 2 layers
 }
 
 TEST_F(RegistryTest, BearerTokenChallengeWithStoredCredentials) {
