@@ -13,6 +13,7 @@
 #include "kernel/nft/netlink_nft.h"
 #include "netdrv/bridge.h"
 #include "netdrv/macvlan.h"
+#include "netdrv/reconcile_loop.h"
 #include "tests/lab/lab.h"
 #include "tests/testing/priv.h"
 
@@ -132,6 +133,42 @@ TEST_F(LabDriversTest, EgressBridgeMasqueradesToTheOutsideAndPublishesAHostPort)
   ASSERT_TRUE(bridge_->DeleteNetwork("gwbridge").ok());
   EXPECT_FALSE(Run(node, "ip link show shoal_gwbridge"));
   EXPECT_FALSE(Run(node, "nft list table ip shoal-gw"));
+}
+
+TEST_F(LabDriversTest, ABridgeDeletedByHandIsRebuiltOnTheLinkEventAlone) {
+  int node = lab_->host(0).netns.get();
+  auto nft = kernel::nft::OpenNft(node);
+  ASSERT_TRUE(nft.ok()) << nft.status();
+  nft_ = std::move(*nft);
+  BridgeConfig c;
+  c.node_netns_fd = node;
+  bridge_ = *BridgeDriver::Create(c, netlink_, *nft_, random_);
+  NetworkSpec n;
+  n.id = "gwbridge";
+  n.subnet = *kernel::IpPrefix::Parse("172.18.0.0/16");
+  n.gateway = *kernel::IpAddr::Parse("172.18.0.1");
+  ASSERT_TRUE(bridge_->CreateNetwork(n).ok());
+  int c1 = Container("c1");
+  ASSERT_TRUE(bridge_->CreateEndpoint(Ep("gwbridge", "web1", c1, "172.18.0.2/16", true)).ok());
+  std::string o;
+  ASSERT_TRUE(RunSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
+  std::mutex mu;
+  ReconcileLoop::Options lo;
+  lo.interval = std::chrono::hours(1);  // only the link event can trigger the repair
+  lo.node_netns_fd = node;
+  ReconcileLoop loop(*bridge_, mu, lo);
+  loop.Start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (loop.passes() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the first (startup) pass
+  }
+  ASSERT_TRUE(Run(node, "ip link del shoal_gwbridge", &o)) << o;
+  EXPECT_TRUE(RunSoon(node, "ip -o addr show dev shoal_gwbridge | grep -q 172.18.0.1/16", &o)) << o;
+  EXPECT_TRUE(RunSoon(node, "ip -o link show master shoal_gwbridge | grep -q gweb1", &o)) << o;
+  EXPECT_TRUE(RunSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
+  loop.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_TRUE(bridge_->DeleteNetwork("gwbridge").ok());
 }
 
 TEST_F(LabDriversTest, MacvlanContainersReachEachOtherAcrossHostsAndModesBehave) {
