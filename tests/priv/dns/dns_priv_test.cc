@@ -16,6 +16,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "dns/netns_socket.h"
+#include "dns/redirect.h"
+#include "kernel/nft/netlink_nft.h"
 #include "dns/resolver.h"
 #include "gtest/gtest.h"
 #include "tests/priv/dns/sh.h"
@@ -187,13 +189,11 @@ TEST_F(DnsPrivTest, ExternalNamesForwardedFromInsideTheNamespace) {
 }
 
 TEST_F(DnsPrivTest, BusyboxNslookupThroughPort53Redirect) {
-  // The container keeps port 53: a DNAT in its namespace sends 127.0.0.11:53 to Shoal's port.
-  std::string rules = absl::StrCat(
-      "table ip snd_dns {\n chain out {\n type nat hook output priority -100\n"
-      "ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:", port_,
-      "\nip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:", port_, "\n}\n}\n");
-  auto nft = Sh(absl::StrCat("printf '", rules, "' | ip netns exec ", cns_, " nft -f -"));
-  ASSERT_EQ(nft.code, 0) << nft.out;
+  // The container keeps port 53: dns::InstallRedirect DNATs 127.0.0.11:53 to Shoal's port.
+  auto nft = kernel::nft::OpenNft(netns_fd_);
+  ASSERT_TRUE(nft.ok()) << nft.status();
+  ASSERT_TRUE(InstallRedirect(**nft, "127.0.0.11", port_).ok());
+  ASSERT_TRUE(InstallRedirect(**nft, "127.0.0.11", port_).ok());  // idempotent
   auto out = Sh(absl::StrCat("ip netns exec ", cns_, " busybox nslookup web 127.0.0.11"));
   EXPECT_NE(out.out.find("10.0.1.2"), std::string::npos) << out.out;
   out = Sh(absl::StrCat("ip netns exec ", cns_, " busybox nslookup external.test 127.0.0.11"));
@@ -201,9 +201,17 @@ TEST_F(DnsPrivTest, BusyboxNslookupThroughPort53Redirect) {
   out = Sh(absl::StrCat("ip netns exec ", cns_, " busybox nslookup nosuch.front 127.0.0.11"));
   EXPECT_NE(out.code, 0) << out.out;
   EXPECT_NE(out.out.find("NXDOMAIN"), std::string::npos) << out.out;
-  // Plain dig on :53 works too.
+  // Plain dig on :53 works too, over UDP and TCP.
   EXPECT_NE(Sh(absl::StrCat("ip netns exec ", cns_, " dig +short @127.0.0.11 tasks.web")).out.find(
                 "10.0.1.11"),
+            std::string::npos);
+  EXPECT_NE(Sh(absl::StrCat("ip netns exec ", cns_, " dig +tcp +short @127.0.0.11 web")).out.find(
+                "10.0.1.2"),
+            std::string::npos);
+  // Removing the redirect: :53 is the container's own again (nothing listens there).
+  ASSERT_TRUE(RemoveRedirect(**nft).ok());
+  EXPECT_EQ(Sh(absl::StrCat("ip netns exec ", cns_, " dig +short +time=1 +tries=1 @127.0.0.11 web"))
+                .out.find("10.0.1.2"),
             std::string::npos);
 }
 
