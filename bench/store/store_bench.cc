@@ -60,7 +60,8 @@ struct Env {
     });
     if (!v.ok()) std::fprintf(stderr, "populate: %s\n", std::string(v.status().message()).c_str());
     size_t after = mallinfo2().uordblks;
-    std::fprintf(stderr, "store: %d tasks, %.0f bytes of heap per task (object + 8 index entries)\n",
+    std::fprintf(stderr,
+                 "store: %d tasks, %.0f bytes of heap per task (object + 8 index entries)\n",
                  kTasks, static_cast<double>(after - before) / kTasks);
   }
   base::RealClock clock;

@@ -39,8 +39,7 @@ class FakeProposer final : public raft::Proposer {
   // Adds a state machine that receives every entry appended from now on.
   void Attach(raft::StateMachine* sm);
 
-  absl::StatusOr<uint64_t> ProposeAndWait(absl::string_view data,
-                                          absl::Duration timeout) override;
+  absl::StatusOr<uint64_t> ProposeAndWait(absl::string_view data, absl::Duration timeout) override;
   bool IsLeader() const override;
 
   void SetLeader(bool leader);

@@ -241,9 +241,9 @@ absl::Status CheckObject(Kind kind, const Message& m) {
   for (size_t i = 0; i < kNumIndexes; ++i) {
     for (const std::string& v : IndexValues(kind, static_cast<Index>(i), m)) {
       if (v.find('\0') != std::string::npos) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(KindName(kind), " ", id, ": value of the ",
-                         IndexName(static_cast<Index>(i)), " index contains NUL"));
+        return absl::InvalidArgumentError(absl::StrCat(KindName(kind), " ", id, ": value of the ",
+                                                       IndexName(static_cast<Index>(i)),
+                                                       " index contains NUL"));
       }
     }
   }

@@ -198,8 +198,8 @@ class PMap {
     if (Above(prio, key, *t)) {
       // `key` outranks `t`, so it cannot be inside t's subtree: it becomes this subtree's root.
       auto [l, r] = Split(std::move(t), key);
-      t = std::make_shared<Node>(Node{NewEntry(key, std::move(value)), prio, std::move(l),
-                                      std::move(r)});
+      t = std::make_shared<Node>(
+          Node{NewEntry(key, std::move(value)), prio, std::move(l), std::move(r)});
       return;
     }
     Node& n = Writable(t);

@@ -31,14 +31,20 @@ struct By {
 };
 
 inline By All() { return {}; }
-inline By ByIdPrefix(absl::string_view p) { return {By::Type::kIdPrefix, Index::kName, std::string(p)}; }
+inline By ByIdPrefix(absl::string_view p) {
+  return {By::Type::kIdPrefix, Index::kName, std::string(p)};
+}
 // Names compare case-insensitively (as SwarmKit's name index).
 inline By ByName(absl::string_view n) { return {By::Type::kIndex, Index::kName, LowerName(n)}; }
 inline By ByNamePrefix(absl::string_view p) {
   return {By::Type::kIndexPrefix, Index::kName, LowerName(p)};
 }
-inline By ByServiceId(absl::string_view id) { return {By::Type::kIndex, Index::kService, std::string(id)}; }
-inline By ByNodeId(absl::string_view id) { return {By::Type::kIndex, Index::kNode, std::string(id)}; }
+inline By ByServiceId(absl::string_view id) {
+  return {By::Type::kIndex, Index::kService, std::string(id)};
+}
+inline By ByNodeId(absl::string_view id) {
+  return {By::Type::kIndex, Index::kNode, std::string(id)};
+}
 inline By BySlot(absl::string_view service_id, uint64_t slot) {
   return {By::Type::kIndex, Index::kSlot, SlotValue(service_id, slot)};
 }
@@ -46,9 +52,15 @@ inline By ByDesiredState(api::TaskState s) {
   return {By::Type::kIndex, Index::kDesiredState, StateValue(s)};
 }
 inline By ByTaskState(api::TaskState s) { return {By::Type::kIndex, Index::kState, StateValue(s)}; }
-inline By ByNetworkId(absl::string_view id) { return {By::Type::kIndex, Index::kNetwork, std::string(id)}; }
-inline By BySecretId(absl::string_view id) { return {By::Type::kIndex, Index::kSecret, std::string(id)}; }
-inline By ByConfigId(absl::string_view id) { return {By::Type::kIndex, Index::kConfig, std::string(id)}; }
+inline By ByNetworkId(absl::string_view id) {
+  return {By::Type::kIndex, Index::kNetwork, std::string(id)};
+}
+inline By BySecretId(absl::string_view id) {
+  return {By::Type::kIndex, Index::kSecret, std::string(id)};
+}
+inline By ByConfigId(absl::string_view id) {
+  return {By::Type::kIndex, Index::kConfig, std::string(id)};
+}
 
 class ReadTx {
  public:
@@ -66,8 +78,9 @@ class ReadTx {
   // and exact index values; by index value, then id, for prefixes.
   template <typename T, typename F>
   void ForEach(const By& by, F&& fn) const {
-    Scan(KindOf<T>::value, by,
-         [&](const ObjectPtr& o) { return static_cast<bool>(fn(std::static_pointer_cast<const T>(o))); });
+    Scan(KindOf<T>::value, by, [&](const ObjectPtr& o) {
+      return static_cast<bool>(fn(std::static_pointer_cast<const T>(o)));
+    });
   }
 
   template <typename T>

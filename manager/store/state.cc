@@ -13,7 +13,9 @@ std::string IndexKey(absl::string_view value, absl::string_view id) {
   return absl::StrCat(value, absl::string_view("\0", 1), id);
 }
 
-std::string Describe(Kind kind, absl::string_view id) { return absl::StrCat(KindName(kind), " ", id); }
+std::string Describe(Kind kind, absl::string_view id) {
+  return absl::StrCat(KindName(kind), " ", id);
+}
 
 std::shared_ptr<Message> TakeObject(api::StoreAction& action, Kind kind, bool consume) {
   Message* src = MutableActionObject(&action, kind);
@@ -68,8 +70,8 @@ absl::Status State::CheckCreate(Kind kind, const Message& m) const {
     const std::string& name = ObjectName(kind, m);
     std::string owner = NameOwner(kind, name, id);
     if (!owner.empty()) {
-      return absl::AlreadyExistsError(absl::StrCat("create ", Describe(kind, id), ": name \"",
-                                                   name, "\" is already used by ",
+      return absl::AlreadyExistsError(absl::StrCat("create ", Describe(kind, id), ": name \"", name,
+                                                   "\" is already used by ",
                                                    Describe(kind, owner)));
     }
   }
@@ -86,10 +88,9 @@ absl::Status State::CheckUpdate(Kind kind, const Message& m) const {
   uint64_t have = ObjectMeta(kind, *cur).version().index();
   uint64_t based_on = ObjectMeta(kind, m).version().index();
   if (have != based_on) {
-    return absl::AbortedError(absl::StrCat("update out of sequence: ", Describe(kind, id),
-                                           " is at version ", have,
-                                           " but the update was based on version ", based_on,
-                                           "; read it again and retry"));
+    return absl::AbortedError(absl::StrCat(
+        "update out of sequence: ", Describe(kind, id), " is at version ", have,
+        " but the update was based on version ", based_on, "; read it again and retry"));
   }
   if (NamesUnique(kind)) {
     const std::string& name = ObjectName(kind, m);
@@ -125,7 +126,8 @@ absl::Status State::ApplyAction(api::StoreAction& action, std::optional<uint64_t
     case api::StoreAction::KIND_CREATE: {
       if (absl::Status s = CheckCreate(kind, obj); !s.ok()) return s;
       std::shared_ptr<Message> stored = TakeObject(action, kind, consume);
-      if (new_version) MutableObjectMeta(kind, stored.get())->mutable_version()->set_index(*new_version);
+      if (new_version)
+        MutableObjectMeta(kind, stored.get())->mutable_version()->set_index(*new_version);
       change->type = EventType::kCreate;
       change->object = stored;
       Put(kind, std::move(stored));
@@ -162,9 +164,8 @@ absl::Status State::ApplyAction(api::StoreAction& action, std::optional<uint64_t
     default:
       break;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("store action on ", Describe(kind, id), ": unknown kind ",
-                   static_cast<int>(action.kind())));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "store action on ", Describe(kind, id), ": unknown kind ", static_cast<int>(action.kind())));
 }
 
 void State::Put(Kind kind, ObjectPtr object) {

@@ -105,12 +105,11 @@ class State {
   template <typename F>
   void ForEachIndexKey(Kind kind, Index index, absl::string_view prefix, F& fn) const {
     const Table& t = tables_[Idx(kind)];
-    t.indexes[static_cast<size_t>(index)].ForEachPrefix(
-        prefix, [&](absl::string_view key, bool) {
-          absl::string_view id = key.substr(key.rfind('\0') + 1);
-          const ObjectPtr* o = t.by_id.Find(id);
-          return o == nullptr ? true : static_cast<bool>(fn(*o));
-        });
+    t.indexes[static_cast<size_t>(index)].ForEachPrefix(prefix, [&](absl::string_view key, bool) {
+      absl::string_view id = key.substr(key.rfind('\0') + 1);
+      const ObjectPtr* o = t.by_id.Find(id);
+      return o == nullptr ? true : static_cast<bool>(fn(*o));
+    });
   }
 
   uint64_t version_ = 0;

@@ -67,7 +67,8 @@ absl::Status Batch::Update(absl::FunctionRef<absl::Status(Tx&)> fn) {
     tx_->RollbackToMark();
     return s;
   }
-  if (had_changes && (tx_->changes() > o.max_changes_per_tx || EncodedSize(*tx_) > o.max_tx_bytes)) {
+  if (had_changes &&
+      (tx_->changes() > o.max_changes_per_tx || EncodedSize(*tx_) > o.max_tx_bytes)) {
     // This sub-update does not fit: commit what came before, then redo it on its own.
     tx_->RollbackToMark();
     RETURN_IF_ERROR(Flush());
@@ -103,10 +104,10 @@ absl::StatusOr<uint64_t> MemoryStore::Commit(Tx& tx) {
   tx.MoveActionsTo(&request);
   std::string data = request.SerializeAsString();
   if (data.size() > options_.max_tx_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "store transaction of ", data.size(), " bytes (", changes,
-        " changes) exceeds the limit of ", options_.max_tx_bytes,
-        " bytes per raft entry; split it into smaller updates (BatchUpdate does)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("store transaction of ", data.size(), " bytes (", changes,
+                     " changes) exceeds the limit of ", options_.max_tx_bytes,
+                     " bytes per raft entry; split it into smaller updates (BatchUpdate does)"));
   }
   {
     std::lock_guard<std::mutex> l(pending_mu_);
@@ -152,7 +153,8 @@ void MemoryStore::Publish(std::shared_ptr<const State> next, std::vector<Change>
     c->version = version;
     c->events.reserve(changes.size());
     for (Change& ch : changes) {
-      c->events.push_back(Event{ch.type, ch.kind, version, std::move(ch.object), std::move(ch.old)});
+      c->events.push_back(
+          Event{ch.type, ch.kind, version, std::move(ch.object), std::move(ch.old)});
     }
     commit = std::move(c);
   }
@@ -166,8 +168,8 @@ void MemoryStore::Apply(uint64_t index, absl::string_view data) {
   std::lock_guard<std::mutex> al(apply_mu_);
   std::shared_ptr<const State> cur = Current();
   if (index <= cur->version()) {
-    base::Logger("store")->warn("ignoring raft entry {}: the store is already at version {}",
-                                index, cur->version());
+    base::Logger("store")->warn("ignoring raft entry {}: the store is already at version {}", index,
+                                cur->version());
     return;
   }
   auto next = std::make_shared<State>(*cur);
@@ -190,8 +192,7 @@ void MemoryStore::Apply(uint64_t index, absl::string_view data) {
   }
   if (!status.ok()) {
     // All or nothing: the entry only advances the version.
-    base::Logger("store")->warn("raft entry {} rejected: {}", index,
-                                std::string(status.message()));
+    base::Logger("store")->warn("raft entry {} rejected: {}", index, std::string(status.message()));
     status = base::Annotate(status, absl::StrCat("store transaction rejected at index ", index));
     next = std::make_shared<State>(*cur);
     next->set_version(index);
@@ -226,9 +227,9 @@ absl::Status MemoryStore::Restore(uint64_t index, absl::string_view data) {
   }
   std::shared_ptr<const State> cur = Current();
   if (index < cur->version()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("restore store snapshot at index ", index,
-                     ": the store is already at version ", cur->version()));
+    return absl::FailedPreconditionError(absl::StrCat("restore store snapshot at index ", index,
+                                                      ": the store is already at version ",
+                                                      cur->version()));
   }
   auto next = std::make_shared<State>();
   next->set_version(index);

@@ -112,8 +112,8 @@ class MemoryStore final : public raft::StateMachine {
   // Streams committed transactions (see watch.h for the guarantees and errors).
   absl::StatusOr<std::unique_ptr<Watcher>> Watch(WatchOptions options = {});
   // Runs `fn` on a view and returns a watcher that starts exactly after that view's version.
-  absl::StatusOr<std::unique_ptr<Watcher>> ViewAndWatch(
-      absl::FunctionRef<void(const ReadView&)> fn, WatchOptions options = {});
+  absl::StatusOr<std::unique_ptr<Watcher>> ViewAndWatch(absl::FunctionRef<void(const ReadView&)> fn,
+                                                        WatchOptions options = {});
 
   // raft::StateMachine. Apply of an entry at or below the current version is ignored (replay
   // after a restore). A malformed entry or one whose actions fail validation changes nothing

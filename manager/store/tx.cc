@@ -84,8 +84,7 @@ absl::Status Tx::Create(Kind kind, const Message& object) {
   auto it = pos_.find(key);
   if (it != pos_.end() && actions_[it->second]->kind() == api::StoreAction::KIND_REMOVE) {
     // Deleted earlier in this transaction: the pair is a replacement of the committed object.
-    uint64_t committed =
-        ObjectMeta(kind, ActionObject(*actions_[it->second])).version().index();
+    uint64_t committed = ObjectMeta(kind, ActionObject(*actions_[it->second])).version().index();
     action.set_kind(api::StoreAction::KIND_UPDATE);
     meta->mutable_version()->set_index(committed);
     std::shared_ptr<Message> preview(obj->New());

@@ -43,9 +43,9 @@ void WatchHub::Deliver(Watcher::Queue& q, const CommitPtr& commit) {
   std::lock_guard<std::mutex> l(q.mu);
   if (!q.failure.ok()) return;
   if (q.items.size() >= q.limit) {
-    q.failure = absl::ResourceExhaustedError(absl::StrCat(
-        "watcher fell behind by more than ", q.limit,
-        " commits; resume with Watch(from_version = last_version())"));
+    q.failure = absl::ResourceExhaustedError(
+        absl::StrCat("watcher fell behind by more than ", q.limit,
+                     " commits; resume with Watch(from_version = last_version())"));
   } else {
     q.items.push_back(std::move(mine));
   }
@@ -80,13 +80,13 @@ absl::StatusOr<std::unique_ptr<Watcher>> WatchHub::Subscribe(
   if (under_lock) under_lock();
   uint64_t from = opts.from_version.value_or(version_);
   if (from > version_) {
-    return absl::InvalidArgumentError(absl::StrCat("watch from version ", from,
-                                                   ": the store is only at version ", version_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("watch from version ", from, ": the store is only at version ", version_));
   }
   if (from < floor_) {
     return absl::OutOfRangeError(absl::StrCat(
-        "watch from version ", from, ": too old, the watch history starts after version ",
-        floor_, " (it keeps the last ", history_limit_, " commits / ", history_event_limit_,
+        "watch from version ", from, ": too old, the watch history starts after version ", floor_,
+        " (it keeps the last ", history_limit_, " commits / ", history_event_limit_,
         " events); read a fresh view and watch from its version"));
   }
   q->last_version = from;
@@ -149,9 +149,8 @@ absl::StatusOr<Commit> Watcher::Next(absl::Duration timeout) {
                                                     " within ", absl::FormatDuration(timeout)));
   }
   if (q_->items.empty()) {
-    return absl::Status(q_->failure.code(),
-                        absl::StrCat(q_->failure.message(), " (last_version ",
-                                     q_->last_version, ")"));
+    return absl::Status(q_->failure.code(), absl::StrCat(q_->failure.message(), " (last_version ",
+                                                         q_->last_version, ")"));
   }
   CommitPtr c = std::move(q_->items.front());
   q_->items.pop_front();

@@ -27,9 +27,8 @@ TEST(BatchTest, SplitsAt200Changes) {
   StoreEnv env;
   auto v = env.store.BatchUpdate([](Batch& b) {
     for (int i = 0; i < 450; ++i) {
-      RETURN_IF_ERROR(b.Update([&](Tx& tx) {
-        return tx.Create(MakeTask(absl::StrCat("t", i), "svc", "n1", i));
-      }));
+      RETURN_IF_ERROR(b.Update(
+          [&](Tx& tx) { return tx.Create(MakeTask(absl::StrCat("t", i), "svc", "n1", i)); }));
     }
     EXPECT_EQ(b.transactions(), 2u);
     return absl::OkStatus();
@@ -90,9 +89,8 @@ TEST(BatchTest, OversizedSubUpdateIsMovedToItsOwnEntry) {
   StoreEnv env(o);
   int runs = 0;
   auto v = env.store.BatchUpdate([&](Batch& b) {
-    RETURN_IF_ERROR(b.Update([](Tx& tx) {
-      return tx.Create(MakeSecret("x1", "a", std::string(30 * 1024, 'a')));
-    }));
+    RETURN_IF_ERROR(b.Update(
+        [](Tx& tx) { return tx.Create(MakeSecret("x1", "a", std::string(30 * 1024, 'a'))); }));
     // 30 KiB + 40 KiB does not fit 64 KiB: rolled back, x1 committed, then run again.
     return b.Update([&](Tx& tx) {
       ++runs;
@@ -129,7 +127,8 @@ TEST(BatchTest, FailedSubUpdateIsRolledBackAndEarlierOnesStay) {
 
 TEST(BatchTest, RollbackRestoresActionsReplacedAfterTheMark) {
   StoreEnv env;
-  ASSERT_TRUE(env.store.Update([](Tx& tx) { return tx.Create(MakeTask("t1", "svc", "n1", 1)); }).ok());
+  ASSERT_TRUE(
+      env.store.Update([](Tx& tx) { return tx.Create(MakeTask("t1", "svc", "n1", 1)); }).ok());
   auto v = env.store.BatchUpdate([](Batch& b) {
     RETURN_IF_ERROR(b.Update([](Tx& tx) {
       api::Task t = *tx.Get<api::Task>("t1");
@@ -137,7 +136,7 @@ TEST(BatchTest, RollbackRestoresActionsReplacedAfterTheMark) {
       return tx.Update(t);
     }));
     absl::Status s = b.Update([](Tx& tx) {
-      RETURN_IF_ERROR(tx.Delete<api::Task>("t1"));  // replaces the update action...
+      RETURN_IF_ERROR(tx.Delete<api::Task>("t1"));    // replaces the update action...
       return absl::InternalError("changed my mind");  // ...and is undone
     });
     EXPECT_FALSE(s.ok());

@@ -23,12 +23,14 @@ constexpr int kTasks = 500;
 
 TEST(ConcurrencyTest, ReadersSeeOnlyWholeTransactionsWhileWritersCommit) {
   StoreEnv env;
-  ASSERT_TRUE(env.store.Update([](Tx& tx) {
-    for (int i = 0; i < kTasks; ++i) {
-      RETURN_IF_ERROR(tx.Create(MakeTask(absl::StrCat("t", i), "svc", "nA", i)));
-    }
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(env.store
+                  .Update([](Tx& tx) {
+                    for (int i = 0; i < kTasks; ++i) {
+                      RETURN_IF_ERROR(tx.Create(MakeTask(absl::StrCat("t", i), "svc", "nA", i)));
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
 
   std::atomic<bool> stop{false};
   std::atomic<int> views{0};
@@ -183,7 +185,8 @@ TEST(ConcurrencyTest, WatchersNeverMissOrDuplicateUnderConcurrentWriters) {
 
 TEST(ConcurrencyTest, ConcurrentWritersOfOneObjectSerializeWithoutLostUpdates) {
   StoreEnv env;
-  ASSERT_TRUE(env.store.Update([](Tx& tx) { return tx.Create(MakeTask("t", "svc", "n", 0)); }).ok());
+  ASSERT_TRUE(
+      env.store.Update([](Tx& tx) { return tx.Create(MakeTask("t", "svc", "n", 0)); }).ok());
   constexpr int kThreads = 4;
   constexpr int kIncrements = 50;
   std::vector<std::thread> threads;

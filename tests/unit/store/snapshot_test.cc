@@ -19,21 +19,23 @@ using ::shoal::manager::store::testing::StoreEnv;
 using ::testing::HasSubstr;
 
 void Populate(MemoryStore& store) {
-  ASSERT_TRUE(store.Update([](Tx& tx) {
-    RETURN_IF_ERROR(tx.Create(MakeNode("n1", "host1")));
-    RETURN_IF_ERROR(tx.Create(MakeService("s1", "web")));
-    RETURN_IF_ERROR(tx.Create(MakeNetwork("net1", "overlay1")));
-    RETURN_IF_ERROR(tx.Create(MakeSecret("x1", "pw")));
-    RETURN_IF_ERROR(tx.Create(MakeConfig("c1", "conf")));
-    api::Cluster c;
-    c.set_id("cl");
-    c.mutable_spec()->mutable_annotations()->set_name("default");
-    RETURN_IF_ERROR(tx.Create(c));
-    for (int i = 0; i < 20; ++i) {
-      RETURN_IF_ERROR(tx.Create(MakeTask(absl::StrCat("t", i), "s1", "n1", i)));
-    }
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(store
+                  .Update([](Tx& tx) {
+                    RETURN_IF_ERROR(tx.Create(MakeNode("n1", "host1")));
+                    RETURN_IF_ERROR(tx.Create(MakeService("s1", "web")));
+                    RETURN_IF_ERROR(tx.Create(MakeNetwork("net1", "overlay1")));
+                    RETURN_IF_ERROR(tx.Create(MakeSecret("x1", "pw")));
+                    RETURN_IF_ERROR(tx.Create(MakeConfig("c1", "conf")));
+                    api::Cluster c;
+                    c.set_id("cl");
+                    c.mutable_spec()->mutable_annotations()->set_name("default");
+                    RETURN_IF_ERROR(tx.Create(c));
+                    for (int i = 0; i < 20; ++i) {
+                      RETURN_IF_ERROR(tx.Create(MakeTask(absl::StrCat("t", i), "s1", "n1", i)));
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
 }
 
 TEST(SnapshotTest, RestoreIntoAFreshStoreReproducesEverythingWithIndexes) {
@@ -66,15 +68,18 @@ TEST(SnapshotTest, RestoreOverExistingStateEmitsTheDifferenceToWatchers) {
   Populate(leader.store);
   StoreEnv follower;
   Populate(follower.store);  // same objects, different history (versions)
-  ASSERT_TRUE(follower.store.Update([](Tx& tx) {
-    return tx.Create(MakeTask("only-on-follower", "s1", "n1", 99));
-  }).ok());
+  ASSERT_TRUE(
+      follower.store
+          .Update([](Tx& tx) { return tx.Create(MakeTask("only-on-follower", "s1", "n1", 99)); })
+          .ok());
   api::Task t1 = *leader.store.View().Get<api::Task>("t1");
   t1.set_node_id("n2");
-  ASSERT_TRUE(leader.store.Update([&](Tx& tx) {
-    RETURN_IF_ERROR(tx.Update(t1));
-    return tx.Create(MakeTask("new", "s1", "n1", 100));
-  }).ok());
+  ASSERT_TRUE(leader.store
+                  .Update([&](Tx& tx) {
+                    RETURN_IF_ERROR(tx.Update(t1));
+                    return tx.Create(MakeTask("new", "s1", "n1", 100));
+                  })
+                  .ok());
   leader.proposer.SkipIndexes(10);
   ASSERT_TRUE(leader.store.Update([](Tx& tx) { return tx.Delete<api::Task>("t2"); }).ok());
 

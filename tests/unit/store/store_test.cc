@@ -72,10 +72,12 @@ TEST(StoreTest, StaleVersionIsRejectedAsOutOfSequenceNamingTheObject) {
 // between the transaction's read and its commit makes the whole entry fail, on every replica.
 TEST(StoreTest, ConflictDetectedAtApplyTimeRejectsTheWholeEntry) {
   StoreEnv env;
-  ASSERT_TRUE(env.store.Update([](Tx& tx) {
-    RETURN_IF_ERROR(tx.Create(MakeTask("t1", "svc", "n1", 1)));
-    return tx.Create(MakeTask("t2", "svc", "n1", 2));
-  }).ok());
+  ASSERT_TRUE(env.store
+                  .Update([](Tx& tx) {
+                    RETURN_IF_ERROR(tx.Create(MakeTask("t1", "svc", "n1", 1)));
+                    return tx.Create(MakeTask("t2", "svc", "n1", 2));
+                  })
+                  .ok());
   api::Task t1 = *env.store.View().Get<api::Task>("t1");
   // Another leader's entry updating t1 lands between our read and our append.
   api::InternalRaftRequest foreign;
@@ -110,12 +112,14 @@ TEST(StoreTest, ConflictDetectedAtApplyTimeRejectsTheWholeEntry) {
 
 TEST(StoreTest, NamesAreUniquePerKindCaseInsensitive) {
   StoreEnv env;
-  ASSERT_TRUE(env.store.Update([](Tx& tx) {
-    RETURN_IF_ERROR(tx.Create(MakeService("s1", "web")));
-    RETURN_IF_ERROR(tx.Create(MakeNetwork("n1", "web")));  // other kind: fine
-    RETURN_IF_ERROR(tx.Create(MakeSecret("x1", "web")));
-    return tx.Create(MakeConfig("c1", "web"));
-  }).ok());
+  ASSERT_TRUE(env.store
+                  .Update([](Tx& tx) {
+                    RETURN_IF_ERROR(tx.Create(MakeService("s1", "web")));
+                    RETURN_IF_ERROR(tx.Create(MakeNetwork("n1", "web")));  // other kind: fine
+                    RETURN_IF_ERROR(tx.Create(MakeSecret("x1", "web")));
+                    return tx.Create(MakeConfig("c1", "web"));
+                  })
+                  .ok());
   auto v = env.store.Update([](Tx& tx) { return tx.Create(MakeService("s2", "WEB")); });
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(v.status().code(), absl::StatusCode::kAlreadyExists);
@@ -139,10 +143,12 @@ TEST(StoreTest, NamesAreUniquePerKindCaseInsensitive) {
   EXPECT_TRUE(env.store.Update([&](Tx& tx) { return tx.Update(s2); }).ok());
   EXPECT_EQ(env.store.View().Find<api::Service>(ByName("WEB")).size(), 1u);
   // Nodes and tasks may share names.
-  EXPECT_TRUE(env.store.Update([](Tx& tx) {
-    RETURN_IF_ERROR(tx.Create(MakeNode("node1", "host")));
-    return tx.Create(MakeNode("node2", "host"));
-  }).ok());
+  EXPECT_TRUE(env.store
+                  .Update([](Tx& tx) {
+                    RETURN_IF_ERROR(tx.Create(MakeNode("node1", "host")));
+                    return tx.Create(MakeNode("node2", "host"));
+                  })
+                  .ok());
   EXPECT_EQ(env.store.View().Find<api::Node>(ByName("host")).size(), 2u);
 }
 
@@ -179,7 +185,8 @@ TEST(StoreTest, FailingTransactionFunctionProposesNothing) {
 
 TEST(StoreTest, TransactionReadsItsOwnWritesThroughIndexesAndCollapsesActions) {
   StoreEnv env;
-  ASSERT_TRUE(env.store.Update([](Tx& tx) { return tx.Create(MakeTask("old", "svc", "n1", 1)); }).ok());
+  ASSERT_TRUE(
+      env.store.Update([](Tx& tx) { return tx.Create(MakeTask("old", "svc", "n1", 1)); }).ok());
   auto v = env.store.Update([](Tx& tx) {
     RETURN_IF_ERROR(tx.Create(MakeTask("t1", "svc", "n1", 2)));
     EXPECT_EQ(tx.Find<api::Task>(ByServiceId("svc")).size(), 2u);
@@ -222,26 +229,30 @@ TEST(StoreTest, DeleteThenCreateInOneTransactionReplacesTheObject) {
 
 TEST(StoreTest, SecondaryIndexes) {
   StoreEnv env;
-  ASSERT_TRUE(env.store.Update([](Tx& tx) {
-    api::Task a = MakeTask("a", "svc1", "n1", 1, api::TASK_STATE_RUNNING);
-    a.add_networks()->set_network_id("net1");
-    a.mutable_spec()->add_networks()->set_target("net2");
-    auto* sec = a.mutable_spec()->mutable_container()->add_secrets();
-    sec->set_secret_id("sec1");
-    a.mutable_spec()->mutable_container()->add_configs()->set_config_id("cfg1");
-    RETURN_IF_ERROR(tx.Create(a));
-    api::Task b = MakeTask("b", "svc1", "n2", 2, api::TASK_STATE_PENDING);
-    b.set_desired_state(api::TASK_STATE_SHUTDOWN);
-    RETURN_IF_ERROR(tx.Create(b));
-    RETURN_IF_ERROR(tx.Create(MakeTask("c", "svc2", "n1", 1, api::TASK_STATE_RUNNING)));
-    api::Service s = MakeService("svc1", "web");
-    s.mutable_spec()->mutable_task()->add_networks()->set_target("net1");
-    s.mutable_spec()->mutable_task()->mutable_container()->add_secrets()->set_secret_id("sec1");
-    RETURN_IF_ERROR(tx.Create(s));
-    api::Node n = MakeNode("n1", "host1");
-    n.add_attachments()->set_network_id("net1");
-    return tx.Create(n);
-  }).ok());
+  ASSERT_TRUE(
+      env.store
+          .Update([](Tx& tx) {
+            api::Task a = MakeTask("a", "svc1", "n1", 1, api::TASK_STATE_RUNNING);
+            a.add_networks()->set_network_id("net1");
+            a.mutable_spec()->add_networks()->set_target("net2");
+            auto* sec = a.mutable_spec()->mutable_container()->add_secrets();
+            sec->set_secret_id("sec1");
+            a.mutable_spec()->mutable_container()->add_configs()->set_config_id("cfg1");
+            RETURN_IF_ERROR(tx.Create(a));
+            api::Task b = MakeTask("b", "svc1", "n2", 2, api::TASK_STATE_PENDING);
+            b.set_desired_state(api::TASK_STATE_SHUTDOWN);
+            RETURN_IF_ERROR(tx.Create(b));
+            RETURN_IF_ERROR(tx.Create(MakeTask("c", "svc2", "n1", 1, api::TASK_STATE_RUNNING)));
+            api::Service s = MakeService("svc1", "web");
+            s.mutable_spec()->mutable_task()->add_networks()->set_target("net1");
+            s.mutable_spec()->mutable_task()->mutable_container()->add_secrets()->set_secret_id(
+                "sec1");
+            RETURN_IF_ERROR(tx.Create(s));
+            api::Node n = MakeNode("n1", "host1");
+            n.add_attachments()->set_network_id("net1");
+            return tx.Create(n);
+          })
+          .ok());
   auto view = env.store.View();
   EXPECT_EQ(Ids(view.Find<api::Task>(ByServiceId("svc1"))), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(Ids(view.Find<api::Task>(ByNodeId("n1"))), (std::vector<std::string>{"a", "c"}));
@@ -338,9 +349,12 @@ TEST(StoreTest, FollowerReplayingTheLogConverges) {
   MemoryStore follower(&follower_proposer, &env.clock, &r2);
   env.proposer.Attach(&follower);
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(env.store.Update([&](Tx& tx) {
-      return tx.Create(MakeTask(absl::StrCat("t", i), "svc", absl::StrCat("n", i % 3), i));
-    }).ok());
+    ASSERT_TRUE(env.store
+                    .Update([&](Tx& tx) {
+                      return tx.Create(
+                          MakeTask(absl::StrCat("t", i), "svc", absl::StrCat("n", i % 3), i));
+                    })
+                    .ok());
   }
   ASSERT_TRUE(env.store.Update([](Tx& tx) { return tx.Delete<api::Task>("t7"); }).ok());
   auto a = *env.store.Snapshot();

@@ -14,8 +14,9 @@
 
 namespace shoal::manager::store::testing {
 
-inline api::Task MakeTask(const std::string& id, const std::string& service, const std::string& node,
-                          uint64_t slot, api::TaskState state = api::TASK_STATE_NEW) {
+inline api::Task MakeTask(const std::string& id, const std::string& service,
+                          const std::string& node, uint64_t slot,
+                          api::TaskState state = api::TASK_STATE_NEW) {
   api::Task t;
   t.set_id(id);
   t.set_service_id(service);

@@ -83,10 +83,12 @@ TEST(WatchTest, KindAndPredicateFilters) {
     return t != nullptr && t->status().state() == api::TASK_STATE_RUNNING;
   };
   auto run = *env.store.Watch(running);
-  ASSERT_TRUE(env.store.Update([](Tx& tx) {
-    RETURN_IF_ERROR(tx.Create(MakeService("s1", "web")));
-    return tx.Create(MakeTask("t1", "s1", "n1", 1));
-  }).ok());
+  ASSERT_TRUE(env.store
+                  .Update([](Tx& tx) {
+                    RETURN_IF_ERROR(tx.Create(MakeService("s1", "web")));
+                    return tx.Create(MakeTask("t1", "s1", "n1", 1));
+                  })
+                  .ok());
   ASSERT_TRUE(env.store.Update([](Tx& tx) { return tx.Create(MakeService("s2", "api")); }).ok());
   api::Task t = *env.store.View().Get<api::Task>("t1");
   t.mutable_status()->set_state(api::TASK_STATE_RUNNING);
@@ -155,9 +157,10 @@ TEST(WatchTest, TooOldVersionIsAClearError) {
   opts.history_commits = 5;
   StoreEnv env(opts);
   for (int i = 0; i < 12; ++i) {
-    ASSERT_TRUE(env.store.Update([&](Tx& tx) {
-      return tx.Create(MakeTask(absl::StrCat("t", i), "s", "n", i));
-    }).ok());
+    ASSERT_TRUE(
+        env.store
+            .Update([&](Tx& tx) { return tx.Create(MakeTask(absl::StrCat("t", i), "s", "n", i)); })
+            .ok());
   }
   EXPECT_EQ(env.store.watch_history_floor(), 7u);  // versions 8..12 are kept
   WatchOptions o;
@@ -174,15 +177,38 @@ TEST(WatchTest, TooOldVersionIsAClearError) {
   EXPECT_EQ(c->version, 8u);
 }
 
+TEST(WatchTest, HistoryIsAlsoBoundedByEvents) {
+  StoreOptions opts;
+  opts.history_events = 10;
+  StoreEnv env(opts);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(env.store
+                    .Update([&](Tx& tx) {
+                      for (int j = 0; j < 4; ++j) {
+                        RETURN_IF_ERROR(
+                            tx.Create(MakeTask(absl::StrCat("t", i, "-", j), "s", "n", j)));
+                      }
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+  // 4 commits of 4 events: only the last two fit in 10 events.
+  EXPECT_EQ(env.store.watch_history_floor(), 2u);
+  WatchOptions o;
+  o.from_version = 1;
+  EXPECT_EQ(env.store.Watch(o).status().code(), absl::StatusCode::kOutOfRange);
+}
+
 TEST(WatchTest, SlowConsumerFailsLoudlyAndResumesWithoutLoss) {
   StoreOptions opts;
   opts.watch_queue_limit = 3;
   StoreEnv env(opts);
   auto w = *env.store.Watch();
   for (int i = 0; i < 6; ++i) {
-    ASSERT_TRUE(env.store.Update([&](Tx& tx) {
-      return tx.Create(MakeTask(absl::StrCat("t", i), "s", "n", i));
-    }).ok());
+    ASSERT_TRUE(
+        env.store
+            .Update([&](Tx& tx) { return tx.Create(MakeTask(absl::StrCat("t", i), "s", "n", i)); })
+            .ok());
   }
   std::vector<uint64_t> got;
   for (int i = 0; i < 3; ++i) got.push_back(w->Next(kWait)->version);
