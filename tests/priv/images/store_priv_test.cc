@@ -171,6 +171,27 @@ TEST_F(StoreTest, TamperedBlobOrWrongDiffIdStoresNothing) {
   EXPECT_EQ(CountEntries(store_->root() + "/tmp"), 0u);
 }
 
+TEST_F(StoreTest, Docker25SaveFormatAsTarWithZstdLayers) {
+  // Docker Engine >= 25: an OCI layout plus manifest.json carrying RepoTags, as one tar.
+  BuiltImage img = BusyboxImage("zstd\n", Compression::kZstd);
+  testing::WriteOciLayout(img, tmp_ / "d25", "ignored-name-without-repo");
+  nlohmann::json manifest =
+      nlohmann::json::array({{{"Config", "blobs/sha256/" + img.config_digest.hex},
+                              {"RepoTags", {"example.com/team/app:2.0"}},
+                              {"Layers",
+                               {"blobs/sha256/" + img.parsed.layers[0].digest.hex,
+                                "blobs/sha256/" + img.parsed.layers[1].digest.hex}}}});
+  Spit(tmp_ / "d25/manifest.json", manifest.dump());
+  ASSERT_EQ(std::system(("tar -C " + (tmp_ / "d25") + " -cf " + (tmp_ / "d25.tar") + " .").c_str()),
+            0);
+  auto recs = Import(tmp_ / "d25.tar");
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].repo_tags, std::vector<std::string>{"example.com/team/app:2.0"});
+  EXPECT_EQ(recs[0].layers[0].blob.media_type, media::kOciLayerZstd);
+  EXPECT_EQ(Slurp(store_->LowerDirs("example.com/team/app:2.0")->at(0) + "/etc/motd"), "zstd\n");
+  EXPECT_EQ(CountEntries(store_->root() + "/tmp"), 0u);  // the unpacked tar is gone
+}
+
 TEST_F(StoreTest, NotAnImageArchiveIsAClearError) {
   std::filesystem::create_directories(tmp_ / "empty");
   auto r = ImportImages(*store_, tmp_ / "empty");
