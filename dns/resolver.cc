@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
@@ -98,7 +99,7 @@ uint16_t GetId(const std::string& packet) {
 
 struct Endpoint;
 struct Source {
-  enum Kind { kWake, kUdp, kTcpListen, kConn, kForward } kind;
+  enum Kind { kWake, kUdp, kTcpListen, kConn, kForward, kUpstreamTcp } kind;
   Endpoint* ep = nullptr;
   uint64_t conn_id = 0;
   int fd = -1;
@@ -123,6 +124,7 @@ struct Endpoint {
   base::UniqueFd fwd[4];
   Source udp_src, tcp_src, fwd_src[4];
   size_t conns = 0;
+  base::UniqueFd netns;  // dup of the endpoint's namespace (for TCP upstream sockets)
 };
 
 struct Pending {
@@ -138,6 +140,18 @@ struct Pending {
   Clock::time_point deadline;
   uint64_t seq = 0;
 };
+
+// A TCP query to an upstream, made when a TCP client's forwarded answer came back truncated
+// over UDP (RFC 7766: the resolver retries over TCP for the client).
+struct UpTcp {
+  uint64_t id = 0;
+  base::UniqueFd fd;
+  Pending p;
+  std::string out, in;
+  Source source;
+};
+
+constexpr uint64_t kTcpTimeoutFlag = 1ULL << 63;
 
 class LoopResolver final : public Resolver {
  public:
@@ -165,6 +179,10 @@ class LoopResolver final : public Resolver {
     auto ep = std::make_unique<Endpoint>();
     ep->id = spec.id;
     ep->networks = spec.networks;
+    if (spec.netns_fd >= 0) {
+      ep->netns = base::UniqueFd(::fcntl(spec.netns_fd, F_DUPFD_CLOEXEC, 0));
+      if (!ep->netns) return base::ErrnoStatus(errno, "dup netns fd");
+    }
     for (const std::string& u : spec.upstreams) {
       ASSIGN_OR_RETURN(Upstream up, ParseUpstream(u));
       ep->upstreams.push_back(up);
@@ -252,6 +270,13 @@ class LoopResolver final : public Resolver {
         ++c;
       }
     }
+    for (auto u = up_tcp_.begin(); u != up_tcp_.end();) {
+      if (u->second->p.ep == e) {
+        up_tcp_.erase(u++);
+      } else {
+        ++u;
+      }
+    }
     for (auto p = pending_.begin(); p != pending_.end();) {
       if (p->second.ep == e) {
         pending_.erase(p++);
@@ -281,6 +306,7 @@ class LoopResolver final : public Resolver {
           case Source::kTcpListen: OnAccept(*src->ep); break;
           case Source::kConn: OnConn(src->conn_id, events[i].events); break;
           case Source::kForward: OnForwardReply(*src->ep, src->fd); break;
+          case Source::kUpstreamTcp: OnUpTcp(src->conn_id, events[i].events); break;
         }
       }
       ExpireForwards();
@@ -373,6 +399,86 @@ class LoopResolver final : public Resolver {
     ReplyToClient(p, ServFailFor(p.query));
   }
 
+  void StartTcpUpstream(Pending p) {
+    const Upstream& u = *p.upstream;
+    SetId(p.query, p.client_id);
+    int ns = u.loopback ? -1 : p.ep->netns.get();
+    base::UniqueFd fd;
+    absl::Status st = RunInNetns(ns, [&]() -> absl::Status {
+      fd = base::UniqueFd(
+          ::socket(u.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      if (!fd) return base::ErrnoStatus(errno, "upstream tcp socket");
+      return absl::OkStatus();
+    });
+    if (st.ok() && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&u.addr), u.len) != 0 &&
+        errno != EINPROGRESS) {
+      st = base::ErrnoStatus(errno, "connect upstream ", u.text);
+    }
+    if (!st.ok()) {
+      ReplyToClient(p, ServFailFor(p.query));
+      return;
+    }
+    auto up = std::make_unique<UpTcp>();
+    up->id = ++next_conn_id_;
+    up->fd = std::move(fd);
+    up->out.push_back(static_cast<char>(p.query.size() >> 8));
+    up->out.push_back(static_cast<char>(p.query.size() & 0xff));
+    up->out += p.query;
+    up->source = Source{Source::kUpstreamTcp, p.ep, up->id, up->fd.get()};
+    up->p = std::move(p);
+    if (!Watch(up->fd.get(), &up->source, EPOLLOUT | EPOLLIN).ok()) {
+      ReplyToClient(up->p, ServFailFor(up->p.query));
+      return;
+    }
+    timeouts_.push_back(
+        {Clock::now() + options_.upstream_timeout, up->id | kTcpTimeoutFlag, 0});
+    uint64_t id = up->id;
+    up_tcp_[id] = std::move(up);
+  }
+
+  void OnUpTcp(uint64_t id, uint32_t events) {
+    auto it = up_tcp_.find(id);
+    if (it == up_tcp_.end()) return;
+    UpTcp& u = *it->second;
+    if ((events & EPOLLOUT) && !u.out.empty()) {
+      ssize_t n = ::send(u.fd.get(), u.out.data(), u.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno != EAGAIN) return FinishUpTcp(it, "");
+      if (n > 0) u.out.erase(0, static_cast<size_t>(n));
+      if (u.out.empty()) (void)Watch(u.fd.get(), &u.source, EPOLLIN, EPOLL_CTL_MOD);
+    }
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    char buf[16384];
+    while (true) {
+      ssize_t n = ::read(u.fd.get(), buf, sizeof(buf));
+      if (n > 0) {
+        u.in.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EAGAIN) break;
+      break;  // EOF or error: whatever arrived is all there is
+    }
+    if (u.in.size() >= 2) {
+      size_t len = (static_cast<uint8_t>(u.in[0]) << 8) | static_cast<uint8_t>(u.in[1]);
+      if (u.in.size() >= 2 + len) return FinishUpTcp(it, u.in.substr(2, len));
+    }
+    if (events & (EPOLLHUP | EPOLLERR)) FinishUpTcp(it, "");
+  }
+
+  // Relays `reply` (or SERVFAIL when empty or not a response) and drops the upstream socket.
+  void FinishUpTcp(absl::flat_hash_map<uint64_t, std::unique_ptr<UpTcp>>::iterator it,
+                   const std::string& reply) {
+    UpTcp& u = *it->second;
+    bool ok = reply.size() >= kHeaderSize && (static_cast<uint8_t>(reply[2]) & 0x80);
+    if (ok) {
+      std::string r = reply;
+      SetId(r, u.p.client_id);
+      ReplyToClient(u.p, r);
+    } else {
+      ReplyToClient(u.p, ServFailFor(u.p.query));
+    }
+    up_tcp_.erase(it);
+  }
+
   static uint64_t Key(int fd, uint16_t id) { return (static_cast<uint64_t>(fd) << 16) | id; }
 
   void OnForwardReply(Endpoint& e, int fd) {
@@ -390,6 +496,11 @@ class LoopResolver final : public Resolver {
       if ((static_cast<uint8_t>(reply[2]) & 0x80) == 0) continue;  // not a response
       Pending p = std::move(it->second);
       pending_.erase(it);
+      bool truncated = (static_cast<uint8_t>(reply[2]) & 0x02) != 0;
+      if (truncated && p.conn_id != 0) {
+        StartTcpUpstream(std::move(p));
+        continue;
+      }
       SetId(reply, p.client_id);
       ReplyToClient(p, reply);
     }
@@ -412,6 +523,11 @@ class LoopResolver final : public Resolver {
     while (!timeouts_.empty() && timeouts_.front().deadline <= now) {
       Timeout t = timeouts_.front();
       timeouts_.pop_front();
+      if (t.key & kTcpTimeoutFlag) {
+        auto u = up_tcp_.find(t.key & ~kTcpTimeoutFlag);
+        if (u != up_tcp_.end()) FinishUpTcp(u, "");
+        continue;
+      }
       auto it = pending_.find(t.key);
       if (it == pending_.end() || it->second.seq != t.seq) continue;
       Pending p = std::move(it->second);
@@ -547,6 +663,7 @@ class LoopResolver final : public Resolver {
   absl::flat_hash_map<std::string, std::unique_ptr<Endpoint>> endpoints_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Conn>> conns_;
   absl::flat_hash_map<uint64_t, Pending> pending_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<UpTcp>> up_tcp_;
   std::deque<Timeout> timeouts_;
   uint64_t next_conn_id_ = 0, seq_ = 0;
   uint32_t rotation_ = 0;

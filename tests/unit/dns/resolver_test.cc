@@ -159,6 +159,73 @@ TEST_F(ResolverTest, ForwardsUnknownNamesAndRelaysTheAnswer) {
   ASSERT_EQ(m->answers.size(), 1u);
 }
 
+// A forwarded answer that comes back truncated over UDP is fetched again over TCP for a TCP
+// client (RFC 7766); a UDP client gets the truncated answer and retries over TCP itself.
+TEST_F(ResolverTest, TruncatedUpstreamAnswerIsRetriedOverTcpForTcpClients) {
+  base::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int one = 1;
+  ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a = Loopback(upstream_port_);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+
+  base::UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in to = Loopback(port_);
+  ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+  std::string q = Query("big.example", 0x5151);
+  std::string framed = std::string(1, static_cast<char>(q.size() >> 8)) +
+                       std::string(1, static_cast<char>(q.size() & 0xff)) + q;
+  ASSERT_EQ(::write(c.get(), framed.data(), framed.size()), static_cast<ssize_t>(framed.size()));
+
+  // 1. The UDP attempt: answer with TC set and no records.
+  sockaddr_in from{};
+  auto fwd = Recv(upstream_.get(), 5000, &from);
+  ASSERT_TRUE(fwd.has_value());
+  auto fq = ParseMessage(*fwd);
+  ASSERT_TRUE(fq.ok());
+  Message tc = MakeResponse(*fq, kNoError);
+  tc.header.tc = true;
+  std::string tcw = *BuildMessage(tc);
+  ::sendto(upstream_.get(), tcw.data(), tcw.size(), 0, reinterpret_cast<sockaddr*>(&from),
+           sizeof(from));
+  // 2. The TCP retry: answer in full.
+  pollfd lp{listener.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&lp, 1, 5000), 1);
+  base::UniqueFd up(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  char buf[4096];
+  ssize_t n = ::read(up.get(), buf, sizeof(buf));
+  ASSERT_GT(n, 2);
+  auto tq = ParseMessage(absl::string_view(buf + 2, n - 2));
+  ASSERT_TRUE(tq.ok());
+  EXPECT_EQ(tq->questions[0].name, "big.example");
+  Message full = MakeResponse(*tq, kNoError);
+  for (int i = 0; i < 50; ++i) {
+    full.answers.push_back({"big.example", kTypeA, kClassIn, 30, Ip4{192, 0, 2, static_cast<uint8_t>(i)}});
+  }
+  std::string fw = *BuildMessage(full);
+  std::string fframed = std::string(1, static_cast<char>(fw.size() >> 8)) +
+                        std::string(1, static_cast<char>(fw.size() & 0xff)) + fw;
+  ASSERT_EQ(::write(up.get(), fframed.data(), fframed.size()), static_cast<ssize_t>(fframed.size()));
+  // 3. The client gets the full answer with its own id.
+  std::string in;
+  while (true) {
+    pollfd p{c.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    ssize_t r = ::read(c.get(), buf, sizeof(buf));
+    ASSERT_GT(r, 0);
+    in.append(buf, r);
+    if (in.size() < 2) continue;
+    size_t want = (static_cast<size_t>(static_cast<uint8_t>(in[0])) << 8) |
+                  static_cast<uint8_t>(in[1]);
+    if (in.size() >= 2 + want) break;
+  }
+  auto m = ParseMessage(in.substr(2));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->header.id, 0x5151);
+  EXPECT_FALSE(m->header.tc);
+  EXPECT_EQ(m->answers.size(), 50u);
+}
+
 TEST_F(ResolverTest, SilentUpstreamGivesServfail) {
   auto r = AskUdp(port_, Query("example.com"));
   ASSERT_TRUE(r.has_value());
