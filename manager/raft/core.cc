@@ -71,8 +71,9 @@ api::HardState Core::HardState() const {
 }
 
 void Core::ResetRandomizedTimeout() {
-  randomized_timeout_ =
-      cfg_.election_tick + static_cast<int>(rng_() % static_cast<uint64_t>(cfg_.election_tick));
+  int jitter = cfg_.election_jitter_ticks > 0 ? cfg_.election_jitter_ticks
+                                              : std::max(1, cfg_.election_tick / 2);
+  randomized_timeout_ = cfg_.election_tick + static_cast<int>(rng_() % static_cast<uint64_t>(jitter));
 }
 
 void Core::BecomeFollower(uint64_t term, uint64_t lead) {

@@ -45,6 +45,10 @@ struct Config {
   uint64_t id = 0;
   int election_tick = 10;
   int heartbeat_tick = 1;
+  // Election timeouts are drawn from [election_tick, election_tick + election_jitter_ticks);
+  // 0 means election_tick / 2. (etcd draws from [e, 2e); a narrower spread shortens the
+  // expected failover — min of the followers' draws — while PreVote keeps split votes rare.)
+  int election_jitter_ticks = 0;
   bool pre_vote = true;
   bool check_quorum = true;
   uint64_t max_size_per_msg = 1 << 20;
