@@ -289,6 +289,56 @@ TEST_F(RegistryTest, ConcurrentPullsOfTheSameImageShareOneCopy) {
   EXPECT_EQ(CountEntries(dst->root() + "/blobs/sha256"), 4u);  // manifest, config, 2 layers
 }
 
+TEST_F(RegistryTest, PullsTheLinuxAmd64ManifestFromAMultiPlatformIndex) {
+  LocalRegistry reg({});
+  // An OCI layout whose tag points at an image index: arm64 (a dummy image) and amd64 (busybox).
+  testing::TarBuilder other;
+  other.File("etc/motd", "arm64\n");
+  BuiltImage arm = testing::BuildImage({{other, testing::Compression::kGzip}});
+  std::string dir = tmp_ / "multi";
+  testing::WriteOciLayout(img_, dir, "unused");
+  testing::WriteBlob(dir, arm.manifest_digest, arm.manifest);
+  testing::WriteBlob(dir, arm.config_digest, arm.config);
+  testing::WriteBlob(dir, arm.parsed.layers[0].digest, arm.layer_blobs[0]);
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"mediaType", media::kOciIndex},
+                          {"manifests",
+                           {{{"mediaType", media::kOciManifest},
+                             {"digest", arm.manifest_digest.String()},
+                             {"size", arm.manifest.size()},
+                             {"platform", {{"os", "linux"}, {"architecture", "arm64"}}}},
+                            {{"mediaType", media::kOciManifest},
+                             {"digest", img_.manifest_digest.String()},
+                             {"size", img_.manifest.size()},
+                             {"platform", {{"os", "linux"}, {"architecture", "amd64"}}}}}}};
+  std::string index_blob = index.dump();
+  Digest index_digest = Sha256Of(index_blob);
+  testing::WriteBlob(dir, index_digest, index_blob);
+  nlohmann::json top = {{"schemaVersion", 2},
+                        {"manifests",
+                         {{{"mediaType", media::kOciIndex},
+                           {"digest", index_digest.String()},
+                           {"size", index_blob.size()},
+                           {"annotations", {{"org.opencontainers.image.ref.name", "multi"}}}}}}};
+  Spit(dir + "/index.json", top.dump());
+  std::string name = reg.host() + "/test/multi:v1";
+  ASSERT_EQ(testing::Run("skopeo copy --quiet --all --dest-tls-verify=false oci:" + dir +
+                         ":multi docker://" + name),
+            0);
+  auto dst = OpenStore("dst");
+  auto rec = Pull(*dst, Ref(name), Plain());
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ(rec->id, img_.config_digest);
+  EXPECT_EQ(Slurp(dst->LowerDirs(name)->at(0) + "/etc/motd"), "hello from shoal\n");
+  RegistryOptions s390 = Plain();
+  s390.platform = {"linux", "s390x", ""};
+  auto none = Pull(*OpenStore("dst2"), Ref(name), s390);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(std::string(none.status().message()).find("no manifest for platform linux/s390x"),
+            std::string::npos)
+      << none.status();
+}
+
 TEST_F(RegistryTest, BearerTokenChallengeWithStoredCredentials) {
   LocalRegistry reg({.user = "tok", .password = "pw", .token = true});
   std::string name = reg.host() + "/bearer/busybox:v1";
