@@ -74,7 +74,11 @@ absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
   p.rootfs = p.Str(spec.rootfs);
   std::string hostname = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
   p.hostname = p.Str(hostname);
-  RETURN_IF_ERROR(RenderProcess(spec.process, hostname, p.strings, seccomp, &p.process));
+  ProcessSpec process = spec.process;
+  if (!spec.init_path.empty()) {
+    process.args.insert(process.args.begin(), {"/dev/init", "--"});
+  }
+  RETURN_IF_ERROR(RenderProcess(process, hostname, p.strings, seccomp, &p.process));
 
   auto mount = [&](const std::string& path, const char* source, const char* fstype,
                    unsigned long flags, const std::string& data, bool file_target = false) {
@@ -120,6 +124,15 @@ absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
         "newinstance,ptmxmode=0666,mode=0620,gid=5");
   mount("/dev/shm", "shm", "tmpfs", kNoSuidDevExec, "mode=1777,size=65536k");
   mount("/dev/mqueue", "mqueue", "mqueue", kNoSuidDevExec, "");
+  if (!spec.init_path.empty()) {
+    // On the fresh /dev tmpfs, so the image never sees (or redirects) the mountpoint.
+    mount("/dev/init", p.Str(spec.init_path), nullptr, MS_BIND, "", /*file_target=*/true);
+    InitOp ro;
+    ro.kind = InitOp::kRemountRo;
+    ro.path = "dev/init";
+    ro.flags = MS_NOSUID | MS_NODEV | MS_RDONLY;
+    p.ops.push_back(ro);
+  }
   mount("/sys", "sysfs", "sysfs", kNoSuidDevExec | MS_RDONLY, "");
   if (mode == kernel::CgroupMode::kV2) {
     mount("/sys/fs/cgroup", "cgroup", "cgroup2", kNoSuidDevExec | MS_RDONLY, "");

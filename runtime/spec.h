@@ -51,6 +51,9 @@ struct ContainerSpec {
   std::vector<MountSpec> mounts;
   kernel::CgroupResources resources;
   bool mask_paths = true;  // Docker's masked and read-only /proc and /sys paths
+  // Host path of a static init (shoal-init); when set it is bind-mounted read-only at
+  // /dev/init and runs as PID 1 in front of process.args, reaping orphans (`docker --init`).
+  std::string init_path;
 };
 
 // Borrowed descriptors for the container's stdio; -1 = /dev/null.

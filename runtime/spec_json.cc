@@ -76,7 +76,8 @@ std::string SpecToJson(const ContainerSpec& s) {
             {"netns_path", s.netns_path},
             {"mounts", mounts},
             {"resources", res},
-            {"mask_paths", s.mask_paths}};
+            {"mask_paths", s.mask_paths},
+            {"init_path", s.init_path}};
   return j.dump(2);
 }
 
@@ -94,6 +95,7 @@ absl::StatusOr<ContainerSpec> SpecFromJson(const std::string& text) {
     if (j.contains("process")) s.process = ProcessFrom(j["process"]);
     s.netns_path = j.value("netns_path", "");
     s.mask_paths = j.value("mask_paths", true);
+    s.init_path = j.value("init_path", "");
     for (const json& m : j.value("mounts", json::array())) {
       s.mounts.push_back({m.value("destination", ""), m.value("type", "bind"),
                           m.value("source", ""),

@@ -113,6 +113,12 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
       return Bad("netns_path", absl::StrCat("\"", spec.netns_path, "\" is not a network namespace"));
     }
   }
+  if (!spec.init_path.empty()) {
+    RETURN_IF_ERROR(CheckAbsoluteClean(spec.init_path, "init_path"));
+    if (stat(spec.init_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return Bad("init_path", absl::StrCat("\"", spec.init_path, "\" is not a regular file"));
+    }
+  }
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const MountSpec& m = spec.mounts[i];
     std::string field = absl::StrCat("mounts[", i, "]");

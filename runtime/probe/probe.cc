@@ -6,8 +6,8 @@
 //   shoal-probe spin MS     burn CPU for MS milliseconds
 //   shoal-probe forks N     fork N sleeping children; print how many forks succeeded
 //   shoal-probe trap CODE   exit with CODE on SIGTERM; sleep until then
-//   shoal-probe orphans N   fork N children that each leave an orphan exiting at once, then
-//                           print the zombies left in /proc after a while (PID 1 reaping)
+//   shoal-probe orphans N   leave N orphans that exit at once; print how many stay zombies
+//                           (0 when PID 1 reaps them)
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -163,6 +163,45 @@ int Trap(int code) {
   for (;;) pause();
 }
 
+// Leaves N orphans: each child forks a grandchild and exits at once; the grandchild (now
+// reparented to PID 1) exits too. Waits until every grandchild is gone or a zombie, then prints
+// how many are zombies: with a reaping PID 1 none, with a non-reaping PID 1 (this probe) all.
+int Orphans(long n) {
+  int p[2];
+  if (pipe(p) != 0) return 1;
+  for (long i = 0; i < n; ++i) {
+    pid_t c = fork();
+    if (c == 0) {
+      pid_t g = fork();
+      if (g == 0) _exit(0);
+      write(p[1], &g, sizeof(g));
+      _exit(0);
+    }
+    waitpid(c, nullptr, 0);
+  }
+  close(p[1]);
+  pid_t g;
+  int zombies = 0;
+  while (read(p[0], &g, sizeof(g)) == sizeof(g)) {
+    std::string path = "/proc/" + std::to_string(g) + "/stat";
+    for (int tries = 0; tries < 10000; ++tries) {  // 10 s deadline per orphan
+      std::string stat = ReadFile(path.c_str());
+      if (stat[0] == '!') break;  // gone: reaped
+      size_t paren = stat.rfind(')');
+      if (paren != std::string::npos && stat[paren + 2] == 'Z') {
+        // A zombie: give PID 1 a moment to reap it before counting it.
+        if (tries > 200) {
+          ++zombies;
+          break;
+        }
+      }
+      usleep(1000);
+    }
+  }
+  printf("orphan_zombies=%d\n", zombies);
+  return 0;
+}
+
 int Zombies() {
   int zombies = 0;
   DIR* d = opendir("/proc");
@@ -189,6 +228,7 @@ int main(int argc, char** argv) {
   if (cmd == "spin") return Spin(arg);
   if (cmd == "forks") return Forks(arg);
   if (cmd == "trap") return Trap(static_cast<int>(arg));
+  if (cmd == "orphans") return Orphans(arg);
   if (cmd == "zombies") {
     printf("zombies=%d\n", Zombies());
     return 0;

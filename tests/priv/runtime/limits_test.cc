@@ -98,3 +98,28 @@ TEST_F(RuntimeTest, StopKillsTheCgroupAfterTheGracePeriod) {
 
 }  // namespace
 }  // namespace shoal::runtime::testing
+
+namespace shoal::runtime::testing {
+namespace {
+
+TEST_F(RuntimeTest, InitReapsOrphansAndPassesTheExitCode) {
+  // Without an init the probe is PID 1 and never reaps: its orphans stay zombies.
+  auto bare = Run(Spec({"shoal-probe", "orphans", "5"}));
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_EQ(Parse(bare->out)["orphan_zombies"], "5") << bare->out;
+  // With shoal-init as PID 1 every orphan is reaped.
+  ContainerSpec spec = Spec({"shoal-probe", "orphans", "5"});
+  spec.init_path = SHOAL_INIT_PATH;
+  auto with_init = Run(spec);
+  ASSERT_TRUE(with_init.ok()) << with_init.status();
+  EXPECT_EQ(Parse(with_init->out)["orphan_zombies"], "0") << with_init->out;
+  spec = Spec({"sh", "-c", "echo pid1=$(cat /proc/1/cmdline | tr '\\0' ' '); exit 9"});
+  spec.init_path = SHOAL_INIT_PATH;
+  auto code = Run(spec);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(code->exit.code, 9);
+  EXPECT_TRUE(absl::StrContains(code->out, "pid1=/dev/init -- sh")) << code->out;
+}
+
+}  // namespace
+}  // namespace shoal::runtime::testing
