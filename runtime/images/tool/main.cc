@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -87,13 +88,26 @@ int main(int argc, char** argv) {
   std::set<std::string> insecure_hosts(insecure.begin(), insecure.end());
   std::mutex out_mu;
   bool tty = ::isatty(2);
+  // On a terminal: one line per blob, redrawn in place (cursor up + clear line). Otherwise one
+  // line per finished blob, so logs stay readable.
+  std::vector<std::string> order;
+  std::map<std::string, std::string> lines;
+  size_t printed = 0;
   if (!quiet) {
     ropts.progress = [&](const images::Progress& p) {
       std::lock_guard<std::mutex> lock(out_mu);
-      if (p.status == "downloading" && !tty) return;
-      std::cerr << fmt::format("{} {}: {} {}/{}\n", p.what, p.id, p.status,
-                               HumanSize(static_cast<int64_t>(p.done)),
-                               HumanSize(static_cast<int64_t>(p.total)));
+      std::string line = fmt::format("{} {}: {} {}/{}", p.what, p.id, p.status,
+                                     HumanSize(static_cast<int64_t>(p.done)),
+                                     HumanSize(static_cast<int64_t>(p.total)));
+      if (!tty) {
+        if (p.status != "downloading") std::cerr << line << "\n";
+        return;
+      }
+      if (lines.count(p.id) == 0) order.push_back(p.id);
+      lines[p.id] = line;
+      if (printed > 0) std::cerr << fmt::format("\033[{}A", printed);
+      printed = order.size();
+      for (const auto& id : order) std::cerr << "\033[2K" << lines[id] << "\n";
     };
   }
 
