@@ -150,6 +150,15 @@ TEST(NftKernelTest, SameSemanticsAsFake) {
   EXPECT_EQ(ns.Exec("nft list ruleset"), "");
 }
 
+TEST(NftKernelTest, RandomPlanTransitionsAreValidForTheKernel) {
+  SHOAL_REQUIRE_ROOT();
+  TestNetns ns;
+  auto nft = Open(ns);
+  ASSERT_NE(nft, nullptr);
+  testing::CheckRandomTransitions(*nft, 150);
+  EXPECT_EQ(ns.Exec("nft list ruleset"), "");
+}
+
 TEST(NftKernelTest, SocketStaysInItsNamespace) {
   SHOAL_REQUIRE_ROOT();
   TestNetns a, b;

@@ -1,6 +1,7 @@
 // Unit tests for shoal::ipam: addresses, RangeSet, AddressPool (gateway, reserved, next-fit,
 // exhaustion, IPv6 at scale), SubnetPools (default pools, overlap, exhaustion) and the Ipam
 // facade with JSON round trips.
+#include <random>
 #include <set>
 
 #include "gtest/gtest.h"
@@ -56,6 +57,90 @@ TEST(RangeSetTest, MergesSplitsAndSearches) {
   s.Insert(absl::Uint128Max());
   EXPECT_TRUE(s.Contains(absl::Uint128Max()));
   EXPECT_EQ(s.size(), 1002);
+}
+
+// RangeSet against a std::set model under random operations (fixed seed: reproducible).
+TEST(RangeSetTest, MatchesReferenceModel) {
+  std::mt19937 rng(12345);
+  RangeSet s;
+  std::set<uint32_t> model;
+  for (int step = 0; step < 20000; ++step) {
+    uint32_t x = rng() % 300;
+    switch (rng() % 4) {
+      case 0:
+        EXPECT_EQ(s.Insert(x), model.insert(x).second);
+        break;
+      case 1:
+        EXPECT_EQ(s.Erase(x), model.erase(x) == 1);
+        break;
+      case 2: {
+        uint32_t hi = x + rng() % 20;
+        s.InsertRange(x, hi);
+        for (uint32_t v = x; v <= hi; ++v) model.insert(v);
+        break;
+      }
+      default: {
+        uint32_t hi = x + rng() % 50;
+        std::optional<uint32_t> want;
+        for (uint32_t v = x; v <= hi; ++v) {
+          if (!model.count(v)) {
+            want = v;
+            break;
+          }
+        }
+        auto got = s.FirstAbsent(x, hi);
+        ASSERT_EQ(got.has_value(), want.has_value()) << step;
+        if (want) {
+          EXPECT_EQ(*got, *want);
+        }
+        uint32_t n = 0;
+        for (uint32_t v = x; v <= hi; ++v) n += model.count(v);
+        EXPECT_EQ(s.CountIn(x, hi), n);
+      }
+    }
+    ASSERT_EQ(s.size(), model.size()) << step;
+  }
+  // Runs are maximal: no two runs touch.
+  auto runs = s.Runs();
+  for (size_t i = 1; i < runs.size(); ++i) EXPECT_GT(runs[i].first, runs[i - 1].second + 1);
+}
+
+// Random allocate/release against a model: never hands out a reserved, gateway, network,
+// broadcast or in-use address, and exhausts exactly when the model says the range is full.
+TEST(AddressPoolTest, RandomOperationsMatchModel) {
+  std::mt19937 rng(7);
+  SubnetSpec spec{Pfx("10.9.0.0/26"), Pfx("10.9.0.16/28"), std::nullopt, false,
+                  {Ip("10.9.0.20"), Ip("10.9.0.40")}};
+  auto p = AddressPool::Create(spec);
+  ASSERT_TRUE(p.ok());
+  std::set<std::string> in_use;
+  for (int step = 0; step < 5000; ++step) {
+    if (rng() % 3 != 0) {
+      auto a = p->Allocate();
+      // Range .16-.31 minus reserved .20 = 15 dynamic addresses.
+      size_t dynamic_in_use = 0;
+      for (const auto& x : in_use) {
+        int last = std::stoi(x.substr(x.rfind('.') + 1));
+        dynamic_in_use += last >= 16 && last <= 31;
+      }
+      if (dynamic_in_use == 15) {
+        EXPECT_EQ(a.status().code(), absl::StatusCode::kResourceExhausted);
+        continue;
+      }
+      ASSERT_TRUE(a.ok()) << step;
+      std::string s = a->ToString();
+      EXPECT_TRUE(in_use.insert(s).second) << "handed out twice: " << s;
+      EXPECT_NE(s, "10.9.0.20");
+      EXPECT_NE(s, "10.9.0.1");
+      EXPECT_TRUE(Pfx("10.9.0.16/28").Contains(*a));
+    } else if (!in_use.empty()) {
+      auto it = in_use.begin();
+      std::advance(it, rng() % in_use.size());
+      ASSERT_TRUE(p->Release(Ip(it->c_str())).ok());
+      in_use.erase(it);
+    }
+    ASSERT_EQ(p->InUse(), in_use.size());
+  }
 }
 
 TEST(AddressPoolTest, GatewayFirstNetworkAndBroadcastReserved) {

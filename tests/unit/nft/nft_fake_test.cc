@@ -203,6 +203,11 @@ TEST(PlanTest, ReshapedSetAndRehookedChainAreRecreated) {
   EXPECT_TRUE(PlanTable(next, *got).empty());
 }
 
+TEST(PlanTest, RandomTransitionsConverge) {
+  FakeNft nft;
+  testing::CheckRandomTransitions(nft, 300);
+}
+
 TEST(RuleBuilderTest, ParsesAndRejectsAddresses) {
   EXPECT_TRUE(ParseAddr("10.0.0.1").ok());
   EXPECT_TRUE(ParseAddr("fd00::1")->v6);

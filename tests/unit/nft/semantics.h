@@ -3,7 +3,10 @@
 #pragma once
 
 #include "gtest/gtest.h"
+#include <random>
+
 #include "kernel/nft/nft.h"
+#include "kernel/nft/plan.h"
 
 #define NFT_ASSERT_OK(e)           \
   do {                             \
@@ -141,6 +144,75 @@ inline void CheckSemantics(Nft& nft, const std::string& name) {
   EXPECT_EQ(nft.Apply(Batch().DeleteTable(t)).code(), absl::StatusCode::kNotFound);
   NFT_EXPECT_OK(DeleteTableIfExists(nft, t));
   EXPECT_EQ(nft.GetTable(t).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Random desired tables: from any observed state A, applying PlanTable(B, A) yields exactly B.
+inline Table RandomTable(std::mt19937& rng) {
+  Table t;
+  t.family = Family::kIp;
+  t.name = "r";
+  t.chains.push_back({"pre", BaseChain{ChainType::kNat, Hook::kPrerouting,
+                                       rng() % 4 == 0 ? kPriorityFilter : kPriorityDstNat}});
+  std::vector<std::string> chains;
+  for (int i = 0; i < 6; ++i) {
+    if (rng() % 2) chains.push_back("c" + std::to_string(i));
+  }
+  for (const std::string& c : chains) t.chains.push_back({c, std::nullopt});
+  std::sort(t.chains.begin(), t.chains.end(),
+            [](const Chain& a, const Chain& b) { return a.name < b.name; });
+  bool wide = rng() % 5 == 0;  // reshape the map sometimes
+  Set m{"m", wide ? std::vector<FieldType>{FieldType::kInetProto, FieldType::kInetService}
+                  : std::vector<FieldType>{FieldType::kInetService},
+        true, {}, {}};
+  if (!chains.empty()) {
+    for (uint16_t port = 1; port <= 8; ++port) {
+      if (rng() % 2 == 0) continue;
+      Element e;
+      e.key = wide ? std::vector<Datum>{Proto(6), Port(port)} : std::vector<Datum>{Port(port)};
+      e.verdict = Goto(chains[rng() % chains.size()]);
+      m.elements.push_back(e);
+    }
+  }
+  if (rng() % 4 != 0) {
+    t.sets.push_back(m);
+    t.rules.push_back(RuleBuilder(t.family, "pre")
+                          .Vmap(wide ? std::vector<Field>{Field::kL4Proto, Field::kDport}
+                                     : std::vector<Field>{Field::kDport},
+                                "m"));
+  }
+  if (rng() % 2) t.rules.push_back(RuleBuilder(t.family, "pre").Counter().Build());
+  for (const std::string& c : chains) {
+    int n = static_cast<int>(rng() % 3);
+    for (int i = 0; i < n; ++i) {
+      t.rules.push_back(RuleBuilder(t.family, c)
+                            .Comment(std::to_string(rng() % 3))
+                            .L4Proto(6)
+                            .Dnat(*ParseAddr("10.0.0." + std::to_string(1 + rng() % 3)), 80));
+    }
+  }
+  std::stable_sort(t.rules.begin(), t.rules.end(),
+                   [](const Rule& a, const Rule& b) { return a.chain < b.chain; });
+  return t;
+}
+
+inline void CheckRandomTransitions(Nft& nft, int steps) {
+  std::mt19937 rng(2026);
+  TableRef ref{Family::kIp, "r"};
+  std::optional<Table> observed;
+  for (int step = 0; step < steps; ++step) {
+    Table want = RandomTable(rng);
+    Batch b = PlanTable(want, observed);
+    absl::Status st = nft.Apply(b);
+    ASSERT_TRUE(st.ok()) << "step " << step << ": " << st;
+    auto got = nft.GetTable(ref);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->chains, want.chains) << step;
+    EXPECT_EQ(got->sets, want.sets) << step;
+    EXPECT_EQ(got->rules, want.rules) << step;
+    EXPECT_TRUE(PlanTable(want, *got).empty()) << step;
+    observed = *got;
+  }
+  NFT_EXPECT_OK(DeleteTableIfExists(nft, ref));
 }
 
 }  // namespace shoal::kernel::nft::testing
