@@ -14,13 +14,20 @@ struct RaftNode::Waiter {
   bool done = false;
   absl::StatusOr<uint64_t> result = absl::UnknownError("pending");
   uint64_t term = 0;
+  std::function<void(absl::StatusOr<uint64_t>)> callback;  // async proposers
 
   void Complete(absl::StatusOr<uint64_t> r) {
-    std::lock_guard<std::mutex> l(mu);
-    if (done) return;
-    done = true;
-    result = std::move(r);
-    cv.notify_all();
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (done) return;
+      done = true;
+      if (!callback) {
+        result = std::move(r);
+        cv.notify_all();
+        return;
+      }
+    }
+    callback(std::move(r));
   }
   absl::StatusOr<uint64_t> Wait(absl::Duration timeout) {
     std::unique_lock<std::mutex> l(mu);
@@ -136,6 +143,20 @@ absl::StatusOr<uint64_t> RaftNode::ProposeAndWait(absl::string_view data,
   in.kind = Input::kPropose;
   in.data = std::string(data);
   return Submit(std::move(in), timeout);
+}
+
+void RaftNode::ProposeAsync(absl::string_view data,
+                            std::function<void(absl::StatusOr<uint64_t>)> done) {
+  if (!IsLeader()) {
+    done(absl::FailedPreconditionError("not the leader"));
+    return;
+  }
+  Input in;
+  in.kind = Input::kPropose;
+  in.data = std::string(data);
+  in.waiter = std::make_shared<Waiter>();
+  in.waiter->callback = std::move(done);
+  Enqueue(std::move(in));
 }
 
 absl::Status RaftNode::ReadBarrier(absl::Duration timeout) {

@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,6 +78,10 @@ class RaftNode final : public Proposer {
   absl::StatusOr<uint64_t> ProposeAndWait(absl::string_view data,
                                           absl::Duration timeout) override;
   bool IsLeader() const override { return is_leader_.load(); }
+  // Non-blocking ProposeAndWait: `done` runs (on the raft loop thread, or inline for "not the
+  // leader") once the entry is applied or its outcome is known to be lost/unknown; no timeout
+  // of its own (CheckQuorum bounds how long a deposed leader keeps waiting).
+  void ProposeAsync(absl::string_view data, std::function<void(absl::StatusOr<uint64_t>)> done);
 
   // Linearizable read barrier (ReadIndex): returns once this member has applied everything
   // committed before the call; the caller then reads its state machine.

@@ -27,17 +27,31 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-class KvService final : public rt::Kv::Service {
+// Put is served with the callback API (no thread parked per in-flight write: 256 concurrent
+// clients would otherwise mean 256 blocked gRPC threads); the rest are plain sync handlers.
+class KvService final : public rt::Kv::WithCallbackMethod_Put<rt::Kv::Service> {
  public:
   KvService(RaftNode* node, KvStateMachine* sm) : node_(node), sm_(sm) {}
 
-  grpc::Status Put(grpc::ServerContext*, const rt::PutRequest* req, rt::PutResponse* resp) override {
-    if (!node_->IsLeader()) return NotLeader();
-    auto r = node_->ProposeAndWait(req->SerializeAsString(), absl::Seconds(5));
-    if (!r.ok()) return r.status().code() == absl::StatusCode::kFailedPrecondition ? NotLeader()
-                                                                                   : ToGrpc(r.status());
-    resp->set_index(*r);
-    return grpc::Status::OK;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const rt::PutRequest* req,
+                                rt::PutResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!node_->IsLeader()) {
+      reactor->Finish(NotLeader());
+      return reactor;
+    }
+    node_->ProposeAsync(req->SerializeAsString(),
+                        [this, reactor, resp](absl::StatusOr<uint64_t> r) {
+                          if (r.ok()) {
+                            resp->set_index(*r);
+                            reactor->Finish(grpc::Status::OK);
+                          } else if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
+                            reactor->Finish(NotLeader());
+                          } else {
+                            reactor->Finish(ToGrpc(r.status()));
+                          }
+                        });
+    return reactor;
   }
   grpc::Status Get(grpc::ServerContext*, const rt::GetRequest* req, rt::GetResponse* resp) override {
     absl::Status s = node_->ReadBarrier(absl::Seconds(5));
