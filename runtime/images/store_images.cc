@@ -431,11 +431,10 @@ absl::StatusOr<RemoveReport> Store::Remove(absl::string_view name, bool force) {
     auto ref = ParseReference(name);
     bool by_name = !absl::StartsWith(name, "sha256:") && ref.ok() &&
                    (Contains(rec.repo_tags, ref->String()) || !ref->digest.empty());
-    size_t names = rec.repo_tags.size() + rec.repo_digests.size();
-    if (by_name && ref->digest.empty() && names > 1) {
+    // As in Docker, repo digests do not keep an image alive once its last tag is removed.
+    if (by_name && ref->digest.empty() && rec.repo_tags.size() > 1) {
       rec.repo_tags.erase(std::find(rec.repo_tags.begin(), rec.repo_tags.end(), ref->String()));
       report.untagged.push_back(ref->String());
-      // The repo digest of the same repository goes only with its last tag.
       RETURN_IF_ERROR(WriteRecord(rec));
       return report;
     }

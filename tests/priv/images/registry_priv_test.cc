@@ -143,6 +143,12 @@ TEST_F(RegistryTest, PushThenPullByTagAndByDigestAndRunIt) {
 
   EXPECT_EQ(RunInImage(*dst, name + ":v1", tmp_ / "run", {"/bin/cat", "/etc/motd"}),
             "hello from shoal\n");
+
+  // Removing the only tag removes the pulled image (its repo digest does not keep it).
+  auto removed = dst->Remove(name + ":v1", false);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->deleted_images.size(), 1u);
+  EXPECT_EQ(CountEntries(dst->LayersDir()), 0u);
 }
 
 TEST_F(RegistryTest, SkopeoInteroperatesBothWays) {
