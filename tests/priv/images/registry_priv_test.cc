@@ -3,6 +3,7 @@
 // from the pulled image's overlayfs rootfs.
 #include "runtime/images/registry.h"
 
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 
@@ -35,8 +36,8 @@ size_t CountEntries(const std::string& dir) {
   return n;
 }
 
-// Runs argv inside an overlayfs of the image's layers (chroot; the real container runtime is
-// runtime/'s job) and returns its stdout.
+// Runs argv inside an overlayfs of the image's layers (own mount namespace + chroot; the real
+// container runtime is runtime/'s job) and returns its stdout.
 std::string RunInImage(Store& store, const std::string& image, const std::string& scratch,
                        const std::vector<std::string>& argv) {
   auto lower = store.LowerDirs(image);
@@ -49,12 +50,17 @@ std::string RunInImage(Store& store, const std::string& image, const std::string
   for (size_t i = 0; i < lower->size(); ++i) opts += (i ? ":" : "") + (*lower)[i];
   opts += ",upperdir=" + scratch + "/upper,workdir=" + scratch + "/work";
   std::string merged = scratch + "/merged";
-  EXPECT_EQ(::mount("overlay", merged.c_str(), "overlay", 0, opts.c_str()), 0) << strerror(errno);
   int pipefd[2];
   EXPECT_EQ(::pipe(pipefd), 0);
   pid_t pid = ::fork();
   if (pid == 0) {
+    // A private mount namespace: the overlay disappears with this process, even on a crash.
     ::dup2(pipefd[1], 1);
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("overlay", merged.c_str(), "overlay", 0, opts.c_str()) != 0) {
+      ::_exit(125);
+    }
     if (::chroot(merged.c_str()) != 0 || ::chdir("/") != 0) ::_exit(126);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -71,7 +77,6 @@ std::string RunInImage(Store& store, const std::string& image, const std::string
   int status = 0;
   ::waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  ::umount2(merged.c_str(), MNT_DETACH);
   return out;
 }
 
