@@ -87,8 +87,8 @@ Outcome AnswerQuery(const QueryContext& ctx, absl::string_view packet) {
     r.header.aa = true;
     r.header.ra = ctx.can_forward;
     if (res.answers.size() > 1 && res.answers.front().type != kTypeSrv) {
-      std::rotate(res.answers.begin(),
-                  res.answers.begin() + (ctx.rotation % res.answers.size()), res.answers.end());
+      std::rotate(res.answers.begin(), res.answers.begin() + (ctx.rotation % res.answers.size()),
+                  res.answers.end());
     }
     r.answers = std::move(res.answers);
     r.additional = std::move(res.additional);

@@ -32,7 +32,8 @@ absl::StatusOr<base::UniqueFd> BoundSocketInNetns(int netns_fd, int type, const 
   sockaddr_storage ss{};
   socklen_t len = 0;
   int family = AF_INET;
-  if (auto* a4 = reinterpret_cast<sockaddr_in*>(&ss); inet_pton(AF_INET, ip.c_str(), &a4->sin_addr) == 1) {
+  if (auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_pton(AF_INET, ip.c_str(), &a4->sin_addr) == 1) {
     a4->sin_family = AF_INET;
     a4->sin_port = htons(port);
     len = sizeof(sockaddr_in);

@@ -190,8 +190,7 @@ size_t RecordTable::NameCount(absl::string_view network) const {
   std::shared_lock lock(mu_);
   auto n = networks_.find(network);
   if (n == networks_.end()) return 0;
-  return n->second.services.size() + n->second.service_alias.size() +
-         n->second.task_by_name.size();
+  return n->second.services.size() + n->second.service_alias.size() + n->second.task_by_name.size();
 }
 
 LookupResult RecordTable::LookupIn(const Network& net, const std::string& name,

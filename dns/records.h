@@ -52,8 +52,8 @@ struct ServiceRecord {
 };
 
 struct TaskRecord {
-  std::string id;       // unique within the network (task or container id)
-  std::string service;  // "" for a plain container
+  std::string id;                  // unique within the network (task or container id)
+  std::string service;             // "" for a plain container
   std::vector<std::string> names;  // task name, container name, hostname, aliases
   std::vector<IpBytes> ips;
 };
@@ -96,12 +96,13 @@ class RecordTable {
 
  private:
   struct Network {
-    absl::flat_hash_map<std::string, ServiceRecord> services;  // by canonical name
+    absl::flat_hash_map<std::string, ServiceRecord> services;     // by canonical name
     absl::flat_hash_map<std::string, std::string> service_alias;  // alias -> service key
-    absl::flat_hash_map<std::string, TaskRecord> tasks;          // by id
+    absl::flat_hash_map<std::string, TaskRecord> tasks;           // by id
     absl::flat_hash_map<std::string, absl::btree_set<std::string>> tasks_by_service;
     absl::flat_hash_map<std::string, absl::btree_set<std::string>> task_by_name;
-    absl::flat_hash_map<IpBytes, absl::btree_map<std::string, std::string>> ptr;  // ip -> owner->name
+    absl::flat_hash_map<IpBytes, absl::btree_map<std::string, std::string>>
+        ptr;  // ip -> owner->name
   };
 
   // Resolves `name` (canonical) within one network; kUnknown when the name is not there.

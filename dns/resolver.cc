@@ -1,9 +1,9 @@
 #include "dns/resolver.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
-#include <fcntl.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
@@ -187,11 +187,10 @@ class LoopResolver final : public Resolver {
       ASSIGN_OR_RETURN(Upstream up, ParseUpstream(u));
       ep->upstreams.push_back(up);
     }
-    ASSIGN_OR_RETURN(ep->udp, BoundSocketInNetns(spec.netns_fd, SOCK_DGRAM, spec.listen_ip,
-                                                 spec.port));
+    ASSIGN_OR_RETURN(ep->udp,
+                     BoundSocketInNetns(spec.netns_fd, SOCK_DGRAM, spec.listen_ip, spec.port));
     ASSIGN_OR_RETURN(uint16_t port, LocalPort(ep->udp.get()));
-    ASSIGN_OR_RETURN(ep->tcp,
-                     BoundSocketInNetns(spec.netns_fd, SOCK_STREAM, spec.listen_ip, port));
+    ASSIGN_OR_RETURN(ep->tcp, BoundSocketInNetns(spec.netns_fd, SOCK_STREAM, spec.listen_ip, port));
     for (const Upstream& u : ep->upstreams) {
       int slot = (u.addr.ss_family == AF_INET ? 0 : 1) + (u.loopback ? 2 : 0);
       if (ep->fwd[slot]) continue;
@@ -301,12 +300,24 @@ class LoopResolver final : public Resolver {
       for (int i = 0; i < n; ++i) {
         auto* src = static_cast<Source*>(events[i].data.ptr);
         switch (src->kind) {
-          case Source::kWake: woke = true; break;
-          case Source::kUdp: OnUdp(*src->ep); break;
-          case Source::kTcpListen: OnAccept(*src->ep); break;
-          case Source::kConn: OnConn(src->conn_id, events[i].events); break;
-          case Source::kForward: OnForwardReply(*src->ep, src->fd); break;
-          case Source::kUpstreamTcp: OnUpTcp(src->conn_id, events[i].events); break;
+          case Source::kWake:
+            woke = true;
+            break;
+          case Source::kUdp:
+            OnUdp(*src->ep);
+            break;
+          case Source::kTcpListen:
+            OnAccept(*src->ep);
+            break;
+          case Source::kConn:
+            OnConn(src->conn_id, events[i].events);
+            break;
+          case Source::kForward:
+            OnForwardReply(*src->ep, src->fd);
+            break;
+          case Source::kUpstreamTcp:
+            OnUpTcp(src->conn_id, events[i].events);
+            break;
         }
       }
       ExpireForwards();
@@ -341,8 +352,8 @@ class LoopResolver final : public Resolver {
     for (int i = 0; i < 64; ++i) {
       sockaddr_storage from{};
       socklen_t flen = sizeof(from);
-      ssize_t n = ::recvfrom(e.udp.get(), buf, sizeof(buf), 0,
-                             reinterpret_cast<sockaddr*>(&from), &flen);
+      ssize_t n =
+          ::recvfrom(e.udp.get(), buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &flen);
       if (n < 0) return;  // EAGAIN or a transient error; the next event retries
       absl::string_view packet(buf, static_cast<size_t>(n));
       Outcome o = AnswerQuery(Context(e, false), packet);
@@ -405,8 +416,8 @@ class LoopResolver final : public Resolver {
     int ns = u.loopback ? -1 : p.ep->netns.get();
     base::UniqueFd fd;
     absl::Status st = RunInNetns(ns, [&]() -> absl::Status {
-      fd = base::UniqueFd(
-          ::socket(u.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      fd =
+          base::UniqueFd(::socket(u.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
       if (!fd) return base::ErrnoStatus(errno, "upstream tcp socket");
       return absl::OkStatus();
     });
@@ -430,8 +441,7 @@ class LoopResolver final : public Resolver {
       ReplyToClient(up->p, ServFailFor(up->p.query));
       return;
     }
-    timeouts_.push_back(
-        {Clock::now() + options_.upstream_timeout, up->id | kTcpTimeoutFlag, 0});
+    timeouts_.push_back({Clock::now() + options_.upstream_timeout, up->id | kTcpTimeoutFlag, 0});
     uint64_t id = up->id;
     up_tcp_[id] = std::move(up);
   }
@@ -627,8 +637,7 @@ class LoopResolver final : public Resolver {
       }
       c.out.erase(0, static_cast<size_t>(n));
     }
-    (void)Watch(c.fd.get(), &c.source, c.out.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT,
-                EPOLL_CTL_MOD);
+    (void)Watch(c.fd.get(), &c.source, c.out.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
   }
 
   void SweepConns() {

@@ -49,12 +49,12 @@ struct ResolverOptions {
 };
 
 struct EndpointSpec {
-  std::string id;                     // unique per resolver (e.g. the container id)
-  int netns_fd = -1;                  // borrowed; -1 = the daemon's own namespace
+  std::string id;     // unique per resolver (e.g. the container id)
+  int netns_fd = -1;  // borrowed; -1 = the daemon's own namespace
   std::string listen_ip = "127.0.0.11";
-  uint16_t port = 0;                  // 0 = kernel's choice (same port for UDP and TCP)
-  std::vector<std::string> networks;  // attached networks, priority order
-  std::vector<std::string> upstreams; // see ParseUpstream; empty = internal network
+  uint16_t port = 0;                   // 0 = kernel's choice (same port for UDP and TCP)
+  std::vector<std::string> networks;   // attached networks, priority order
+  std::vector<std::string> upstreams;  // see ParseUpstream; empty = internal network
 };
 
 struct BoundEndpoint {

@@ -81,8 +81,7 @@ class NetlinkConntrack final : public ConntrackCleaner {
  public:
   explicit NetlinkConntrack(base::UniqueFd fd) : fd_(std::move(fd)) {}
 
-  absl::StatusOr<int> DeleteFlowsTo(uint8_t proto, const std::string& ip,
-                                    uint16_t port) override {
+  absl::StatusOr<int> DeleteFlowsTo(uint8_t proto, const std::string& ip, uint16_t port) override {
     std::string want(4, '\0');
     if (inet_pton(AF_INET, ip.c_str(), want.data()) != 1) {
       return absl::InvalidArgumentError(absl::StrCat("conntrack: \"", ip, "\" is not IPv4"));

@@ -92,8 +92,8 @@ absl::Status Change1(Journal& j, ipvs::Ipvs& k, const Service& old, const Servic
     return AddAll(j, k, neu);
   }
   if (!(o == n)) {
-    RETURN_IF_ERROR(j.Do([&, n] { return k.UpdateService(n); },
-                         [&, o] { return k.UpdateService(o); }));
+    RETURN_IF_ERROR(
+        j.Do([&, n] { return k.UpdateService(n); }, [&, o] { return k.UpdateService(o); }));
   }
   std::map<std::pair<std::string, uint16_t>, BackendAddr> before, after;
   for (const BackendAddr& b : old.backends) before[{b.ip, b.port}] = b;
@@ -124,9 +124,10 @@ absl::Status Change1(Journal& j, ipvs::Ipvs& k, const Service& old, const Servic
 absl::Status IpvsBackend::Apply(const Change& change) {
   for (const Service& s : change.upsert) {
     if (s.frontend == Frontend::kPublished) {
-      return absl::UnimplementedError(absl::StrCat(
-          "service ", s.name, ": published ports on the IPVS backend need fwmark rules "
-          "(nft meta mark set), not available yet; use the nft backend"));
+      return absl::UnimplementedError(
+          absl::StrCat("service ", s.name,
+                       ": published ports on the IPVS backend need fwmark rules "
+                       "(nft meta mark set), not available yet; use the nft backend"));
     }
   }
   std::lock_guard lock(mu_);

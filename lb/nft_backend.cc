@@ -31,14 +31,16 @@ void AddSkeleton(nft::Table& t, const NftBackendOptions& o) {
   using Slot = nft::RuleBuilder::Slot;
   Slot random{Slot::kRandom, o.slots, {}, 0};
   Slot maglev{Slot::kHash, o.slots, {Field::kSaddr4, Field::kSport}, o.maglev_seed};
-  for (auto [name, hook] : {std::pair{"output", nft::Hook::kOutput},
-                            std::pair{"prerouting", nft::Hook::kPrerouting}}) {
+  for (auto [name, hook] :
+       {std::pair{"output", nft::Hook::kOutput}, std::pair{"prerouting", nft::Hook::kPrerouting}}) {
     t.chains.push_back(
         {name, nft::BaseChain{nft::ChainType::kNat, hook, nft::kPriorityDstNat, false}});
     std::vector<Field> vip_key = {Field::kDaddr4, Field::kL4Proto, Field::kDport};
     std::vector<Field> pub_key = {Field::kL4Proto, Field::kDport};
-    t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, name).DnatMap(vip_key, random, kVipRandom));
-    t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, name).DnatMap(vip_key, maglev, kVipMaglev));
+    t.rules.push_back(
+        nft::RuleBuilder(nft::Family::kIp, name).DnatMap(vip_key, random, kVipRandom));
+    t.rules.push_back(
+        nft::RuleBuilder(nft::Family::kIp, name).DnatMap(vip_key, maglev, kVipMaglev));
     t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, name)
                           .FibDaddrLocal()
                           .DnatMap(pub_key, random, kPubRandom));
@@ -114,7 +116,7 @@ absl::Status CheckIpv4(const Change& change) {
 }  // namespace
 
 absl::StatusOr<nft::Table> NftBackend::DesiredTable(const std::vector<Service>& services,
-                                    const NftBackendOptions& options) {
+                                                    const NftBackendOptions& options) {
   std::vector<const Service*> ptrs;
   for (const Service& s : services) ptrs.push_back(&s);
   return Fragment(ptrs, options);
@@ -170,10 +172,10 @@ absl::Status NftBackend::Apply(const Change& change) {
   auto forget = [&](const Service& old, const Service* neu) -> absl::Status {
     if (old.protocol != Protocol::kUdp) return absl::OkStatus();
     for (const BackendAddr& b : old.backends) {
-      bool kept = neu != nullptr &&
-                  std::any_of(neu->backends.begin(), neu->backends.end(), [&](const BackendAddr& x) {
-                    return x.ip == b.ip && x.port == b.port;
-                  });
+      bool kept = neu != nullptr && std::any_of(neu->backends.begin(), neu->backends.end(),
+                                                [&](const BackendAddr& x) {
+                                                  return x.ip == b.ip && x.port == b.port;
+                                                });
       if (kept) continue;
       auto n = conntrack_->DeleteFlowsTo(static_cast<uint8_t>(Protocol::kUdp), b.ip, b.port);
       if (!n.ok()) return base::Annotate(n.status(), "lb: delete stale UDP conntrack entries");

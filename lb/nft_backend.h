@@ -63,7 +63,7 @@ class NftBackend final : public Backend {
 
   // The nft table holding exactly `services` (pure; exposed for tests and Resync).
   static absl::StatusOr<kernel::nft::Table> DesiredTable(const std::vector<Service>& services,
-                                         const NftBackendOptions& options);
+                                                         const NftBackendOptions& options);
 
  private:
   NftBackend(std::unique_ptr<kernel::nft::Nft> nft, std::unique_ptr<ConntrackCleaner> ct,

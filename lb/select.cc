@@ -7,8 +7,8 @@
 
 namespace shoal::lb {
 
-absl::StatusOr<std::unique_ptr<Backend>> NewBackend(const kernel::Features& features,
-                                                    int netns_fd, SelectOptions options) {
+absl::StatusOr<std::unique_ptr<Backend>> NewBackend(const kernel::Features& features, int netns_fd,
+                                                    SelectOptions options) {
   if (features.ipvs && !options.prefer_nft) {
     ASSIGN_OR_RETURN(auto ipvs, kernel::ipvs::OpenIpvs(netns_fd));
     return std::unique_ptr<Backend>(new IpvsBackend(std::move(ipvs)));

@@ -15,7 +15,7 @@ struct SelectOptions {
   NftBackendOptions nft;
 };
 
-absl::StatusOr<std::unique_ptr<Backend>> NewBackend(const kernel::Features& features,
-                                                    int netns_fd, SelectOptions options = {});
+absl::StatusOr<std::unique_ptr<Backend>> NewBackend(const kernel::Features& features, int netns_fd,
+                                                    SelectOptions options = {});
 
 }  // namespace shoal::lb

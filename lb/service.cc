@@ -27,9 +27,12 @@ absl::Status Bad(const Service& s, absl::string_view what) {
 
 absl::string_view ProtocolName(Protocol p) {
   switch (p) {
-    case Protocol::kTcp: return "tcp";
-    case Protocol::kUdp: return "udp";
-    case Protocol::kSctp: return "sctp";
+    case Protocol::kTcp:
+      return "tcp";
+    case Protocol::kUdp:
+      return "udp";
+    case Protocol::kSctp:
+      return "sctp";
   }
   return "?";
 }
@@ -94,9 +97,8 @@ absl::Status ValidateServices(const std::vector<Service>& services) {
     std::string key = FrontendKey(s);
     auto [it, inserted] = frontends.emplace(key, &s);
     if (!inserted) {
-      return absl::FailedPreconditionError(absl::StrCat("port conflict: services ",
-                                                        it->second->name, " and ", s.name,
-                                                        " both use ", key));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "port conflict: services ", it->second->name, " and ", s.name, " both use ", key));
     }
   }
   return absl::OkStatus();
@@ -125,14 +127,14 @@ absl::StatusOr<Delta> ServiceSet::Plan(const Change& change) const {
     }
     std::string key = FrontendKey(s);
     auto conflict = [&](const std::string& other) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "port conflict: services ", other, " and ", s.name, " both use ", key));
+      return absl::FailedPreconditionError(
+          absl::StrCat("port conflict: services ", other, " and ", s.name, " both use ", key));
     };
     if (auto it = new_frontends.find(key); it != new_frontends.end()) return conflict(it->second);
     new_frontends[key] = s.name;
-    if (auto it = by_frontend_.find(key);
-        it != by_frontend_.end() && it->second != s.name && !removed.contains(it->second) &&
-        !upserted.contains(it->second)) {
+    if (auto it = by_frontend_.find(key); it != by_frontend_.end() && it->second != s.name &&
+                                          !removed.contains(it->second) &&
+                                          !upserted.contains(it->second)) {
       return conflict(it->second);
     }
   }
@@ -196,8 +198,7 @@ absl::Status Drain(Backend& backend, absl::string_view service, absl::string_vie
         return backend.Apply(Change{{copy}, {}});
       }
     }
-    return absl::NotFoundError(
-        absl::StrCat("service ", service, ": no backend ", ip, ":", port));
+    return absl::NotFoundError(absl::StrCat("service ", service, ": no backend ", ip, ":", port));
   }
   return absl::NotFoundError(absl::StrCat("service ", service, ": not present"));
 }

@@ -12,8 +12,8 @@
 
 #include <cstdint>
 #include <map>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -30,8 +30,8 @@ absl::string_view ProtocolName(Protocol p);  // "tcp", "udp", "sctp"
 absl::StatusOr<Protocol> ParseProtocol(absl::string_view name);
 
 struct BackendAddr {
-  std::string ip;     // "10.0.1.5" (IPv4 or IPv6 text)
-  uint16_t port = 0;  // target port
+  std::string ip;       // "10.0.1.5" (IPv4 or IPv6 text)
+  uint16_t port = 0;    // target port
   uint32_t weight = 1;  // 0 = draining
   friend bool operator==(const BackendAddr&, const BackendAddr&) = default;
 };

@@ -9,9 +9,11 @@ namespace {
 void BM_AnswerQuery(benchmark::State& state) {
   RecordTable table;
   for (int i = 0; i < 10000; ++i) {
-    (void)table.SetService("net", {absl::StrCat("svc-", i), {},
+    (void)table.SetService("net", {absl::StrCat("svc-", i),
+                                   {},
                                    {*ParseIp(absl::StrCat("10.1.", i / 256, ".", i % 256))},
-                                   false, {}});
+                                   false,
+                                   {}});
   }
   Message q;
   q.header.id = 1;

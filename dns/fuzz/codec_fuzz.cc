@@ -14,11 +14,12 @@ namespace {
 const shoal::dns::RecordTable& Table() {
   static const auto* table = [] {
     auto* t = new shoal::dns::RecordTable();
-    (void)t->SetService("net", {"web", {"www"}, {*shoal::dns::ParseIp("10.0.0.2")}, false,
-                                {{"http", "tcp", 80}}});
+    (void)t->SetService(
+        "net", {"web", {"www"}, {*shoal::dns::ParseIp("10.0.0.2")}, false, {{"http", "tcp", 80}}});
     (void)t->SetService("net", {"rr", {}, {}, true, {}});
     for (int i = 0; i < 40; ++i) {
-      (void)t->SetTask("net", {"t" + std::to_string(i), i % 2 ? "web" : "rr",
+      (void)t->SetTask("net", {"t" + std::to_string(i),
+                               i % 2 ? "web" : "rr",
                                {"task" + std::to_string(i)},
                                {*shoal::dns::ParseIp("10.0.1." + std::to_string(i + 1))}});
     }

@@ -59,9 +59,8 @@ class FakeIpvs final : public Ipvs {
     std::lock_guard lock(mu_);
     ServiceState* st = Find(k);
     if (!st) return absl::NotFoundError("ipvs delete dest: no service " + KeyText(k));
-    auto it = std::find_if(st->dests.begin(), st->dests.end(), [&](const DestSpec& x) {
-      return x.addr == d.addr && x.port == d.port;
-    });
+    auto it = std::find_if(st->dests.begin(), st->dests.end(),
+                           [&](const DestSpec& x) { return x.addr == d.addr && x.port == d.port; });
     if (it == st->dests.end()) return absl::NotFoundError("ipvs delete dest: no such destination");
     st->dests.erase(it);
     return absl::OkStatus();

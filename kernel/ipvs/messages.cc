@@ -98,8 +98,8 @@ absl::Status PutService(nl_msg* msg, const ServiceSpec& s, bool full) {
 
 }  // namespace
 
-absl::StatusOr<std::string> EncodeServiceMsg(uint16_t family_id, uint8_t cmd,
-                                             const ServiceSpec& s, bool full, uint16_t flags) {
+absl::StatusOr<std::string> EncodeServiceMsg(uint16_t family_id, uint8_t cmd, const ServiceSpec& s,
+                                             bool full, uint16_t flags) {
   auto msg = Start(family_id, cmd, flags);
   if (!msg.ok()) return msg.status();
   if (absl::Status st = PutService(msg->get(), s, full); !st.ok()) return st;

@@ -14,8 +14,8 @@ namespace shoal::kernel::ipvs {
 
 // cmd is one of IPVS_CMD_* (linux/ip_vs.h). `full` adds scheduler/flags/timeout/netmask
 // (needed by NEW/SET, not by DEL or the key of a dest command).
-absl::StatusOr<std::string> EncodeServiceMsg(uint16_t family_id, uint8_t cmd,
-                                             const ServiceSpec& s, bool full, uint16_t flags);
+absl::StatusOr<std::string> EncodeServiceMsg(uint16_t family_id, uint8_t cmd, const ServiceSpec& s,
+                                             bool full, uint16_t flags);
 absl::StatusOr<std::string> EncodeDestMsg(uint16_t family_id, uint8_t cmd, const ServiceKey& k,
                                           const DestSpec& d, bool full, uint16_t flags);
 // GET_SERVICE dump, GET_DEST dump for one service, FLUSH.

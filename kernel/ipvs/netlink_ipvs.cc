@@ -29,15 +29,21 @@ absl::Status MapNlError(int err, absl::string_view what) {
   int e = err < 0 ? -err : err;
   std::string msg = absl::StrCat("ipvs ", what, ": ", nl_geterror(e));
   switch (e) {
-    case NLE_EXIST: return absl::AlreadyExistsError(msg);
+    case NLE_EXIST:
+      return absl::AlreadyExistsError(msg);
     case NLE_OBJ_NOTFOUND:
-    case NLE_NOADDR: return absl::NotFoundError(msg);
+    case NLE_NOADDR:
+      return absl::NotFoundError(msg);
     case NLE_PERM:
-    case NLE_NOACCESS: return absl::PermissionDeniedError(msg);
+    case NLE_NOACCESS:
+      return absl::PermissionDeniedError(msg);
     case NLE_INVAL:
-    case NLE_RANGE: return absl::InvalidArgumentError(msg);
-    case NLE_BUSY: return absl::FailedPreconditionError(msg);
-    default: return absl::UnknownError(msg);
+    case NLE_RANGE:
+      return absl::InvalidArgumentError(msg);
+    case NLE_BUSY:
+      return absl::FailedPreconditionError(msg);
+    default:
+      return absl::UnknownError(msg);
   }
 }
 
@@ -64,8 +70,7 @@ class NetlinkIpvs final : public Ipvs {
     return SendAck(EncodeDestMsg(family_, IPVS_CMD_NEW_DEST, k, d, true, kAckFlags), "add dest");
   }
   absl::Status UpdateDest(const ServiceKey& k, const DestSpec& d) override {
-    return SendAck(EncodeDestMsg(family_, IPVS_CMD_SET_DEST, k, d, true, kAckFlags),
-                   "update dest");
+    return SendAck(EncodeDestMsg(family_, IPVS_CMD_SET_DEST, k, d, true, kAckFlags), "update dest");
   }
   absl::Status DeleteDest(const ServiceKey& k, const DestSpec& d) override {
     return SendAck(EncodeDestMsg(family_, IPVS_CMD_DEL_DEST, k, d, false, kAckFlags),

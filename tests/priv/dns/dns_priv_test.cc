@@ -17,9 +17,9 @@
 #include "absl/strings/strip.h"
 #include "dns/netns_socket.h"
 #include "dns/redirect.h"
-#include "kernel/nft/netlink_nft.h"
 #include "dns/resolver.h"
 #include "gtest/gtest.h"
+#include "kernel/nft/netlink_nft.h"
 #include "tests/priv/dns/sh.h"
 #include "tests/testing/priv.h"
 
@@ -42,13 +42,12 @@ class DnsPrivTest : public ::testing::Test {
     ASSERT_EQ(Sh("ip netns add " + cns_).code, 0);
     created_ = true;
     ASSERT_EQ(Sh("ip netns add " + uns_).code, 0);
-    ASSERT_EQ(Sh(absl::StrCat("ip -n ", cns_, " link add ", veth_, "a type veth peer name ",
-                              veth_, "b netns ", uns_))
+    ASSERT_EQ(Sh(absl::StrCat("ip -n ", cns_, " link add ", veth_, "a type veth peer name ", veth_,
+                              "b netns ", uns_))
                   .code,
               0);
-    for (const auto& [ns, dev, ip] :
-         {std::tuple{cns_, veth_ + "a", "192.168.231.2/30"},
-          std::tuple{uns_, veth_ + "b", "192.168.231.1/30"}}) {
+    for (const auto& [ns, dev, ip] : {std::tuple{cns_, veth_ + "a", "192.168.231.2/30"},
+                                      std::tuple{uns_, veth_ + "b", "192.168.231.1/30"}}) {
       ASSERT_EQ(Sh(absl::StrCat("ip -n ", ns, " addr add ", ip, " dev ", dev, " && ip -n ", ns,
                                 " link set ", dev, " up && ip -n ", ns, " link set lo up"))
                     .code,
@@ -58,22 +57,26 @@ class DnsPrivTest : public ::testing::Test {
     netns_fd_ = ::open(("/run/netns/" + cns_).c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(netns_fd_, 0);
 
-    ASSERT_TRUE(table_.SetService("front", {"web", {"www"}, {*ParseIp("10.0.1.2")}, false,
-                                            {{"http", "tcp", 80}}})
-                    .ok());
+    ASSERT_TRUE(
+        table_
+            .SetService("front",
+                        {"web", {"www"}, {*ParseIp("10.0.1.2")}, false, {{"http", "tcp", 80}}})
+            .ok());
     for (int i = 1; i <= 3; ++i) {
       ASSERT_TRUE(table_
-                      .SetTask("front", {absl::StrCat("t", i), "web",
+                      .SetTask("front", {absl::StrCat("t", i),
+                                         "web",
                                          {absl::StrCat("web.", i, ".t", i)},
                                          {*ParseIp(absl::StrCat("10.0.1.", 10 + i))}})
                       .ok());
     }
     ASSERT_TRUE(table_.SetService("front", {"big", {}, {}, true, {}}).ok());
     for (int i = 1; i <= 60; ++i) {
-      ASSERT_TRUE(table_
-                      .SetTask("front", {absl::StrCat("b", i), "big", {},
-                                         {*ParseIp(absl::StrCat("10.0.2.", i))}})
-                      .ok());
+      ASSERT_TRUE(
+          table_
+              .SetTask("front",
+                       {absl::StrCat("b", i), "big", {}, {*ParseIp(absl::StrCat("10.0.2.", i))}})
+              .ok());
     }
     ResolverOptions opts;
     opts.upstream_timeout = std::chrono::milliseconds(500);
@@ -96,8 +99,8 @@ class DnsPrivTest : public ::testing::Test {
     if (dnsmasq_ == 0) {
       ::execlp("ip", "ip", "netns", "exec", uns_.c_str(), "dnsmasq", "--keep-in-foreground",
                "--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=192.168.231.1",
-               "--address=/external.test/192.0.2.10", "--local=/test/", "--pid-file=",
-               "--user=root", static_cast<char*>(nullptr));
+               "--address=/external.test/192.0.2.10", "--local=/test/",
+               "--pid-file=", "--user=root", static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ASSERT_TRUE(Eventually([&] {
@@ -150,8 +153,7 @@ class DnsPrivTest : public ::testing::Test {
 TEST_F(DnsPrivTest, ServiceTasksAndNames) {
   EXPECT_EQ(Short("web"), (std::vector<std::string>{"10.0.1.2"}));
   EXPECT_EQ(Short("www.front"), (std::vector<std::string>{"10.0.1.2"}));
-  EXPECT_EQ(Short("tasks.web"),
-            (std::vector<std::string>{"10.0.1.11", "10.0.1.12", "10.0.1.13"}));
+  EXPECT_EQ(Short("tasks.web"), (std::vector<std::string>{"10.0.1.11", "10.0.1.12", "10.0.1.13"}));
   EXPECT_EQ(Short("web.2.t2"), (std::vector<std::string>{"10.0.1.12"}));
   EXPECT_EQ(Short("-x 10.0.1.13"), (std::vector<std::string>{"web.3.t3.front."}));
   EXPECT_EQ(Short("SRV _http._tcp.web").size(), 3u);
@@ -202,11 +204,11 @@ TEST_F(DnsPrivTest, BusyboxNslookupThroughPort53Redirect) {
   EXPECT_NE(out.code, 0) << out.out;
   EXPECT_NE(out.out.find("NXDOMAIN"), std::string::npos) << out.out;
   // Plain dig on :53 works too, over UDP and TCP.
-  EXPECT_NE(Sh(absl::StrCat("ip netns exec ", cns_, " dig +short @127.0.0.11 tasks.web")).out.find(
-                "10.0.1.11"),
+  EXPECT_NE(Sh(absl::StrCat("ip netns exec ", cns_, " dig +short @127.0.0.11 tasks.web"))
+                .out.find("10.0.1.11"),
             std::string::npos);
-  EXPECT_NE(Sh(absl::StrCat("ip netns exec ", cns_, " dig +tcp +short @127.0.0.11 web")).out.find(
-                "10.0.1.2"),
+  EXPECT_NE(Sh(absl::StrCat("ip netns exec ", cns_, " dig +tcp +short @127.0.0.11 web"))
+                .out.find("10.0.1.2"),
             std::string::npos);
   // Removing the redirect: :53 is the container's own again (nothing listens there).
   ASSERT_TRUE(RemoveRedirect(**nft).ok());
@@ -224,9 +226,9 @@ TEST_F(DnsPrivTest, MalformedPacketsGetFormerrAndDoNotStopService) {
   inet_pton(AF_INET, "127.0.0.11", &to.sin_addr);
   // Header claims one question, followed by a compression pointer to itself.
   std::string bad("\xab\xcd\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01", 18);
-  ASSERT_GT(::sendto(fd->get(), bad.data(), bad.size(), 0, reinterpret_cast<sockaddr*>(&to),
-                     sizeof(to)),
-            0);
+  ASSERT_GT(
+      ::sendto(fd->get(), bad.data(), bad.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+      0);
   pollfd p{fd->get(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 5000), 1);
   char buf[512];

@@ -78,8 +78,7 @@ TEST_F(IpvsLiveTest, FwmarkServiceDestinationsDrainAndDelete) {
     EXPECT_NE(out.out.find("FWM  256 rr"), std::string::npos) << out.out;
   }
   ASSERT_TRUE(ipvs_->DeleteDest(s.key, Dest("10.0.1.6", 80, 0)).ok());
-  EXPECT_EQ(ipvs_->DeleteDest(s.key, Dest("10.0.1.6", 80, 0)).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ipvs_->DeleteDest(s.key, Dest("10.0.1.6", 80, 0)).code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(ipvs_->DeleteService(s.key).ok());
   EXPECT_TRUE(ipvs_->List()->empty());
   ASSERT_TRUE(ipvs_->Flush().ok());

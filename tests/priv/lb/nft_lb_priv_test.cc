@@ -79,8 +79,8 @@ class NftLbPrivTest : public ::testing::Test {
     }
     Must(absl::StrCat("ip -n ", lb_, " link add snd-c", pid_, " type veth peer name eth0 netns ",
                       client_));
-    Must(absl::StrCat("ip -n ", lb_, " addr add 10.123.1.1/24 dev snd-c", pid_, " && ip -n ",
-                      lb_, " link set snd-c", pid_, " up"));
+    Must(absl::StrCat("ip -n ", lb_, " addr add 10.123.1.1/24 dev snd-c", pid_, " && ip -n ", lb_,
+                      " link set snd-c", pid_, " up"));
     Must(absl::StrCat("ip -n ", client_, " addr add 10.123.1.2/24 dev eth0 && ip -n ", client_,
                       " link set eth0 up && ip -n ", client_, " route add default via 10.123.1.1"));
     Must(absl::StrCat("ip -n ", lb_, " link add snd-br type bridge && ip -n ", lb_,
@@ -113,8 +113,10 @@ class NftLbPrivTest : public ::testing::Test {
     // Backends answer directly before any LB state exists.
     for (int i = 1; i <= kBackends; ++i) {
       std::string ip = absl::StrCat("10.123.2.1", i);
-      ASSERT_TRUE(Eventually([&] { return Connect(ip.c_str(), 8080).second == absl::StrCat("b", i); }))
-          << "backend " << i << " did not come up";
+      ASSERT_TRUE(Eventually([&] {
+        return Connect(ip.c_str(), 8080).second == absl::StrCat("b", i);
+      })) << "backend "
+          << i << " did not come up";
     }
     auto nft = kernel::nft::OpenNft(lb_fd_);
     ASSERT_TRUE(nft.ok()) << nft.status();
@@ -167,7 +169,8 @@ class NftLbPrivTest : public ::testing::Test {
     s.vip = kVip;
     s.port = 80;
     s.protocol = proto;
-    for (int i = 1; i <= kBackends; ++i) s.backends.push_back({absl::StrCat("10.123.2.1", i), 8080, 1});
+    for (int i = 1; i <= kBackends; ++i)
+      s.backends.push_back({absl::StrCat("10.123.2.1", i), 8080, 1});
     return s;
   }
 

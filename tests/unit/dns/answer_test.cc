@@ -21,7 +21,9 @@ class AnswerTest : public ::testing::Test {
     ASSERT_TRUE(table_.SetService("front", {"big", {}, {}, true, {}}).ok());
     for (int i = 0; i < 60; ++i) {
       ASSERT_TRUE(table_
-                      .SetTask("front", {"b" + std::to_string(i), "big", {},
+                      .SetTask("front", {"b" + std::to_string(i),
+                                         "big",
+                                         {},
                                          {*ParseIp("10.0.3." + std::to_string(i + 1))}})
                       .ok());
     }

@@ -95,9 +95,9 @@ TEST(MessageTest, TruncatesToLimitAndSetsTc) {
 
 TEST(MessageTest, RejectsMalformedPackets) {
   std::string q = Query("web", kTypeA);
-  EXPECT_FALSE(ParseMessage(q.substr(0, 11)).ok());        // short header
+  EXPECT_FALSE(ParseMessage(q.substr(0, 11)).ok());            // short header
   EXPECT_FALSE(ParseMessage(q.substr(0, q.size() - 1)).ok());  // short question
-  EXPECT_FALSE(ParseMessage(q + "x").ok());                // trailing garbage
+  EXPECT_FALSE(ParseMessage(q + "x").ok());                    // trailing garbage
   // Forward pointer (and self pointer) are refused: no loops.
   std::string self = q.substr(0, 12) + std::string("\xc0\x0c\x00\x01\x00\x01", 6);
   auto r = ParseMessage(self);
@@ -130,7 +130,10 @@ TEST(MessageTest, ParsesDigStyleQueryWithCookieOption) {
   // dig +cookie sends an OPT with an 8-byte client cookie (option 10).
   Message m;
   m.questions.push_back({"web", kTypeA, kClassIn});
-  m.edns = Edns{1232, 0, false, std::string("\x00\x0a\x00\x08" "abcdefgh", 12)};
+  m.edns = Edns{1232, 0, false,
+                std::string("\x00\x0a\x00\x08"
+                            "abcdefgh",
+                            12)};
   auto back = ParseMessage(*BuildMessage(m));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->edns->options.size(), 12u);

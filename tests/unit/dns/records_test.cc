@@ -11,8 +11,10 @@ IpBytes Ip(const char* s) { return *ParseIp(s); }
 std::vector<std::string> Addrs(const LookupResult& r) {
   std::vector<std::string> out;
   for (const Record& rec : r.answers) {
-    if (auto* a = std::get_if<Ip4>(&rec.data)) out.push_back(FormatIp(IpBytes(a->begin(), a->end())));
-    if (auto* a = std::get_if<Ip6>(&rec.data)) out.push_back(FormatIp(IpBytes(a->begin(), a->end())));
+    if (auto* a = std::get_if<Ip4>(&rec.data))
+      out.push_back(FormatIp(IpBytes(a->begin(), a->end())));
+    if (auto* a = std::get_if<Ip6>(&rec.data))
+      out.push_back(FormatIp(IpBytes(a->begin(), a->end())));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -21,18 +23,22 @@ std::vector<std::string> Addrs(const LookupResult& r) {
 class RecordTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(table_.SetService("front", {"web", {"www"}, {Ip("10.0.1.2")}, false,
-                                            {{"http", "tcp", 8080}}})
-                    .ok());
+    ASSERT_TRUE(
+        table_
+            .SetService("front", {"web", {"www"}, {Ip("10.0.1.2")}, false, {{"http", "tcp", 8080}}})
+            .ok());
     for (int i = 1; i <= 3; ++i) {
       std::string id = "t" + std::to_string(i);
       ASSERT_TRUE(table_
-                      .SetTask("front", {id, "web", {"web." + std::to_string(i) + "." + id, "c" + id},
+                      .SetTask("front", {id,
+                                         "web",
+                                         {"web." + std::to_string(i) + "." + id, "c" + id},
                                          {Ip(("10.0.1." + std::to_string(10 + i)).c_str())}})
                       .ok());
     }
     ASSERT_TRUE(table_.SetService("back", {"db", {}, {}, true, {}}).ok());
-    ASSERT_TRUE(table_.SetTask("back", {"d1", "db", {"db.1.d1"}, {Ip("10.0.2.5"), Ip("fd00::5")}}).ok());
+    ASSERT_TRUE(
+        table_.SetTask("back", {"d1", "db", {"db.1.d1"}, {Ip("10.0.2.5"), Ip("fd00::5")}}).ok());
     ASSERT_TRUE(table_.SetService("other", {"web", {}, {Ip("10.0.9.9")}, false, {}}).ok());
   }
 
@@ -90,8 +96,7 @@ TEST_F(RecordTableTest, NetworkScoping) {
   // Not attached to "other": its web is invisible; attached networks win in priority order.
   EXPECT_EQ(Addrs(Get("web.other")).size(), 0u);
   EXPECT_EQ(Get("web.other").kind, LookupResult::kUnknown);
-  EXPECT_EQ(Addrs(Get("web", kTypeA, {"other", "front"})),
-            (std::vector<std::string>{"10.0.9.9"}));
+  EXPECT_EQ(Addrs(Get("web", kTypeA, {"other", "front"})), (std::vector<std::string>{"10.0.9.9"}));
   EXPECT_EQ(Addrs(Get("web.front", kTypeA, {"other", "front"})),
             (std::vector<std::string>{"10.0.1.2"}));
   EXPECT_EQ(Addrs(Get("tasks.web.front")).size(), 3u);

@@ -35,8 +35,8 @@ std::optional<std::string> Recv(int fd, int ms, sockaddr_in* from = nullptr) {
   if (::poll(&p, 1, ms) != 1) return std::nullopt;
   char buf[65536];
   socklen_t len = sizeof(sockaddr_in);
-  ssize_t n = ::recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(from),
-                         from ? &len : nullptr);
+  ssize_t n =
+      ::recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(from), from ? &len : nullptr);
   if (n < 0) return std::nullopt;
   return std::string(buf, static_cast<size_t>(n));
 }
@@ -200,12 +200,14 @@ TEST_F(ResolverTest, TruncatedUpstreamAnswerIsRetriedOverTcpForTcpClients) {
   EXPECT_EQ(tq->questions[0].name, "big.example");
   Message full = MakeResponse(*tq, kNoError);
   for (int i = 0; i < 50; ++i) {
-    full.answers.push_back({"big.example", kTypeA, kClassIn, 30, Ip4{192, 0, 2, static_cast<uint8_t>(i)}});
+    full.answers.push_back(
+        {"big.example", kTypeA, kClassIn, 30, Ip4{192, 0, 2, static_cast<uint8_t>(i)}});
   }
   std::string fw = *BuildMessage(full);
   std::string fframed = std::string(1, static_cast<char>(fw.size() >> 8)) +
                         std::string(1, static_cast<char>(fw.size() & 0xff)) + fw;
-  ASSERT_EQ(::write(up.get(), fframed.data(), fframed.size()), static_cast<ssize_t>(fframed.size()));
+  ASSERT_EQ(::write(up.get(), fframed.data(), fframed.size()),
+            static_cast<ssize_t>(fframed.size()));
   // 3. The client gets the full answer with its own id.
   std::string in;
   while (true) {
@@ -215,8 +217,8 @@ TEST_F(ResolverTest, TruncatedUpstreamAnswerIsRetriedOverTcpForTcpClients) {
     ASSERT_GT(r, 0);
     in.append(buf, r);
     if (in.size() < 2) continue;
-    size_t want = (static_cast<size_t>(static_cast<uint8_t>(in[0])) << 8) |
-                  static_cast<uint8_t>(in[1]);
+    size_t want =
+        (static_cast<size_t>(static_cast<uint8_t>(in[0])) << 8) | static_cast<uint8_t>(in[1]);
     if (in.size() >= 2 + want) break;
   }
   auto m = ParseMessage(in.substr(2));

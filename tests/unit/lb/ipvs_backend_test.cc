@@ -16,13 +16,33 @@ class FlakyIpvs : public ipvs::Ipvs {
  public:
   explicit FlakyIpvs(ipvs::Ipvs* inner) : inner_(inner) {}
   int fail_at = -1;
-  absl::Status Gate() { return calls_++ == fail_at ? absl::UnavailableError("injected") : absl::OkStatus(); }
-  absl::Status AddService(const ipvs::ServiceSpec& s) override { RETURN_GATE; return inner_->AddService(s); }
-  absl::Status UpdateService(const ipvs::ServiceSpec& s) override { RETURN_GATE; return inner_->UpdateService(s); }
-  absl::Status DeleteService(const ipvs::ServiceKey& k) override { RETURN_GATE; return inner_->DeleteService(k); }
-  absl::Status AddDest(const ipvs::ServiceKey& k, const ipvs::DestSpec& d) override { RETURN_GATE; return inner_->AddDest(k, d); }
-  absl::Status UpdateDest(const ipvs::ServiceKey& k, const ipvs::DestSpec& d) override { RETURN_GATE; return inner_->UpdateDest(k, d); }
-  absl::Status DeleteDest(const ipvs::ServiceKey& k, const ipvs::DestSpec& d) override { RETURN_GATE; return inner_->DeleteDest(k, d); }
+  absl::Status Gate() {
+    return calls_++ == fail_at ? absl::UnavailableError("injected") : absl::OkStatus();
+  }
+  absl::Status AddService(const ipvs::ServiceSpec& s) override {
+    RETURN_GATE;
+    return inner_->AddService(s);
+  }
+  absl::Status UpdateService(const ipvs::ServiceSpec& s) override {
+    RETURN_GATE;
+    return inner_->UpdateService(s);
+  }
+  absl::Status DeleteService(const ipvs::ServiceKey& k) override {
+    RETURN_GATE;
+    return inner_->DeleteService(k);
+  }
+  absl::Status AddDest(const ipvs::ServiceKey& k, const ipvs::DestSpec& d) override {
+    RETURN_GATE;
+    return inner_->AddDest(k, d);
+  }
+  absl::Status UpdateDest(const ipvs::ServiceKey& k, const ipvs::DestSpec& d) override {
+    RETURN_GATE;
+    return inner_->UpdateDest(k, d);
+  }
+  absl::Status DeleteDest(const ipvs::ServiceKey& k, const ipvs::DestSpec& d) override {
+    RETURN_GATE;
+    return inner_->DeleteDest(k, d);
+  }
   absl::StatusOr<std::vector<ipvs::ServiceState>> List() override { return inner_->List(); }
   absl::Status Flush() override { return inner_->Flush(); }
 

@@ -55,8 +55,8 @@ DestSpec Dest(const char* ip, uint16_t port, uint32_t weight) {
 }
 
 TEST(IpvsMessagesTest, NewFwmarkService) {
-  auto b = EncodeServiceMsg(kFamily, IPVS_CMD_NEW_SERVICE, Fwmark(256), true,
-                            NLM_F_REQUEST | NLM_F_ACK);
+  auto b =
+      EncodeServiceMsg(kFamily, IPVS_CMD_NEW_SERVICE, Fwmark(256), true, NLM_F_REQUEST | NLM_F_ACK);
   ASSERT_TRUE(b.ok()) << b.status();
   Parsed p;
   Parse(*b, p);
@@ -136,7 +136,8 @@ TEST(IpvsMessagesTest, NewDestMasqWeight) {
             std::string("\x0a\x00\x01\x05", 4));
   EXPECT_EQ(nla_get_u16(p.dest[IPVS_DEST_ATTR_PORT]), htons(8080));
   EXPECT_EQ(nla_get_u16(p.dest[IPVS_DEST_ATTR_ADDR_FAMILY]), AF_INET);
-  EXPECT_EQ(nla_get_u32(p.dest[IPVS_DEST_ATTR_FWD_METHOD]), static_cast<uint32_t>(IP_VS_CONN_F_MASQ));
+  EXPECT_EQ(nla_get_u32(p.dest[IPVS_DEST_ATTR_FWD_METHOD]),
+            static_cast<uint32_t>(IP_VS_CONN_F_MASQ));
   EXPECT_EQ(nla_get_u32(p.dest[IPVS_DEST_ATTR_WEIGHT]), 1u);
   EXPECT_EQ(nla_get_u32(p.dest[IPVS_DEST_ATTR_U_THRESH]), 0u);
   EXPECT_EQ(nla_get_u32(p.dest[IPVS_DEST_ATTR_L_THRESH]), 0u);
@@ -209,12 +210,10 @@ TEST(FakeIpvsTest, KernelSemantics) {
   ASSERT_TRUE(ipvs->AddService(s).ok());
   EXPECT_EQ(ipvs->AddService(s).code(), absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(ipvs->AddDest(s.key, Dest("10.0.0.1", 80, 1)).ok());
-  EXPECT_EQ(ipvs->AddDest(s.key, Dest("10.0.0.1", 80, 1)).code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(ipvs->AddDest(s.key, Dest("10.0.0.1", 80, 1)).code(), absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(ipvs->UpdateDest(s.key, Dest("10.0.0.1", 80, 0)).ok());
   EXPECT_EQ((*ipvs->List())[0].dests[0].weight, 0u);
-  EXPECT_EQ(ipvs->DeleteDest(s.key, Dest("10.0.0.2", 80, 1)).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ipvs->DeleteDest(s.key, Dest("10.0.0.2", 80, 1)).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(ipvs->AddDest(Fwmark(9).key, Dest("10.0.0.1", 80, 1)).code(),
             absl::StatusCode::kNotFound);
   ASSERT_TRUE(ipvs->DeleteService(s.key).ok());

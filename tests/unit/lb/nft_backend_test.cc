@@ -13,7 +13,8 @@ Service Web(std::string name, std::string vip, int backends = 3) {
   s.name = std::move(name);
   s.vip = std::move(vip);
   s.port = 80;
-  for (int i = 0; i < backends; ++i) s.backends.push_back({absl::StrCat("10.0.1.", 10 + i), 8080, 1});
+  for (int i = 0; i < backends; ++i)
+    s.backends.push_back({absl::StrCat("10.0.1.", 10 + i), 8080, 1});
   return s;
 }
 
