@@ -108,7 +108,7 @@ void RaftNode::Stop() {
   if (thread_.joinable()) thread_.join();
   transport_.Stop();
   FailAllWaiters(absl::UnavailableError("raft: node stopped"));
-  for (auto& [ctx, w] : reads_) w->Complete(absl::UnavailableError("raft: node stopped"));
+  for (auto& r : reads_) r.waiter->Complete(absl::UnavailableError("raft: node stopped"));
   for (auto& [i, w] : read_applies_) w->Complete(absl::UnavailableError("raft: node stopped"));
   std::lock_guard<std::mutex> l(mu_);
   for (Input& in : inbox_) {
@@ -247,7 +247,7 @@ void RaftNode::HandleInput(Input& in) {
     case Input::kRead: {
       std::string ctx = std::to_string(opts_.id) + ":" + std::to_string(++read_seq_);
       core_->ReadIndex(ctx);
-      reads_.emplace_back(ctx, in.waiter);
+      reads_.push_back({ctx, in.waiter, 0});
       return;
     }
     case Input::kTransfer: {
@@ -280,6 +280,11 @@ void RaftNode::Loop() {
       next_tick += absl::ToChronoNanoseconds(opts_.tick);
       if (next_tick < now) next_tick = now + absl::ToChronoNanoseconds(opts_.tick);
       PromoteCaughtUpLearners();
+      // ReadIndex requests are dropped when no leader is known or a message is lost; ask
+      // again every few ticks (a duplicate answer finds no waiter and is ignored).
+      for (PendingRead& r : reads_) {
+        if (++r.age % 3 == 0) core_->ReadIndex(r.ctx);
+      }
     }
     while (core_->HasReady()) {
       Ready rd = core_->GetReady();
@@ -336,8 +341,8 @@ void RaftNode::HandleReady(Ready& rd) {
   }
   for (const ReadState& rs : rd.read_states) {
     for (auto it = reads_.begin(); it != reads_.end(); ++it) {
-      if (it->first == rs.context) {
-        read_applies_.emplace_back(rs.index, it->second);
+      if (it->ctx == rs.context) {
+        read_applies_.emplace_back(rs.index, it->waiter);
         reads_.erase(it);
         break;
       }

@@ -127,7 +127,12 @@ class RaftNode final : public Proposer {
 
   // Loop-thread state.
   std::map<uint64_t, std::shared_ptr<Waiter>> by_index_;  // proposals awaiting apply
-  std::vector<std::pair<std::string, std::shared_ptr<Waiter>>> reads_;  // ctx -> waiter
+  struct PendingRead {
+    std::string ctx;
+    std::shared_ptr<Waiter> waiter;
+    int age = 0;  // ticks without an answer; re-asked (e.g. no leader was known yet)
+  };
+  std::vector<PendingRead> reads_;
   std::vector<std::pair<uint64_t, std::shared_ptr<Waiter>>> read_applies_;  // index -> waiter
   std::map<uint64_t, api::RaftMember> members_;
   std::vector<uint64_t> removed_;
