@@ -11,6 +11,13 @@
 #include "tests/priv/dns/sh.h"
 #include "tests/testing/priv.h"
 
+// Prints the status on failure so a VM-lab log names the kernel's reason.
+#define ASSERT_OK_LIVE(expr)                       \
+  do {                                             \
+    absl::Status st_ = (expr);                     \
+    ASSERT_TRUE(st_.ok()) << #expr << ": " << st_; \
+  } while (0)
+
 namespace shoal::kernel::ipvs {
 namespace {
 
@@ -57,17 +64,17 @@ TEST_F(IpvsLiveTest, FwmarkServiceDestinationsDrainAndDelete) {
   ServiceSpec s;
   s.key.fwmark = 256;
   s.scheduler = "rr";
-  ASSERT_TRUE(ipvs_->AddService(s).ok());
+  ASSERT_OK_LIVE(ipvs_->AddService(s));
   EXPECT_EQ(ipvs_->AddService(s).code(), absl::StatusCode::kAlreadyExists);
-  ASSERT_TRUE(ipvs_->AddDest(s.key, Dest("10.0.1.5", 80, 1)).ok());
-  ASSERT_TRUE(ipvs_->AddDest(s.key, Dest("10.0.1.6", 80, 1)).ok());
+  ASSERT_OK_LIVE(ipvs_->AddDest(s.key, Dest("10.0.1.5", 80, 1)));
+  ASSERT_OK_LIVE(ipvs_->AddDest(s.key, Dest("10.0.1.6", 80, 1)));
   auto list = ipvs_->List();
   ASSERT_TRUE(list.ok()) << list.status();
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].spec.key.fwmark, 256u);
   EXPECT_EQ((*list)[0].spec.scheduler, "rr");
   EXPECT_EQ((*list)[0].dests.size(), 2u);
-  ASSERT_TRUE(ipvs_->UpdateDest(s.key, Dest("10.0.1.6", 80, 0)).ok());  // drain
+  ASSERT_OK_LIVE(ipvs_->UpdateDest(s.key, Dest("10.0.1.6", 80, 0)));  // drain
   list = ipvs_->List();
   for (const DestSpec& d : (*list)[0].dests) {
     EXPECT_EQ(d.weight, d.addr == Dest("10.0.1.6", 80, 0).addr ? 0u : 1u);
@@ -77,11 +84,11 @@ TEST_F(IpvsLiveTest, FwmarkServiceDestinationsDrainAndDelete) {
     auto out = Sh(absl::StrCat("ip netns exec ", ns_, " ipvsadm -Ln"));
     EXPECT_NE(out.out.find("FWM  256 rr"), std::string::npos) << out.out;
   }
-  ASSERT_TRUE(ipvs_->DeleteDest(s.key, Dest("10.0.1.6", 80, 0)).ok());
+  ASSERT_OK_LIVE(ipvs_->DeleteDest(s.key, Dest("10.0.1.6", 80, 0)));
   EXPECT_EQ(ipvs_->DeleteDest(s.key, Dest("10.0.1.6", 80, 0)).code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(ipvs_->DeleteService(s.key).ok());
+  ASSERT_OK_LIVE(ipvs_->DeleteService(s.key));
   EXPECT_TRUE(ipvs_->List()->empty());
-  ASSERT_TRUE(ipvs_->Flush().ok());
+  ASSERT_OK_LIVE(ipvs_->Flush());
 }
 
 }  // namespace
