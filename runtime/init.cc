@@ -221,6 +221,11 @@ void RunInit(const InitPlan& plan, int sock) {
   Check(sock, unshare(CLONE_NEWCGROUP), "unshare cgroup namespace");
   // Host unmounts still propagate in; nothing propagates out.
   Check(sock, mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr), "make / rslave");
+  if (plan.overlay_data) {
+    // Mounted in our own (rslave) mount namespace: it vanishes with the container.
+    Check(sock, mount("overlay", plan.rootfs, "overlay", 0, plan.overlay_data), "mount overlay",
+          plan.rootfs);
+  }
   Check(sock, mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr),
         "bind rootfs", plan.rootfs);
   int root = open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);  // the bind mount's root

@@ -57,6 +57,7 @@ struct ProcessPlan {
 struct InitPlan {
   std::deque<std::string> strings;  // owns every char* below (deque: stable addresses)
   const char* rootfs = nullptr;
+  const char* overlay_data = nullptr;  // overlayfs options; null = rootfs is a plain directory
   const char* hostname = nullptr;
   int netns_fd = -1;
   std::vector<InitOp> ops;

@@ -6,6 +6,7 @@
 #include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status.h"
 #include "kernel/mount/mount.h"
@@ -72,6 +73,19 @@ absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
   auto plan = std::make_unique<InitPlan>();
   InitPlan& p = *plan;
   p.rootfs = p.Str(spec.rootfs);
+  if (!spec.overlay.lower_dirs.empty()) {
+    std::string data = absl::StrCat("lowerdir=", absl::StrJoin(spec.overlay.lower_dirs, ":"));
+    if (!spec.overlay.upper_dir.empty()) {
+      absl::StrAppend(&data, ",upperdir=", spec.overlay.upper_dir, ",workdir=",
+                      spec.overlay.work_dir);
+    }
+    // The mount data is one page (runtime.md §6): fail with a clear error, not EINVAL later.
+    if (data.size() >= 4096) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("overlay: mount options are ", data.size(), " bytes (limit 4095)"));
+    }
+    p.overlay_data = p.Str(data);
+  }
   std::string hostname = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
   p.hostname = p.Str(hostname);
   ProcessSpec process = spec.process;

@@ -41,9 +41,18 @@ struct MountSpec {
   std::vector<std::string> options;  // "ro", "nosuid", "size=64m", "rbind", ...
 };
 
+// An overlayfs of image layers, mounted by the container's setup child inside its own mount
+// namespace (so it disappears with the container and never shows on the host).
+struct OverlayRootfs {
+  std::vector<std::string> lower_dirs;  // top-most layer first
+  std::string upper_dir;                // empty: read-only overlay (needs >= 2 lower dirs)
+  std::string work_dir;                 // same filesystem as upper_dir
+};
+
 struct ContainerSpec {
   std::string id;      // [A-Za-z0-9][A-Za-z0-9_.-]{0,127}
-  std::string rootfs;  // absolute path of a directory (or a mounted overlay)
+  std::string rootfs;  // absolute path of a directory; with `overlay`, its (empty) mountpoint
+  OverlayRootfs overlay;
   bool readonly_rootfs = false;
   std::string hostname;  // default: first 12 characters of the id
   ProcessSpec process;

@@ -77,7 +77,10 @@ std::string SpecToJson(const ContainerSpec& s) {
             {"mounts", mounts},
             {"resources", res},
             {"mask_paths", s.mask_paths},
-            {"init_path", s.init_path}};
+            {"init_path", s.init_path},
+            {"overlay", {{"lower_dirs", s.overlay.lower_dirs},
+                         {"upper_dir", s.overlay.upper_dir},
+                         {"work_dir", s.overlay.work_dir}}}};
   return j.dump(2);
 }
 
@@ -96,6 +99,10 @@ absl::StatusOr<ContainerSpec> SpecFromJson(const std::string& text) {
     s.netns_path = j.value("netns_path", "");
     s.mask_paths = j.value("mask_paths", true);
     s.init_path = j.value("init_path", "");
+    const json ov = j.value("overlay", json::object());
+    s.overlay.lower_dirs = ov.value("lower_dirs", std::vector<std::string>{});
+    s.overlay.upper_dir = ov.value("upper_dir", "");
+    s.overlay.work_dir = ov.value("work_dir", "");
     for (const json& m : j.value("mounts", json::array())) {
       s.mounts.push_back({m.value("destination", ""), m.value("type", "bind"),
                           m.value("source", ""),

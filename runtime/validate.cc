@@ -97,6 +97,33 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
   if (!S_ISDIR(st.st_mode)) {
     return Bad("rootfs", absl::StrCat("\"", spec.rootfs, "\" is not a directory"));
   }
+  const OverlayRootfs& ov = spec.overlay;
+  if (!ov.lower_dirs.empty()) {
+    for (size_t i = 0; i < ov.lower_dirs.size(); ++i) {
+      std::string field = absl::StrCat("overlay.lower_dirs[", i, "]");
+      RETURN_IF_ERROR(CheckAbsoluteClean(ov.lower_dirs[i], field));
+      if (ov.lower_dirs[i].find_first_of(",:") != std::string::npos) {
+        return Bad(field, "must not contain ',' or ':'");
+      }
+      if (stat(ov.lower_dirs[i].c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return Bad(field, absl::StrCat("\"", ov.lower_dirs[i], "\" is not a directory"));
+      }
+    }
+    if (ov.upper_dir.empty() != ov.work_dir.empty()) {
+      return Bad("overlay", "upper_dir and work_dir go together");
+    }
+    if (ov.upper_dir.empty() && ov.lower_dirs.size() < 2) {
+      return Bad("overlay.upper_dir", "a read-only overlay needs at least 2 lower_dirs");
+    }
+    for (const auto& [dir, field] : {std::pair{ov.upper_dir, "overlay.upper_dir"},
+                                     std::pair{ov.work_dir, "overlay.work_dir"}}) {
+      if (dir.empty()) continue;
+      RETURN_IF_ERROR(CheckAbsoluteClean(dir, field));
+      if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return Bad(field, absl::StrCat("\"", dir, "\" is not a directory"));
+      }
+    }
+  }
   if (spec.hostname.size() > 64) return Bad("hostname", "must be at most 64 characters");
   for (char c : spec.hostname) {
     if (!absl::ascii_isalnum(c) && c != '-' && c != '.') {
@@ -104,7 +131,12 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
     }
   }
   RETURN_IF_ERROR(ValidateProcess(spec.process, "process"));
-  RETURN_IF_ERROR(kernel::CheckInsideRoot(spec.rootfs, spec.process.cwd, "process.cwd"));
+  // Paths inside the rootfs are checked against the top-most layer when the rootfs is an
+  // overlay (the mountpoint itself is empty until the child mounts it).
+  const std::string& top = ov.lower_dirs.empty() ? spec.rootfs
+                           : ov.upper_dir.empty() ? ov.lower_dirs.front()
+                                                  : ov.upper_dir;
+  RETURN_IF_ERROR(kernel::CheckInsideRoot(top, spec.process.cwd, "process.cwd"));
   if (!spec.netns_path.empty()) {
     RETURN_IF_ERROR(CheckAbsoluteClean(spec.netns_path, "netns_path"));
     base::UniqueFd fd(open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -140,7 +172,7 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
     } else if (m.type != "tmpfs") {
       return Bad(field + ".type", absl::StrCat("\"", m.type, "\" must be \"bind\" or \"tmpfs\""));
     }
-    RETURN_IF_ERROR(kernel::CheckInsideRoot(spec.rootfs, m.destination, field + ".destination"));
+    RETURN_IF_ERROR(kernel::CheckInsideRoot(top, m.destination, field + ".destination"));
   }
   return kernel::ValidateResources(spec.resources);
 }

@@ -318,3 +318,41 @@ TEST_F(RuntimeTest, SeccompIsCompiledOncePerCapabilitySet) {
 
 }  // namespace
 }  // namespace shoal::runtime::testing
+
+namespace shoal::runtime::testing {
+namespace {
+
+TEST_F(RuntimeTest, OverlayRootfsOfLayersStaysInsideTheContainer) {
+  std::string base = absl::StrCat("/tmp/shoaltest-rt-ov-", getpid());
+  for (const char* d : {"/layer2/etc", "/upper", "/work", "/mnt"}) {
+    std::filesystem::create_directories(base + d);
+  }
+  ASSERT_TRUE(base::WriteFileAtomic(base + "/layer2/etc/motd", "from layer 2\n").ok());
+  ContainerSpec spec = Spec({"sh", "-c", "cat /etc/motd; echo new > /created; ls /bin/busybox"});
+  spec.rootfs = base + "/mnt";
+  spec.overlay.lower_dirs = {base + "/layer2", image_};  // top-most first
+  spec.overlay.upper_dir = base + "/upper";
+  spec.overlay.work_dir = base + "/work";
+  auto out = Run(spec);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->exit.code, 0) << out->out;
+  EXPECT_TRUE(absl::StrContains(out->out, "from layer 2")) << out->out;
+  EXPECT_TRUE(absl::StrContains(out->out, "/bin/busybox")) << out->out;
+  // Writes land in the upper dir, never in a layer; the overlay was never mounted on the host.
+  EXPECT_TRUE(std::filesystem::exists(base + "/upper/created"));
+  EXPECT_FALSE(std::filesystem::exists(image_ + "/created"));
+  auto mountinfo = base::ReadFile("/proc/self/mountinfo");
+  ASSERT_TRUE(mountinfo.ok());
+  EXPECT_FALSE(absl::StrContains(*mountinfo, base + "/mnt"));
+  EXPECT_TRUE(std::filesystem::is_empty(base + "/mnt"));
+
+  ContainerSpec bad = Spec({"true"});
+  bad.rootfs = base + "/mnt";
+  bad.overlay.lower_dirs = {image_};
+  auto got = runtime_->Create(bad, {});
+  EXPECT_TRUE(absl::StrContains(got.status().message(), "overlay.upper_dir")) << got.status();
+  std::filesystem::remove_all(base);
+}
+
+}  // namespace
+}  // namespace shoal::runtime::testing
