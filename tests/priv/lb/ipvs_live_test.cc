@@ -30,6 +30,10 @@ class IpvsLiveTest : public ::testing::Test {
     ns_ = absl::StrCat("snd-ipvs", getpid());
     ASSERT_EQ(Sh("ip netns add " + ns_).code, 0);
     created_ = true;
+    // IPVS refuses a destination whose address type is not unicast or local, and in a netns
+    // without any address the local routing table does not exist yet, so every address looks
+    // like broadcast (inet_addr_type) and AddDest fails with EINVAL. Bringing lo up creates it.
+    ASSERT_EQ(Sh("ip -n " + ns_ + " link set lo up").code, 0);
     fd_ = ::open(("/run/netns/" + ns_).c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fd_, 0);
     auto ipvs = OpenIpvs(fd_);
