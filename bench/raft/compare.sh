@@ -35,7 +35,8 @@ etcd_eps="127.0.0.1:$(ecp 1),127.0.0.1:$(ecp 2),127.0.0.1:$(ecp 3)"
 
 start_shoal() {
   "$srv" --id "$1" --listen "127.0.0.1:$(sp "$1")" --dir "$work/shoal$1" \
-    --cluster "$shoal_cluster" --log-level warn >>"$work/shoal$1.log" 2>&1 &
+    --cluster "$shoal_cluster" --snapshot-interval 100000 --log-level warn \
+    >>"$work/shoal$1.log" 2>&1 &
   spid[$1]=$!
 }
 start_etcd() {
@@ -62,7 +63,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf 
 
 echo "machine: nproc=$(nproc) kernel=$(uname -r) disk=$(df -T "$work" | awk 'NR==2 {print $2}')"
 echo "peer: $(etcd --version | head -1), 3 members, heartbeat 100 ms, election 1000 ms"
-echo "shoal: 3 members, tick 100 ms, election 10 ticks, heartbeat 1 tick, fdatasync per Ready"
+echo "shoal: 3 members, tick 100 ms, election 10 ticks, heartbeat 1 tick, fdatasync per Ready,"
+echo "       snapshot every 100000 entries (= etcd 3.4's default --snapshot-count)"
 for i in 1 2 3; do start_shoal "$i"; start_etcd "$i"; done
 wait_leader shoal "$shoal_eps" >/dev/null
 wait_leader etcd "$etcd_eps" >/dev/null
