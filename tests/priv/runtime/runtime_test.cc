@@ -30,11 +30,6 @@ std::string HostNs(const char* name) {
   return buf;
 }
 
-// A cgroup limit as the probe reports it: v1 file names on v1/hybrid hosts, v2 ones on v2.
-std::string Limit(std::map<std::string, std::string>& m, const char* v1, const char* v2) {
-  return m.count(v1) ? m[v1] : m[v2];
-}
-
 bool NoChildren() {
   siginfo_t info = {};
   return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD;
