@@ -39,7 +39,8 @@ struct RaftNode::Waiter {
 };
 
 struct RaftNode::Input {
-  enum Kind { kMessage, kPropose, kConfChange, kRead, kTransfer } kind = kMessage;
+  enum Kind { kMessage, kPropose, kConfChange, kRead, kTransfer, kSnapshotSaved } kind = kMessage;
+  absl::Status status;  // kSnapshotSaved: the file write's result; target = compact_to
   api::RaftMessage msg;
   std::string data;
   api::ConfChange cc;
@@ -106,6 +107,7 @@ void RaftNode::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (snap_writer_.joinable()) snap_writer_.join();
   transport_.Stop();
   FailAllWaiters(absl::UnavailableError("raft: node stopped"));
   for (auto& r : reads_) r.waiter->Complete(absl::UnavailableError("raft: node stopped"));
@@ -248,6 +250,17 @@ void RaftNode::HandleInput(Input& in) {
       std::string ctx = std::to_string(opts_.id) + ":" + std::to_string(++read_seq_);
       core_->ReadIndex(ctx);
       reads_.push_back({ctx, in.waiter, 0});
+      return;
+    }
+    case Input::kSnapshotSaved: {
+      snap_writing_ = false;
+      if (snap_writer_.joinable()) snap_writer_.join();
+      absl::Status s = in.status.ok() ? storage_->CompactTo(in.target) : in.status;
+      if (!s.ok()) {
+        base::Logger("raft")->critical("raft {}: saving snapshot failed: {}", opts_.id,
+                                       std::string(s.message()));
+        std::abort();
+      }
       return;
     }
     case Input::kTransfer: {
@@ -425,7 +438,7 @@ void RaftNode::RestoreSnapshot(const SnapshotData& s) {
 }
 
 void RaftNode::MaybeSnapshot() {
-  if (applied_ < last_snapshot_ + opts_.snapshot_interval) return;
+  if (snap_writing_ || applied_ < last_snapshot_ + opts_.snapshot_interval) return;
   if (core_->log().applied() != applied_) return;
   auto state = sm_->Snapshot();
   if (!state.ok()) {
@@ -441,13 +454,17 @@ void RaftNode::MaybeSnapshot() {
   core_->Compact(applied_, std::make_shared<const std::string>(snap.SerializeAsString()),
                  opts_.snapshot_keep);
   uint64_t compact_to = applied_ > opts_.snapshot_keep ? applied_ - opts_.snapshot_keep : 0;
-  absl::Status s = storage_->SaveSnapshot(*core_->snapshot(), compact_to);
-  if (!s.ok()) {
-    base::Logger("raft")->critical("raft {}: saving snapshot failed: {}", opts_.id,
-                                   std::string(s.message()));
-    std::abort();
-  }
   last_snapshot_ = applied_;
+  snap_writing_ = true;
+  SnapshotData sd = *core_->snapshot();
+  Storage* storage = storage_.get();
+  snap_writer_ = std::thread([this, storage, sd, compact_to] {
+    Input in;
+    in.kind = Input::kSnapshotSaved;
+    in.status = storage->WriteSnapshotFile(sd);
+    in.target = compact_to;
+    Enqueue(std::move(in));
+  });
 }
 
 void RaftNode::FailAllWaiters(const absl::Status& s) {

@@ -117,6 +117,10 @@ class RaftNode final : public Proposer {
   std::unique_ptr<Core> core_;
   Transport transport_;
   std::unique_ptr<api::Raft::Service> service_;
+  // Snapshot files are written (and fsynced) off the loop thread; the WAL is compacted
+  // only after the file is durable (kSnapshotSaved input).
+  std::thread snap_writer_;
+  bool snap_writing_ = false;  // loop thread only
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -299,6 +299,10 @@ absl::Status Storage::DeleteOldSnapshots() {
 absl::Status Storage::SaveSnapshot(const SnapshotData& snap, uint64_t compact_to) {
   RETURN_IF_ERROR(WriteSnapshotFile(snap));
   snap_meta_ = snap.metadata;
+  return CompactTo(compact_to);
+}
+
+absl::Status Storage::CompactTo(uint64_t compact_to) {
   // Segment i holds only entries < segments_[i+1].first_index; never delete the current one.
   size_t drop = 0;
   while (drop + 1 < segments_.size() && segments_[drop + 1].first_index <= compact_to + 1) ++drop;

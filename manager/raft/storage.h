@@ -62,6 +62,11 @@ class Storage {
   // Writes a snapshot taken locally, then deletes WAL segments holding only entries <=
   // `compact_to` and all but the newest keep_snapshots snapshot files.
   absl::Status SaveSnapshot(const SnapshotData& snap, uint64_t compact_to);
+  // The two halves of SaveSnapshot, so the file can be written off the raft loop thread:
+  // WriteSnapshotFile touches only the snapshot directory and may run on another thread
+  // concurrently with Save(); CompactTo (owner thread) runs once that file is durable.
+  absl::Status WriteSnapshotFile(const SnapshotData& snap);
+  absl::Status CompactTo(uint64_t compact_to);
 
   uint64_t syncs() const { return syncs_; }
   const std::string& dir() const { return dir_; }
@@ -79,7 +84,6 @@ class Storage {
   absl::Status LoadSnapshot();
   absl::Status Append(const api::WalRecord& rec, bool sync);
   absl::Status Roll();
-  absl::Status WriteSnapshotFile(const SnapshotData& snap);
   absl::Status DeleteOldSnapshots();
 
   std::string dir_;
