@@ -9,6 +9,9 @@
 #include <netlink/route/link/vlan.h>
 #include <netlink/route/link/vxlan.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -122,12 +125,22 @@ absl::StatusOr<Link> LibnlNetlink::CreateLink(const LinkSpec& s) {
       break;
   }
   if (!l) return absl::ResourceExhaustedError("alloc link");
-  rtnl_link_set_name(l.get(), s.name.c_str());
+  // Kernels before 6.7 look the new name up in the *requesting* namespace even when the link
+  // is created in another one (IFLA_NET_NS_FD), so "eth0" for a container fails with EEXIST
+  // when the host has an eth0 too (seen on Debian 12's 6.1 in the VM lab). Then the link is
+  // created under a temporary name and renamed inside its namespace.
+  const bool rename_after = s.netns_fd >= 0 && GetLink(s.name).ok();
+  std::string create_name = s.name;
+  if (rename_after) {
+    static std::atomic<uint32_t> counter{0};
+    create_name = absl::StrCat("shltmp", ::getpid() % 100000, "x", counter.fetch_add(1) % 100);
+  }
+  rtnl_link_set_name(l.get(), create_name.c_str());
   if (s.mtu) rtnl_link_set_mtu(l.get(), s.mtu);
   if (s.mac) rtnl_link_set_addr(l.get(), nl::ToNl(*s.mac).get());
   if (s.parent_index > 0) rtnl_link_set_link(l.get(), s.parent_index);
   if (s.netns_fd >= 0) rtnl_link_set_ns_fd(l.get(), s.netns_fd);
-  if (s.up) rtnl_link_set_flags(l.get(), IFF_UP);
+  if (s.up && !rename_after) rtnl_link_set_flags(l.get(), IFF_UP);
   int err = rtnl_link_add(sock(), l.get(), NLM_F_CREATE | NLM_F_EXCL);
   std::string what = absl::StrCat("create ", LinkKindName(s.kind), " ", s.name);
   if (s.kind == LinkKind::kVeth) absl::StrAppend(&what, " (peer ", s.veth.peer_name, ")");
@@ -135,6 +148,17 @@ absl::StatusOr<Link> LibnlNetlink::CreateLink(const LinkSpec& s) {
   if (s.netns_fd < 0) return GetLink(s.name);
   ASSIGN_OR_RETURN(nl::Socket other, nl::OpenRouteSocket(s.netns_fd));
   LibnlNetlink there(std::move(other));
+  if (rename_after) {
+    ASSIGN_OR_RETURN(Link tmp, there.GetLink(create_name));
+    LinkPtr change(rtnl_link_alloc());
+    rtnl_link_set_name(change.get(), s.name.c_str());
+    if (s.up) rtnl_link_set_flags(change.get(), IFF_UP);
+    absl::Status renamed = there.Change(tmp.index, change.get(), what);
+    if (!renamed.ok()) {
+      (void)there.DeleteLink(tmp.index);  // leave nothing half-built
+      return renamed;
+    }
+  }
   return there.GetLink(s.name);
 }
 

@@ -20,6 +20,13 @@
 namespace shoal::netdrv {
 namespace {
 
+#define ASSERT_OK_EP(expr)                        \
+  do {                                            \
+    absl::Status ep_st_ = (expr).status();        \
+    ASSERT_TRUE(ep_st_.ok()) << #expr << ": " << ep_st_; \
+  } while (0)
+
+
 class LabDriversTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -189,11 +196,11 @@ TEST_F(LabDriversTest, MacvlanContainersReachEachOtherAcrossHostsAndModesBehave)
   }
   int a = Container("a"), b = Container("b"), a2 = Container("a2");
   int p1 = Container("p1"), p2 = Container("p2");
-  ASSERT_TRUE(drivers[0]->CreateEndpoint(Ep("mvnet", "a", a, "10.20.0.11/24")).ok());
-  ASSERT_TRUE(drivers[1]->CreateEndpoint(Ep("mvnet", "b", b, "10.20.0.12/24")).ok());
-  ASSERT_TRUE(drivers[0]->CreateEndpoint(Ep("mvnet", "a2", a2, "10.20.0.13/24")).ok());
-  ASSERT_TRUE(drivers[0]->CreateEndpoint(Ep("mvpriv", "p1", p1, "10.21.0.11/24")).ok());
-  ASSERT_TRUE(drivers[0]->CreateEndpoint(Ep("mvpriv", "p2", p2, "10.21.0.12/24")).ok());
+  ASSERT_OK_EP(drivers[0]->CreateEndpoint(Ep("mvnet", "a", a, "10.20.0.11/24")));
+  ASSERT_OK_EP(drivers[1]->CreateEndpoint(Ep("mvnet", "b", b, "10.20.0.12/24")));
+  ASSERT_OK_EP(drivers[0]->CreateEndpoint(Ep("mvnet", "a2", a2, "10.20.0.13/24")));
+  ASSERT_OK_EP(drivers[0]->CreateEndpoint(Ep("mvpriv", "p1", p1, "10.21.0.11/24")));
+  ASSERT_OK_EP(drivers[0]->CreateEndpoint(Ep("mvpriv", "p2", p2, "10.21.0.12/24")));
   std::string o;
   EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.20.0.12", &o)) << o;  // across hosts
   EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.20.0.13", &o)) << o;  // same parent, bridge mode
@@ -217,8 +224,8 @@ TEST_F(LabDriversTest, MacvlanOnAVlanSubLinkCreatesAndRemovesIt) {
   MacvlanDriver d1({lab_->host(1).netns.get()}, netlink_, random_);
   ASSERT_TRUE(d1.CreateNetwork(n).ok());
   int a = Container("va"), b = Container("vb");
-  ASSERT_TRUE(d0.CreateEndpoint(Ep("mv10", "va", a, "10.22.0.11/24")).ok());
-  ASSERT_TRUE(d1.CreateEndpoint(Ep("mv10", "vb", b, "10.22.0.12/24")).ok());
+  ASSERT_OK_EP(d0.CreateEndpoint(Ep("mv10", "va", a, "10.22.0.11/24")));
+  ASSERT_OK_EP(d1.CreateEndpoint(Ep("mv10", "vb", b, "10.22.0.12/24")));
   std::string o;
   EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.22.0.12", &o)) << o;
   ASSERT_TRUE(d0.DeleteNetwork("mv10").ok());
