@@ -125,9 +125,9 @@ absl::StatusOr<Link> LibnlNetlink::CreateLink(const LinkSpec& s) {
       break;
   }
   if (!l) return absl::ResourceExhaustedError("alloc link");
-  // Kernels before 6.7 look the new name up in the *requesting* namespace even when the link
-  // is created in another one (IFLA_NET_NS_FD), so "eth0" for a container fails with EEXIST
-  // when the host has an eth0 too (seen on Debian 12's 6.1 in the VM lab). Then the link is
+  // Older kernels (Debian 12's 6.1; not 6.18) look the new name up in the *requesting* namespace
+  // even when the link is created in another one (IFLA_NET_NS_FD), so "eth0" for a container
+  // fails with EEXIST when the host has an eth0 too (seen in the VM lab). Then the link is
   // created under a temporary name and renamed inside its namespace.
   const bool rename_after = s.netns_fd >= 0 && GetLink(s.name).ok();
   std::string create_name = s.name;
