@@ -95,8 +95,8 @@ class LocalRegistry {
                   " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=shoaltest-token"
                   " -keyout token.key -out token.crt >/dev/null 2>&1"),
               0);
-    std::string script =
-        (std::filesystem::path(__FILE__).parent_path() / "token_server.py").string();
+    // An absolute path from CMake: __FILE__ may be relative (ccache's base_dir rewriting).
+    std::string script = SHOAL_IMAGES_TEST_DIR "/token_server.py";
     token_pid_ = ::fork();
     if (token_pid_ == 0) {
       int log = ::open((d + "/token.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
