@@ -1,6 +1,7 @@
 #include "netdrv/driver.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 
 namespace shoal::netdrv {
 
@@ -9,6 +10,40 @@ kernel::MacAddr RandomMac(uint64_t random) {
   for (int i = 0; i < 6; ++i) m.bytes[i] = static_cast<uint8_t>(random >> (8 * i));
   m.bytes[0] = static_cast<uint8_t>((m.bytes[0] & 0xfc) | 0x02);  // local, unicast
   return m;
+}
+
+absl::Status AttachVethToBridge(kernel::NetlinkFactory& factory, kernel::Netlink& host,
+                                int bridge_index, const std::string& host_ifname,
+                                const EndpointSpec& spec, const kernel::MacAddr& mac,
+                                uint32_t mtu, const kernel::IpAddr& gateway) {
+  kernel::LinkSpec v;
+  v.kind = kernel::LinkKind::kVeth;
+  v.name = host_ifname;
+  v.mtu = mtu;
+  v.veth.peer_name = spec.ifname;
+  v.veth.peer_netns_fd = spec.netns_fd;
+  v.veth.peer_mac = mac;
+  auto host_end = host.CreateLink(v);
+  if (!host_end.ok()) return base::Annotate(host_end.status(), absl::StrCat("endpoint ", spec.id));
+  auto finish = [&]() -> absl::Status {
+    RETURN_IF_ERROR(host.SetLinkMaster(host_end->index, bridge_index));
+    RETURN_IF_ERROR(host.SetLinkUp(host_end->index, true));
+    ASSIGN_OR_RETURN(auto ctr, factory.Open(spec.netns_fd));
+    ASSIGN_OR_RETURN(kernel::Link eth, ctr->GetLink(spec.ifname));
+    RETURN_IF_ERROR(ctr->AddAddress({eth.index, spec.address}));
+    RETURN_IF_ERROR(ctr->SetLinkUp(eth.index, true));
+    if (spec.default_route) {
+      RETURN_IF_ERROR(ctr->AddRoute(
+          {kernel::IpPrefix{kernel::IpAddr::V4(0, 0, 0, 0), 0}, gateway, eth.index}));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status st = finish();
+  if (!st.ok()) {
+    (void)host.DeleteLink(host_end->index);  // takes the container end with it
+    return base::Annotate(st, absl::StrCat("endpoint ", spec.id));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateEndpointSpec(const EndpointSpec& s, const NetworkSpec& n) {

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "kernel/netlink/netlink.h"
 #include "kernel/netlink/types.h"
 
 namespace shoal::netdrv {
@@ -75,6 +76,16 @@ class Driver {
 // A random locally administered unicast MAC (02:xx:..): endpoint MACs are not derived from IPs,
 // so IP reuse never reuses a MAC (dataplane.md §10.12).
 kernel::MacAddr RandomMac(uint64_t random);
+
+// Plugs a container into a bridge, as the bridge and overlay drivers both do: a veth named
+// `host_ifname` enslaved to `bridge_index` in the namespace of `host`, its peer created
+// directly in the container's namespace as spec.ifname with `mac` and `mtu`, the address, and
+// "default via `gateway`" when spec.default_route. On failure the veth is deleted (its
+// container end goes with it), so nothing half-built is left; the error names the endpoint.
+absl::Status AttachVethToBridge(kernel::NetlinkFactory& factory, kernel::Netlink& host,
+                                int bridge_index, const std::string& host_ifname,
+                                const EndpointSpec& spec, const kernel::MacAddr& mac,
+                                uint32_t mtu, const kernel::IpAddr& gateway);
 
 // Validation shared by the drivers; messages name the field.
 absl::Status ValidateEndpointSpec(const EndpointSpec& spec, const NetworkSpec& network);

@@ -218,32 +218,8 @@ absl::StatusOr<Endpoint> OverlayDriver::CreateEndpoint(const EndpointSpec& spec)
   ep.mtu = net.mtu;
   ASSIGN_OR_RETURN(auto sb, netlink_.Open(net.sandbox.get()));
   ASSIGN_OR_RETURN(Link br, sb->GetLink(kBridge));
-  LinkSpec v;
-  v.kind = LinkKind::kVeth;
-  v.name = VethName(spec.id);
-  v.mtu = net.mtu;
-  v.veth.peer_name = spec.ifname;
-  v.veth.peer_netns_fd = spec.netns_fd;
-  v.veth.peer_mac = ep.mac;
-  ASSIGN_OR_RETURN(Link host_end, sb->CreateLink(v));
-  auto finish = [&]() -> absl::Status {
-    RETURN_IF_ERROR(sb->SetLinkMaster(host_end.index, br.index));
-    RETURN_IF_ERROR(sb->SetLinkUp(host_end.index, true));
-    ASSIGN_OR_RETURN(auto ctr, netlink_.Open(spec.netns_fd));
-    ASSIGN_OR_RETURN(Link eth, ctr->GetLink(spec.ifname));
-    RETURN_IF_ERROR(ctr->AddAddress({eth.index, spec.address}));
-    RETURN_IF_ERROR(ctr->SetLinkUp(eth.index, true));
-    if (spec.default_route) {
-      RETURN_IF_ERROR(ctr->AddRoute(
-          {kernel::IpPrefix{kernel::IpAddr::V4(0, 0, 0, 0), 0}, net.spec.gateway, eth.index}));
-    }
-    return absl::OkStatus();
-  };
-  absl::Status st = finish();
-  if (!st.ok()) {
-    (void)sb->DeleteLink(host_end.index);  // takes the container end with it
-    return base::Annotate(st, absl::StrCat("endpoint ", spec.id));
-  }
+  RETURN_IF_ERROR(AttachVethToBridge(netlink_, *sb, br.index, VethName(spec.id), spec, ep.mac,
+                                     net.mtu, net.spec.gateway));
   net.endpoints[spec.id] = ep;
   return ep;
 }
