@@ -53,6 +53,25 @@ std::string ServFailFor(absl::string_view packet) {
   return out.ok() ? *std::move(out) : HeaderOnly(*h, kServFail);
 }
 
+bool AnswersQuestion(absl::string_view query, absl::string_view reply) {
+  if (query.size() < kHeaderSize || reply.size() < kHeaderSize) return false;
+  if ((static_cast<uint8_t>(reply[2]) & 0x80) == 0) return false;
+  if (reply[4] != 0 || reply[5] != 1) return false;  // qdcount == 1
+  // Length of the query's question: uncompressed labels, the root byte, type and class.
+  size_t i = kHeaderSize;
+  while (i < query.size() && query[i] != 0) {
+    uint8_t len = static_cast<uint8_t>(query[i]);
+    if (len > kMaxLabelLength) return false;
+    i += 1 + len;
+  }
+  size_t end = i + 1 + 4;
+  if (i >= query.size() || end > query.size() || end > reply.size()) return false;
+  // Label-length bytes are < 64, so lowercasing leaves them alone; type and class are exact.
+  return absl::EqualsIgnoreCase(query.substr(kHeaderSize, i - kHeaderSize),
+                                reply.substr(kHeaderSize, i - kHeaderSize)) &&
+         query.substr(i, 5) == reply.substr(i, 5);
+}
+
 Outcome AnswerQuery(const QueryContext& ctx, absl::string_view packet) {
   Outcome drop;
   auto h = ParseHeader(packet);

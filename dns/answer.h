@@ -45,4 +45,11 @@ Outcome AnswerQuery(const QueryContext& ctx, absl::string_view packet);
 // the packet cannot be answered at all.
 std::string ServFailFor(absl::string_view packet);
 
+// True when `reply` is a response (QR set) with exactly one question that equals the question
+// of `query` (name compared case-insensitively, type and class exactly). An upstream answer
+// that fails this is ignored: besides the 16-bit id and the upstream's address, an off-path
+// spoofer must also match the question (RFC 5452 §3). Both questions sit right after the
+// header and cannot be compressed (there is nothing before them to point at).
+bool AnswersQuestion(absl::string_view query, absl::string_view reply);
+
 }  // namespace shoal::dns

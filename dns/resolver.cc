@@ -371,7 +371,7 @@ class LoopResolver final : public Resolver {
   }
 
   void StartForward(Pending p, absl::string_view packet) {
-    if (pending_.size() >= options_.max_concurrent_forwards) {
+    if (pending_.size() + up_tcp_.size() >= options_.max_concurrent_forwards) {
       ReplyToClient(p, ServFailFor(packet));
       return;
     }
@@ -478,7 +478,7 @@ class LoopResolver final : public Resolver {
   void FinishUpTcp(absl::flat_hash_map<uint64_t, std::unique_ptr<UpTcp>>::iterator it,
                    const std::string& reply) {
     UpTcp& u = *it->second;
-    bool ok = reply.size() >= kHeaderSize && (static_cast<uint8_t>(reply[2]) & 0x80);
+    bool ok = AnswersQuestion(u.p.query, reply);
     if (ok) {
       std::string r = reply;
       SetId(r, u.p.client_id);
@@ -503,7 +503,7 @@ class LoopResolver final : public Resolver {
       auto it = pending_.find(Key(fd, GetId(reply)));
       // Only the upstream we asked may answer (off-path spoofing must also guess the id).
       if (it == pending_.end() || !SameAddr(it->second.upstream->addr, 0, from)) continue;
-      if ((static_cast<uint8_t>(reply[2]) & 0x80) == 0) continue;  // not a response
+      if (!AnswersQuestion(it->second.query, reply)) continue;  // not a response to it
       Pending p = std::move(it->second);
       pending_.erase(it);
       bool truncated = (static_cast<uint8_t>(reply[2]) & 0x02) != 0;

@@ -120,5 +120,23 @@ TEST_F(AnswerTest, ServFailFor) {
   EXPECT_TRUE(ServFailFor("abc").empty());
 }
 
+TEST_F(AnswerTest, UpstreamReplyMustEchoTheQuestion) {
+  std::string q = Query("Example.COM", kTypeA);
+  auto reply_to = [](const std::string& query) {
+    Message m = *ParseMessage(query);
+    return *BuildMessage(MakeResponse(m, kNoError));
+  };
+  EXPECT_TRUE(AnswersQuestion(q, reply_to(q)));
+  EXPECT_TRUE(AnswersQuestion(q, reply_to(Query("example.com", kTypeA))));  // any case
+  EXPECT_FALSE(AnswersQuestion(q, reply_to(Query("example.org", kTypeA))));
+  EXPECT_FALSE(AnswersQuestion(q, reply_to(Query("example.com", kTypeAaaa))));
+  EXPECT_FALSE(AnswersQuestion(q, q));  // a query, not a response
+  std::string no_question = reply_to(q).substr(0, kHeaderSize);
+  no_question[5] = 0;
+  EXPECT_FALSE(AnswersQuestion(q, no_question));
+  EXPECT_FALSE(AnswersQuestion(q, reply_to(q).substr(0, 20)));  // cut inside the question
+  EXPECT_FALSE(AnswersQuestion("", reply_to(q)));
+}
+
 }  // namespace
 }  // namespace shoal::dns

@@ -159,6 +159,38 @@ TEST_F(ResolverTest, ForwardsUnknownNamesAndRelaysTheAnswer) {
   ASSERT_EQ(m->answers.size(), 1u);
 }
 
+// An upstream reply with the right id from the right address but for another question is
+// ignored; the real answer that follows is relayed.
+TEST_F(ResolverTest, UpstreamReplyForAnotherQuestionIsIgnored) {
+  base::UniqueFd c = Udp();
+  sockaddr_in to = Loopback(port_);
+  std::string q = Query("example.com", 0x6161);
+  ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  sockaddr_in from{};
+  auto fwd = Recv(upstream_.get(), 5000, &from);
+  ASSERT_TRUE(fwd.has_value());
+  auto fq = ParseMessage(*fwd);
+  ASSERT_TRUE(fq.ok());
+  Message spoof = MakeResponse(*fq, kNoError);
+  spoof.questions[0].name = "evil.example";
+  spoof.answers.push_back({"evil.example", kTypeA, kClassIn, 30, Ip4{198, 51, 100, 66}});
+  Message real = MakeResponse(*fq, kNoError);
+  real.answers.push_back({"example.com", kTypeA, kClassIn, 30, Ip4{192, 0, 2, 1}});
+  for (const Message& m : {spoof, real}) {
+    std::string wire = *BuildMessage(m);
+    ::sendto(upstream_.get(), wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&from),
+             sizeof(from));
+  }
+  auto r = Recv(c.get(), 5000);
+  ASSERT_TRUE(r.has_value());
+  auto m = ParseMessage(*r);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->header.id, 0x6161);
+  ASSERT_EQ(m->answers.size(), 1u);
+  EXPECT_EQ(std::get<Ip4>(m->answers[0].data), (Ip4{192, 0, 2, 1}));
+  EXPECT_FALSE(Recv(c.get(), 100).has_value());  // exactly one reply
+}
+
 // A forwarded answer that comes back truncated over UDP is fetched again over TCP for a TCP
 // client (RFC 7766); a UDP client gets the truncated answer and retries over TCP itself.
 TEST_F(ResolverTest, TruncatedUpstreamAnswerIsRetriedOverTcpForTcpClients) {
