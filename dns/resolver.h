@@ -11,9 +11,13 @@
 // since the container cannot reach them). At most `max_concurrent_forwards` queries (UDP and
 // TCP to upstreams together) are in flight; beyond that, and when every upstream failed, the
 // client gets SERVFAIL. When a TCP client's forwarded answer comes back truncated over UDP,
-// the query is repeated to that upstream over TCP (socket also made in the container's namespace); UDP clients get the
-// truncated answer and retry over TCP themselves (RFC 7766). An upstream reply is accepted only
-// from the upstream asked, with the id we sent and the question asked (AnswersQuestion).
+// the query is repeated to that upstream over TCP (socket also made in the container's
+// namespace); UDP clients get the truncated answer and retry over TCP themselves (RFC 7766).
+// An upstream reply is accepted only from the upstream asked, with the id we sent and the
+// question asked (AnswersQuestion).
+//
+// Implementation: dns/resolver_loop.h (one event loop, split by concern into resolver.cc,
+// endpoints.cc, tcp_server.cc and forward.cc).
 //
 // Thread safety: AddEndpoint/RemoveEndpoint may be called from any thread. The RecordTable is
 // shared and updated independently. Destruction stops the loop and closes every socket.
