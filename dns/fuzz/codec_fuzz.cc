@@ -57,5 +57,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(o.reply.size() <= (tcp ? kMaxMessageSize : kOurUdpPayload));
     }
   }
+  // Upstream-reply validation reads both packets: any split of the input is a query + reply.
+  size_t half = size / 2;
+  (void)AnswersQuestion(packet.substr(0, half), packet.substr(half));
+  (void)AnswersQuestion(packet, packet);
   return 0;
 }
