@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "kernel/netlink/libnl_netlink.h"
+#include "kernel/netlink/sysctl.h"
 
 namespace shoal::lab {
 
@@ -55,25 +56,35 @@ absl::Status Lab::Build() {
   br.up = true;
   RETURN_IF_ERROR(nl->CreateLink(br).status());
   for (int i = 1; i <= options_.hosts; ++i) {
-    ASSIGN_OR_RETURN(LabHost h, AddHost(absl::StrCat(options_.prefix, "h", i), absl::StrCat("h", i),
-                                        absl::StrCat(options_.subnet, ".", i), options_.outside));
+    ASSIGN_OR_RETURN(LabHost h,
+                     AddHost(absl::StrCat(options_.prefix, "h", i), absl::StrCat("h", i),
+                             absl::StrCat(options_.subnet, ".", i),
+                             absl::StrCat(options_.subnet6, absl::Hex(i)), options_.outside));
     hosts_.push_back(std::move(h));
   }
   if (options_.outside) {
-    ASSIGN_OR_RETURN(LabHost o, AddHost(options_.prefix + "out", "out",
-                                        absl::StrCat(options_.subnet, ".254"), false));
+    ASSIGN_OR_RETURN(LabHost o,
+                     AddHost(options_.prefix + "out", "out", absl::StrCat(options_.subnet, ".254"),
+                             options_.subnet6 + "fe", false));
     outside_ = std::make_unique<LabHost>(std::move(o));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<LabHost> Lab::AddHost(const std::string& name, const std::string& port,
-                                     const std::string& ip, bool default_route) {
+                                     const std::string& ip, const std::string& ip6,
+                                     bool default_route) {
   kernel::LibnlNetlinkFactory f;
   LabHost h;
   h.name = name;
   ASSIGN_OR_RETURN(h.netns, store_.Create(name));
   ASSIGN_OR_RETURN(h.ip, kernel::IpAddr::Parse(ip));
+  if (options_.ipv6) {
+    ASSIGN_OR_RETURN(h.ip6, kernel::IpAddr::Parse(ip6));
+    // eth0 (created below) inherits "default": no duplicate address detection, so the address
+    // is not "tentative" (unusable as a source) for the first second or two.
+    RETURN_IF_ERROR(kernel::WriteSysctl(h.netns.get(), "net/ipv6/conf/default/accept_dad", "0"));
+  }
   ASSIGN_OR_RETURN(auto lab_nl, f.Open(lab_ns_.get()));
   ASSIGN_OR_RETURN(kernel::Link ul, lab_nl->GetLink("ul0"));
   LinkSpec v;
@@ -88,6 +99,9 @@ absl::StatusOr<LabHost> Lab::AddHost(const std::string& name, const std::string&
   ASSIGN_OR_RETURN(auto nl, f.Open(h.netns.get()));
   ASSIGN_OR_RETURN(kernel::Link eth0, nl->GetLink("eth0"));
   RETURN_IF_ERROR(nl->AddAddress({eth0.index, kernel::IpPrefix{h.ip, 24}}));
+  if (options_.ipv6) RETURN_IF_ERROR(nl->AddAddress({eth0.index, kernel::IpPrefix{h.ip6, 64}}));
+  ASSIGN_OR_RETURN(kernel::Link lo, nl->GetLink("lo"));
+  RETURN_IF_ERROR(nl->SetLinkUp(lo.index, true));
   RETURN_IF_ERROR(nl->SetLinkUp(eth0.index, true));
   if (default_route) {
     ASSIGN_OR_RETURN(kernel::IpAddr gw, kernel::IpAddr::Parse(options_.subnet + ".254"));

@@ -5,6 +5,8 @@
 //   <prefix>lab  : bridge ul0 (+ one veth port per host)
 //   <prefix>h1.. : eth0 = <subnet>.<i>/24, default route via <subnet>.254 when `outside` is set
 //   <prefix>out  : eth0 = <subnet>.254/24
+//   with `ipv6`   : eth0 also gets <subnet6>:<i>/64 (outside <subnet6>:fe), DAD off so the
+//                   address is usable at once (an IPv6 underlay for VXLAN)
 //
 // Namespaces are bind-mounted under options.netns_dir (default /run/netns so `ip netns exec`
 // works for people). Create() first purges leftovers of the same prefix (a crashed run); the
@@ -29,13 +31,16 @@ struct LabOptions {
   bool outside = false;
   uint32_t underlay_mtu = 1500;
   std::string subnet = "192.168.77";  // /24, host i gets .i, outside .254
+  bool ipv6 = false;
+  std::string subnet6 = "fd77::";  // /64, host i gets <subnet6><i in hex>, outside <subnet6>fe
   std::string netns_dir = "/run/netns";
 };
 
 struct LabHost {
   std::string name;  // netns name
   base::UniqueFd netns;
-  kernel::IpAddr ip;  // underlay address on eth0
+  kernel::IpAddr ip;   // underlay address on eth0
+  kernel::IpAddr ip6;  // IPv6 underlay address on eth0 (unset unless options.ipv6)
 };
 
 class Lab {
@@ -60,7 +65,8 @@ class Lab {
   explicit Lab(LabOptions options);
   absl::Status Build();
   absl::StatusOr<LabHost> AddHost(const std::string& name, const std::string& port,
-                                  const std::string& ip, bool default_route);
+                                  const std::string& ip, const std::string& ip6,
+                                  bool default_route);
 
   LabOptions options_;
   kernel::BindMountNetnsStore store_;

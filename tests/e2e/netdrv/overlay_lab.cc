@@ -9,22 +9,23 @@
 
 namespace shoal::netdrv::testing {
 
-absl::StatusOr<std::unique_ptr<OverlayLab>> OverlayLab::Create(const std::string& prefix, int hosts,
-                                                               uint32_t underlay_mtu) {
+absl::StatusOr<std::unique_ptr<OverlayLab>> OverlayLab::Create(const OverlayLabOptions& options) {
   std::unique_ptr<OverlayLab> o(new OverlayLab());
-  o->dir_ = absl::StrCat("/run/", prefix, ::getpid());
+  o->dir_ = absl::StrCat("/run/", options.prefix, ::getpid());
   lab::LabOptions opts;
-  opts.prefix = prefix;
-  opts.hosts = hosts;
-  opts.underlay_mtu = underlay_mtu;
+  opts.prefix = options.prefix;
+  opts.hosts = options.hosts;
+  opts.underlay_mtu = options.underlay_mtu;
+  opts.ipv6 = options.ipv6_underlay;
   ASSIGN_OR_RETURN(o->lab_, lab::Lab::Create(opts));
-  o->container_store_ = std::make_unique<kernel::BindMountNetnsStore>(o->dir_ + "/ctr");
-  for (int i = 0; i < hosts; ++i) {
+  ASSIGN_OR_RETURN(o->containers_, lab::ContainerLab::Create(options.prefix));
+  for (int i = 0; i < options.hosts; ++i) {
     o->sandbox_stores_.push_back(
         std::make_unique<kernel::BindMountNetnsStore>(absl::StrCat(o->dir_, "/h", i + 1)));
     OverlayConfig c;
     c.node_netns_fd = o->lab_->host(i).netns.get();
-    c.vtep = o->lab_->host(i).ip;
+    c.vtep = options.ipv6_underlay ? o->lab_->host(i).ip6 : o->lab_->host(i).ip;
+    o->vteps_.push_back(c.vtep);
     ASSIGN_OR_RETURN(auto d,
                      OverlayDriver::Create(c, o->netlink_, *o->sandbox_stores_.back(), o->random_));
     o->drivers_.push_back(std::move(d));
@@ -33,12 +34,9 @@ absl::StatusOr<std::unique_ptr<OverlayLab>> OverlayLab::Create(const std::string
 }
 
 OverlayLab::~OverlayLab() {
+  containers_.reset();  // kills the containers; their namespaces (and eth0 veths) go with them
   drivers_.clear();
-  containers_.clear();
-  std::vector<kernel::BindMountNetnsStore*> stores;
-  if (container_store_) stores.push_back(container_store_.get());
-  for (auto& s : sandbox_stores_) stores.push_back(s.get());
-  for (auto* s : stores) {
+  for (auto& s : sandbox_stores_) {
     auto names = s->List();
     if (names.ok()) {
       for (const auto& n : *names) (void)s->Delete(n);
@@ -52,26 +50,28 @@ OverlayLab::~OverlayLab() {
 absl::StatusOr<Endpoint> OverlayLab::AddContainer(int host, const std::string& name,
                                                   const std::string& network,
                                                   const std::string& address) {
-  ASSIGN_OR_RETURN(base::UniqueFd fd, container_store_->Create(name));
   EndpointSpec s;
   s.id = name + "-ep";
   s.network_id = network;
-  s.netns_fd = fd.get();
   ASSIGN_OR_RETURN(s.address, kernel::IpPrefix::Parse(address));
-  auto ep = drivers_.at(host)->CreateEndpoint(s);
-  if (!ep.ok()) {
-    fd.Reset();
-    (void)container_store_->Delete(name);
-    return ep.status();
+  Endpoint ep;
+  OverlayDriver& d = *drivers_.at(host);
+  auto c = containers_->Run(name, [&](int netns_fd) -> absl::Status {
+    s.netns_fd = netns_fd;
+    ASSIGN_OR_RETURN(ep, d.CreateEndpoint(s));
+    return absl::OkStatus();
+  });
+  if (!c.ok()) {
+    if (!ep.id.empty()) (void)d.DeleteEndpoint(network, s.id);  // start failed after attach
+    return c.status();
   }
-  containers_[name] = std::move(fd);
-  endpoints_[network][s.id] = Placed{host, *ep};
+  endpoints_[network][s.id] = Placed{host, ep};
   return ep;
 }
 
-absl::StatusOr<lab::CommandResult> OverlayLab::RunIn(const std::string& container,
-                                                     const std::string& cmd) {
-  return lab::RunIn(containers_.at(container).get(), cmd);
+absl::StatusOr<lab::CommandResult> OverlayLab::Exec(const std::string& container,
+                                                    const std::string& cmd) {
+  return containers_->at(container).Exec(cmd);
 }
 
 absl::StatusOr<lab::CommandResult> OverlayLab::RunInSandbox(int host, const std::string& network,
@@ -85,7 +85,7 @@ std::vector<Peer> OverlayLab::PeersOf(const std::string& network) const {
   auto it = endpoints_.find(network);
   if (it == endpoints_.end()) return out;
   for (const auto& [id, p] : it->second) {
-    out.push_back(Peer{id, p.ep.address.addr, p.ep.mac, lab_->host(p.host).ip});
+    out.push_back(Peer{id, p.ep.address.addr, p.ep.mac, vteps_.at(p.host)});
   }
   return out;
 }

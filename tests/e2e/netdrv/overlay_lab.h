@@ -1,6 +1,7 @@
-// A three-host lab with one OverlayDriver per host and "containers" (network namespaces with an
-// eth0), shared by the overlay e2e tests and bench/net. Everything it creates is removed by the
-// destructor (also when a test fails half-way).
+// A lab of N hosts with one OverlayDriver per host and REAL containers (tests/lab/containers.h:
+// runtime containers, each with its own network namespace) as endpoints, for the overlay e2e
+// tests. The destructor removes every container, sandbox and lab namespace (also when a test
+// fails half-way).
 #pragma once
 
 #include <map>
@@ -12,26 +13,37 @@
 #include "kernel/netlink/libnl_netlink.h"
 #include "kernel/netlink/netns.h"
 #include "netdrv/overlay.h"
+#include "tests/lab/containers.h"
 #include "tests/lab/lab.h"
 
 namespace shoal::netdrv::testing {
 
+struct OverlayLabOptions {
+  std::string prefix = "shnt-ov-";  // names namespaces, links, containers, cgroups
+  int hosts = 3;
+  uint32_t underlay_mtu = 1500;
+  bool ipv6_underlay = false;  // VTEPs are the hosts' IPv6 underlay addresses
+};
+
 class OverlayLab {
  public:
-  // `prefix` names everything (e.g. "sn-ov-"); underlay_mtu lets tests check MTU derivation.
-  static absl::StatusOr<std::unique_ptr<OverlayLab>> Create(const std::string& prefix, int hosts,
-                                                            uint32_t underlay_mtu);
+  static absl::StatusOr<std::unique_ptr<OverlayLab>> Create(const OverlayLabOptions& options);
   ~OverlayLab();
 
   lab::Lab& lab() { return *lab_; }
   OverlayDriver& driver(int host) { return *drivers_.at(host); }
   kernel::NetnsStore& sandboxes(int host) { return *sandbox_stores_.at(host); }
+  // The data-path address of host i (IPv4 or IPv6 per the options).
+  kernel::IpAddr vtep(int host) const { return vteps_.at(host); }
 
-  // A container on `host`: a fresh namespace "<name>" plus an endpoint in `network`.
+  // A real container `name` on lab host `host` (0-based) whose eth0 is an endpoint of
+  // `network` with `address`, attached before the container's PID 1 runs.
   absl::StatusOr<Endpoint> AddContainer(int host, const std::string& name,
                                         const std::string& network, const std::string& address);
-  int ContainerFd(const std::string& name) { return containers_.at(name).get(); }
-  absl::StatusOr<lab::CommandResult> RunIn(const std::string& container, const std::string& cmd);
+  lab::LabContainer& container(const std::string& name) { return containers_->at(name); }
+  // Runs `sh -c cmd` INSIDE the container (busybox tools, the container's capabilities).
+  absl::StatusOr<lab::CommandResult> Exec(const std::string& container, const std::string& cmd);
+  // Runs host tools (iproute2) in a network's sandbox namespace on `host`.
   absl::StatusOr<lab::CommandResult> RunInSandbox(int host, const std::string& network,
                                                   const std::string& cmd);
 
@@ -51,12 +63,12 @@ class OverlayLab {
   };
   std::string dir_;
   std::unique_ptr<lab::Lab> lab_;
+  std::unique_ptr<lab::ContainerLab> containers_;
   kernel::LibnlNetlinkFactory netlink_;
   base::SystemRandom random_;
-  std::unique_ptr<kernel::BindMountNetnsStore> container_store_;
+  std::vector<kernel::IpAddr> vteps_;
   std::vector<std::unique_ptr<kernel::BindMountNetnsStore>> sandbox_stores_;
   std::vector<std::unique_ptr<OverlayDriver>> drivers_;
-  std::map<std::string, base::UniqueFd> containers_;
   std::map<std::string, std::map<std::string, Placed>> endpoints_;  // network -> id -> placed
 };
 
