@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstring>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/check.h"
 #include "base/status.h"
+#include "kernel/mount/mount.h"
 #include "kernel/ns/ns.h"
 #include "runtime/init.h"
 #include "runtime/sync.h"
@@ -115,13 +118,20 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& 
   }
   ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
   FillStdio(stdio, devnull.get(), plan->process.stdio);
+  const bool userns = spec.user_namespace();
+  base::UniqueFd overlay;
+  if (userns && !spec.overlay.lower_dirs.empty()) {
+    auto mnt = kernel::OpenOverlayMount(spec.overlay.lower_dirs, spec.overlay.upper_dir,
+                                        spec.overlay.work_dir);
+    if (!mnt.ok()) return base::Annotate(mnt.status(), "overlay");
+    overlay = std::move(*mnt);
+    plan->overlay_fd = overlay.get();
+  }
 
-  auto cgroup = kernel::Cgroup::Create(options_.cgroup,
-                                       absl::StrCat(options_.cgroup_parent, "/", spec.id),
-                                       spec.resources);
+  auto cgroup = kernel::Cgroup::Create(
+      options_.cgroup, absl::StrCat(options_.cgroup_parent, "/", spec.id), spec.resources);
   if (absl::IsAlreadyExists(cgroup.status())) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("id: container \"", spec.id, "\" already exists"));
+    return absl::AlreadyExistsError(absl::StrCat("id: container \"", spec.id, "\" already exists"));
   }
   if (!cgroup.ok()) return cgroup.status();
   std::unique_ptr<Container> c(new Container(this, spec.id, spec));
@@ -130,10 +140,25 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& 
   ASSIGN_OR_RETURN(SocketPair sp, MakeSocketPair());
   uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
   if (spec.netns_path.empty()) flags |= CLONE_NEWNET;
+  if (userns) flags |= CLONE_NEWUSER;
+  // A child born in a new user namespace can no longer join a netns owned by the host's:
+  // clone it from this thread while the thread sits in that netns (setns is per thread).
+  base::UniqueFd thread_net;
+  if (userns && netns) {
+    thread_net.Reset(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!thread_net) return base::ErrnoStatus(errno, "open /proc/thread-self/ns/net");
+    if (setns(netns.get(), CLONE_NEWNET) != 0) {
+      return base::ErrnoStatus(errno, "netns_path: join ", spec.netns_path);
+    }
+  }
   kernel::CloneResult r = kernel::Clone(flags);
   if (r.pid == 0) {
     close(sp.parent.get());
     RunInit(*plan, sp.child.get());
+  }
+  if (thread_net) {
+    CHECK(setns(thread_net.get(), CLONE_NEWNET) == 0)
+        << "cannot return to this thread's network namespace: " << strerror(errno);
   }
   if (r.pid < 0) {
     c->exited_ = true;  // nothing to kill; the destructor removes the cgroup
@@ -142,7 +167,18 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& 
   c->pid_ = r.pid;
   c->pidfd_.Reset(r.pidfd);
   sp.child.Reset();
+  overlay.Reset();  // the child holds its own copy
   c->sock_ = std::move(sp.parent);
+  if (userns) {
+    // The child waits for kGo before it uses an id. A privileged writer may keep setgroups
+    // allowed (additional_gids); an unprivileged one must deny it first (CVE-2014-8989).
+    absl::Status s = kernel::WriteIdMaps(r.pid, kernel::RenderIdMap(spec.uid_mappings),
+                                         kernel::RenderIdMap(spec.gid_mappings),
+                                         /*deny_setgroups=*/geteuid() != 0);
+    if (!s.ok()) return base::Annotate(s, "uid_mappings/gid_mappings: kernel rejected the maps");
+    RETURN_IF_ERROR(c->cgroup_->Delegate(*kernel::MapToHost(spec.uid_mappings, 0),
+                                         *kernel::MapToHost(spec.gid_mappings, 0)));
+  }
   // Limits are in place before the child runs a single instruction of its own setup.
   RETURN_IF_ERROR(base::Annotate(c->cgroup_->AddProcess(r.pid), "place container in cgroup"));
   auto oom = c->cgroup_->OomKills();
@@ -171,9 +207,9 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::Attach(const ContainerSpec& 
   int pidfd = kernel::PidfdOpen(pid);
   if (pidfd < 0) return base::ErrnoStatus(-pidfd, "attach: pidfd_open ", pid);
   c->pidfd_.Reset(pidfd);
-  ASSIGN_OR_RETURN(c->cgroup_, kernel::Cgroup::Open(options_.cgroup,
-                                                    absl::StrCat(options_.cgroup_parent, "/",
-                                                                 spec.id)));
+  ASSIGN_OR_RETURN(
+      c->cgroup_,
+      kernel::Cgroup::Open(options_.cgroup, absl::StrCat(options_.cgroup_parent, "/", spec.id)));
   return c;
 }
 
@@ -233,20 +269,28 @@ absl::StatusOr<std::unique_ptr<Process>> Container::Exec(const ProcessSpec& proc
                                                          const Stdio& stdio) {
   if (exited_ || !started_) return absl::FailedPreconditionError("container is not running");
   RETURN_IF_ERROR(ValidateProcess(process, "process"));
+  if (spec_.user_namespace()) {
+    ContainerSpec check = spec_;
+    check.process = process;
+    RETURN_IF_ERROR(ValidateIdMappings(check));
+  }
   std::deque<std::string> strings;
   ProcessPlan plan;
   std::string hostname = spec_.hostname.empty() ? id_.substr(0, 12) : spec_.hostname;
   RETURN_IF_ERROR(RenderProcess(process, hostname, strings, runtime_->seccomp_, &plan));
   ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
   FillStdio(stdio, devnull.get(), plan.stdio);
-  // setns order: mnt last (runtime.md §1.5); pid applies to the helper's children.
-  const char* names[] = {"ipc", "uts", "net", "cgroup", "pid", "mnt"};
-  const int types[] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
+  // setns order: user first, mnt last (runtime.md §1.5); pid applies to the helper's
+  // children.
+  const char* names[] = {"user", "ipc", "uts", "net", "cgroup", "pid", "mnt"};
+  const int types[] = {CLONE_NEWUSER,   CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
                        CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWNS};
+  const int first = spec_.user_namespace() ? 0 : 1;
+  const int count = 7 - first;
   std::vector<base::UniqueFd> ns;
-  int ns_fds[6];
-  for (int i = 0; i < 6; ++i) {
-    std::string path = absl::StrCat("/proc/", pid_, "/ns/", names[i]);
+  int ns_fds[7];
+  for (int i = 0; i < count; ++i) {
+    std::string path = absl::StrCat("/proc/", pid_, "/ns/", names[first + i]);
     ns.emplace_back(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns.back()) return base::ErrnoStatus(errno, "exec: open ", path);
     ns_fds[i] = ns.back().get();
@@ -255,7 +299,7 @@ absl::StatusOr<std::unique_ptr<Process>> Container::Exec(const ProcessSpec& proc
   kernel::CloneResult helper = kernel::Clone(0);
   if (helper.pid == 0) {
     close(sp.parent.get());
-    RunExecHelper(plan, ns_fds, types, 6, sp.child.get());
+    RunExecHelper(plan, ns_fds, types + first, count, sp.child.get());
   }
   if (helper.pid < 0) return base::ErrnoStatus(-helper.pid, "clone3 exec helper");
   base::UniqueFd helper_fd(helper.pidfd);

@@ -56,6 +56,15 @@ void CheckNeg(int sock, int rc, const char* what, const char* detail = "") {
   if (rc < 0) Fail(sock, -rc, what, detail);
 }
 
+// nosuid/nodev/noexec of the mount `fd` is on: a bind remount must keep them, and in a user
+// namespace the kernel refuses to clear them (locked flags, runc finalizeRootfs).
+unsigned long LockedFlags(int fd) {
+  struct statfs sfs;
+  if (fstatfs(fd, &sfs) != 0) return 0;
+  return (sfs.f_flags & ST_NOSUID ? MS_NOSUID : 0) | (sfs.f_flags & ST_NODEV ? MS_NODEV : 0) |
+         (sfs.f_flags & ST_NOEXEC ? MS_NOEXEC : 0);
+}
+
 void DoOp(const InitPlan& plan, int root, const InitOp& op, int sock) {
   char fdbuf[32], fdbuf2[32];
   switch (op.kind) {
@@ -63,16 +72,16 @@ void DoOp(const InitPlan& plan, int root, const InitOp& op, int sock) {
       int fd = kernel::MkdirAllInRootRaw(root, op.path, op.file_target, plan.scratch.data());
       CheckNeg(sock, fd, "create mountpoint", op.path);
       const char* source = op.source;
-      Check(sock, mount(source, FdPath(fdbuf, fd), op.fstype, op.flags, op.data), "mount",
-            op.path);
+      Check(sock, mount(source, FdPath(fdbuf, fd), op.fstype, op.flags, op.data), "mount", op.path);
       close(fd);
       return;
     }
     case InitOp::kRemountRo: {
       int fd = kernel::OpenInRootRaw(root, op.path, O_PATH);
       CheckNeg(sock, fd, "open for remount", op.path);
-      Check(sock, mount(nullptr, FdPath(fdbuf, fd), nullptr, MS_REMOUNT | MS_BIND | op.flags,
-                        nullptr),
+      Check(sock,
+            mount(nullptr, FdPath(fdbuf, fd), nullptr,
+                  MS_REMOUNT | MS_BIND | op.flags | LockedFlags(fd), nullptr),
             "remount", op.path);
       close(fd);
       return;
@@ -84,7 +93,7 @@ void DoOp(const InitPlan& plan, int root, const InitOp& op, int sock) {
       // fresh tmpfs; never through image-supplied symlinks.
       int dir = kernel::OpenInRootRaw(root, op.path, O_PATH | O_DIRECTORY);
       CheckNeg(sock, dir, "open", op.path);
-      long rc = op.kind == InitOp::kMknod    ? mknodat(dir, op.name, op.mode, op.dev)
+      long rc = op.kind == InitOp::kMknod     ? mknodat(dir, op.name, op.mode, op.dev)
                 : op.kind == InitOp::kSymlink ? symlinkat(op.source, dir, op.name)
                                               : mkdirat(dir, op.name, op.mode);
       if (rc < 0 && errno != EEXIST) Fail(sock, errno, "create", op.name);
@@ -112,8 +121,8 @@ void MaskAndReadonly(const InitPlan& plan, int sock) {
     CheckNeg(sock, fd, "open masked path", path);
     if (fstat(fd, &st) < 0) Fail(sock, errno, "stat", path);
     long rc = S_ISDIR(st.st_mode)
-                  ? mount("tmpfs", FdPath(a, fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV |
-                                                               MS_NOEXEC, "size=0k,nr_inodes=1")
+                  ? mount("tmpfs", FdPath(a, fd), "tmpfs",
+                          MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k,nr_inodes=1")
                   : mount(FdPath(b, devnull), FdPath(a, fd), nullptr, MS_BIND, nullptr);
     Check(sock, rc, "mask", path);
     close(fd);
@@ -122,19 +131,14 @@ void MaskAndReadonly(const InitPlan& plan, int sock) {
     int fd = kernel::OpenInRootRaw(root, path, O_PATH | O_NOFOLLOW);
     if (fd == -ENOENT) continue;
     CheckNeg(sock, fd, "open read-only path", path);
-    Check(sock, mount(FdPath(a, fd), FdPath(b, fd), nullptr, MS_BIND | MS_REC, nullptr),
-          "bind", path);
+    Check(sock, mount(FdPath(a, fd), FdPath(b, fd), nullptr, MS_BIND | MS_REC, nullptr), "bind",
+          path);
     close(fd);
     fd = kernel::OpenInRootRaw(root, path, O_PATH | O_NOFOLLOW);  // now the new mount
     CheckNeg(sock, fd, "reopen read-only path", path);
-    struct statfs sfs;
-    unsigned long keep = 0;
-    if (fstatfs(fd, &sfs) == 0) {
-      keep = (sfs.f_flags & ST_NOSUID ? MS_NOSUID : 0) | (sfs.f_flags & ST_NODEV ? MS_NODEV : 0) |
-             (sfs.f_flags & ST_NOEXEC ? MS_NOEXEC : 0);
-    }
-    Check(sock, mount(nullptr, FdPath(a, fd), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | keep,
-                      nullptr),
+    Check(sock,
+          mount(nullptr, FdPath(a, fd), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | LockedFlags(fd),
+                nullptr),
           "remount read-only", path);
     close(fd);
   }
@@ -160,8 +164,9 @@ void ApplySecurity(const ProcessPlan& p, int sock) {
     Check(sock, setrlimit(static_cast<__rlimit_resource>(l.resource), &r), "setrlimit");
   }
   if (p.seccomp && !p.no_new_privs) {
-    CheckNeg(sock, kernel::LoadFilter(p.seccomp->insns.data(),
-                                      static_cast<unsigned short>(p.seccomp->insns.size())),
+    CheckNeg(sock,
+             kernel::LoadFilter(p.seccomp->insns.data(),
+                                static_cast<unsigned short>(p.seccomp->insns.size())),
              "load seccomp filter");
   }
   CheckNeg(sock, kernel::DropBoundingSet(p.caps, p.last_cap), "drop bounding set");
@@ -179,8 +184,9 @@ void ApplySecurity(const ProcessPlan& p, int sock) {
 [[noreturn]] void Exec(const ProcessPlan& p, int sock) {
   if (p.seccomp && p.no_new_privs) {
     // NNP: load as late as possible so setup syscalls are not filtered.
-    CheckNeg(sock, kernel::LoadFilter(p.seccomp->insns.data(),
-                                      static_cast<unsigned short>(p.seccomp->insns.size())),
+    CheckNeg(sock,
+             kernel::LoadFilter(p.seccomp->insns.data(),
+                                static_cast<unsigned short>(p.seccomp->insns.size())),
              "load seccomp filter");
   }
   umask(022);
@@ -216,18 +222,32 @@ void RunInit(const InitPlan& plan, int sock) {
   umask(0);
   Frame f;
   if (RecvFrameRaw(sock, &f) != 1 || f.type != Msg::kGo) _exit(125);
-  if (plan.netns_fd >= 0) Check(sock, setns(plan.netns_fd, CLONE_NEWNET), "join netns");
+  if (plan.userns) {
+    // The parent has written the maps: become root inside (crun set_id_init), so what the
+    // setup creates on the container's own tmpfs mounts has an owner mapped in the namespace.
+    // The netns, if joined, was entered by the parent before clone (setns into a netns owned
+    // by the host's user namespace needs host CAP_SYS_ADMIN).
+    Check(sock, syscall(SYS_setresgid, 0, 0, 0), "setresgid 0 in user namespace");
+    Check(sock, syscall(SYS_setresuid, 0, 0, 0), "setresuid 0 in user namespace");
+    Check(sock, syscall(SYS_setgroups, 0, nullptr), "setgroups in user namespace");
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // an euid change resets it
+  } else if (plan.netns_fd >= 0) {
+    Check(sock, setns(plan.netns_fd, CLONE_NEWNET), "join netns");
+  }
   // The cgroup namespace is created only now that we sit in our final cgroup.
   Check(sock, unshare(CLONE_NEWCGROUP), "unshare cgroup namespace");
   // Host unmounts still propagate in; nothing propagates out.
   Check(sock, mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr), "make / rslave");
-  if (plan.overlay_data) {
+  if (plan.overlay_fd >= 0) {
+    Check(sock, move_mount(plan.overlay_fd, "", AT_FDCWD, plan.rootfs, MOVE_MOUNT_F_EMPTY_PATH),
+          "attach overlay", plan.rootfs);
+  } else if (plan.overlay_data) {
     // Mounted in our own (rslave) mount namespace: it vanishes with the container.
     Check(sock, mount("overlay", plan.rootfs, "overlay", 0, plan.overlay_data), "mount overlay",
           plan.rootfs);
   }
-  Check(sock, mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr),
-        "bind rootfs", plan.rootfs);
+  Check(sock, mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr), "bind rootfs",
+        plan.rootfs);
   int root = open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);  // the bind mount's root
   Check(sock, root, "open rootfs", plan.rootfs);
   for (const InitOp& op : plan.ops) DoOp(plan, root, op, sock);
@@ -241,8 +261,12 @@ void RunInit(const InitPlan& plan, int sock) {
   close(root);
   MaskAndReadonly(plan, sock);
   if (plan.readonly_rootfs) {
-    Check(sock, mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr),
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    Check(sock, fd, "open /");
+    Check(sock,
+          mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | LockedFlags(fd), nullptr),
           "remount rootfs read-only");
+    close(fd);
   }
   Check(sock, sethostname(plan.hostname, strlen(plan.hostname)), "sethostname");
   Check(sock, setsid(), "setsid");
@@ -254,8 +278,8 @@ void RunInit(const InitPlan& plan, int sock) {
   Exec(plan.process, sock);
 }
 
-void RunExecHelper(const ProcessPlan& process, const int* ns_fds, const int* ns_types,
-                   int ns_count, int sock) {
+void RunExecHelper(const ProcessPlan& process, const int* ns_fds, const int* ns_types, int ns_count,
+                   int sock) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   for (int i = 0; i < ns_count; ++i) {
     Check(sock, setns(ns_fds[i], ns_types[i]), "setns");

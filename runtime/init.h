@@ -58,6 +58,12 @@ struct InitPlan {
   std::deque<std::string> strings;  // owns every char* below (deque: stable addresses)
   const char* rootfs = nullptr;
   const char* overlay_data = nullptr;  // overlayfs options; null = rootfs is a plain directory
+  // A detached overlay mount prepared by the parent (user namespace: the overlay must be
+  // created with host credentials to read trusted.overlay.* xattrs); moved onto `rootfs`.
+  int overlay_fd = -1;
+  // New user namespace: the parent writes the maps and joins netns before clone; the child
+  // becomes root inside before it mounts anything.
+  bool userns = false;
   const char* hostname = nullptr;
   int netns_fd = -1;
   std::vector<InitOp> ops;

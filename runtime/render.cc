@@ -67,17 +67,18 @@ absl::Status RenderProcess(const ProcessSpec& p, const std::string& hostname,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
-    const ContainerSpec& spec, kernel::CgroupMode mode,
-    const std::vector<std::string>& cgroup_mounts, kernel::SeccompCache& seccomp) {
+absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(const ContainerSpec& spec,
+                                                     kernel::CgroupMode mode,
+                                                     const std::vector<std::string>& cgroup_mounts,
+                                                     kernel::SeccompCache& seccomp) {
   auto plan = std::make_unique<InitPlan>();
   InitPlan& p = *plan;
   p.rootfs = p.Str(spec.rootfs);
   if (!spec.overlay.lower_dirs.empty()) {
     std::string data = absl::StrCat("lowerdir=", absl::StrJoin(spec.overlay.lower_dirs, ":"));
     if (!spec.overlay.upper_dir.empty()) {
-      absl::StrAppend(&data, ",upperdir=", spec.overlay.upper_dir, ",workdir=",
-                      spec.overlay.work_dir);
+      absl::StrAppend(&data, ",upperdir=", spec.overlay.upper_dir,
+                      ",workdir=", spec.overlay.work_dir);
     }
     // The mount data is one page (runtime.md §6): fail with a clear error, not EINVAL later.
     if (data.size() >= 4096) {
@@ -125,17 +126,28 @@ absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
     const char* name;
     unsigned major, minor;
   };
-  for (const Dev& d : {Dev{"null", 1, 3}, Dev{"zero", 1, 5}, Dev{"full", 1, 7},
-                       Dev{"tty", 5, 0}, Dev{"random", 1, 8}, Dev{"urandom", 1, 9}}) {
-    node(InitOp::kMknod, "dev", d.name, nullptr, S_IFCHR | 0666, makedev(d.major, d.minor));
+  p.userns = spec.user_namespace();
+  for (const Dev& d : {Dev{"null", 1, 3}, Dev{"zero", 1, 5}, Dev{"full", 1, 7}, Dev{"tty", 5, 0},
+                       Dev{"random", 1, 8}, Dev{"urandom", 1, 9}}) {
+    if (p.userns) {
+      // mknod of a device needs CAP_MKNOD in the initial user namespace (and a tmpfs mounted
+      // in a user namespace is nodev): bind the host's node instead (runc createDevices).
+      mount(absl::StrCat("/dev/", d.name), p.Str(absl::StrCat("/dev/", d.name)), nullptr, MS_BIND,
+            "", /*file_target=*/true);
+    } else {
+      node(InitOp::kMknod, "dev", d.name, nullptr, S_IFCHR | 0666, makedev(d.major, d.minor));
+    }
   }
   node(InitOp::kSymlink, "dev", "fd", "/proc/self/fd", 0, 0);
   node(InitOp::kSymlink, "dev", "stdin", "/proc/self/fd/0", 0, 0);
   node(InitOp::kSymlink, "dev", "stdout", "/proc/self/fd/1", 0, 0);
   node(InitOp::kSymlink, "dev", "stderr", "/proc/self/fd/2", 0, 0);
   node(InitOp::kSymlink, "dev", "ptmx", "pts/ptmx", 0, 0);
+  // gid=5 (tty) must exist inside the user namespace, or the kernel rejects the mount.
+  bool tty_gid = !p.userns || kernel::MapToHost(spec.gid_mappings, 5).has_value();
   mount("/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-        "newinstance,ptmxmode=0666,mode=0620,gid=5");
+        tty_gid ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
+                : "newinstance,ptmxmode=0666,mode=0620");
   mount("/dev/shm", "shm", "tmpfs", kNoSuidDevExec, "mode=1777,size=65536k");
   mount("/dev/mqueue", "mqueue", "mqueue", kNoSuidDevExec, "");
   if (!spec.init_path.empty()) {
@@ -147,7 +159,20 @@ absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
     ro.flags = MS_NOSUID | MS_NODEV | MS_RDONLY;
     p.ops.push_back(ro);
   }
-  mount("/sys", "sysfs", "sysfs", kNoSuidDevExec | MS_RDONLY, "");
+  if (p.userns && !spec.netns_path.empty()) {
+    // sysfs can only be mounted by the user namespace owning the network namespace; with a
+    // joined one (owned by the host's), bind the host's /sys read-only (crun
+    // sysfs_userns_fallback). Recursive: a mount namespace copied into a user namespace has
+    // locked submounts, which a plain bind refuses.
+    mount("/sys", "/sys", nullptr, MS_BIND | MS_REC, "");
+    InitOp ro;
+    ro.kind = InitOp::kRemountRo;
+    ro.path = "sys";
+    ro.flags = kNoSuidDevExec | MS_RDONLY;
+    p.ops.push_back(ro);
+  } else {
+    mount("/sys", "sysfs", "sysfs", kNoSuidDevExec | MS_RDONLY, "");
+  }
   if (mode == kernel::CgroupMode::kV2) {
     mount("/sys/fs/cgroup", "cgroup", "cgroup2", kNoSuidDevExec | MS_RDONLY, "");
   } else {
@@ -179,8 +204,8 @@ absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
         return base::ErrnoStatus(errno, "mounts: stat ", m.source);
       }
       bool explicit_nonrec = absl::c_linear_search(m.options, "bind");
-      mount(m.destination, p.Str(m.source), nullptr,
-            MS_BIND | (explicit_nonrec ? 0 : MS_REC), "", !S_ISDIR(st.st_mode));
+      mount(m.destination, p.Str(m.source), nullptr, MS_BIND | (explicit_nonrec ? 0 : MS_REC), "",
+            !S_ISDIR(st.st_mode));
       if (o.readonly || (o.flags & kNoSuidDevExec)) {
         InitOp ro;
         ro.kind = InitOp::kRemountRo;

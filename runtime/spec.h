@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "kernel/cgroup/plan.h"
+#include "kernel/ns/ns.h"
 
 namespace shoal::runtime {
 
@@ -63,6 +64,14 @@ struct ContainerSpec {
   // Host path of a static init (shoal-init); when set it is bind-mounted read-only at
   // /dev/init and runs as PID 1 in front of process.args, reaping orphans (`docker --init`).
   std::string init_path;
+  // Non-empty: the container gets its own user namespace with these maps (both must be set,
+  // each must map container id 0 and the process's ids). Root inside is then an ordinary
+  // host user: capabilities hold over the container's namespaces only, device nodes are
+  // bind-mounted from the host, /sys is a read-only bind of the host's when the network
+  // namespace is joined. The rootfs must be usable by the mapped root (e.g. owned by it).
+  std::vector<kernel::IdMapping> uid_mappings;
+  std::vector<kernel::IdMapping> gid_mappings;
+  bool user_namespace() const { return !uid_mappings.empty() || !gid_mappings.empty(); }
 };
 
 // Borrowed descriptors for the container's stdio; -1 = /dev/null.
@@ -77,6 +86,8 @@ struct Stdio {
 absl::Status ValidateSpec(const ContainerSpec& spec);
 absl::Status ValidateProcess(const ProcessSpec& process, const std::string& prefix);
 absl::Status ValidateId(const std::string& id);
+// Ranges, overlaps (inside and outside), at most 340 lines, id 0 and the process's ids mapped.
+absl::Status ValidateIdMappings(const ContainerSpec& spec);
 
 // RLIMIT_* number for "RLIMIT_NOFILE"/"nofile"; -1 when unknown.
 int RlimitResource(const std::string& name);

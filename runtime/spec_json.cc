@@ -19,18 +19,13 @@ void GetOpt(const json& j, const char* key, std::optional<T>* v) {
 
 json ProcessJson(const ProcessSpec& p) {
   json rl = json::array();
-  for (const Rlimit& r : p.rlimits) rl.push_back({{"type", r.type}, {"soft", r.soft}, {"hard", r.hard}});
-  return {{"args", p.args},
-          {"env", p.env},
-          {"cwd", p.cwd},
-          {"uid", p.uid},
-          {"gid", p.gid},
-          {"additional_gids", p.additional_gids},
-          {"cap_add", p.cap_add},
-          {"cap_drop", p.cap_drop},
-          {"no_new_privileges", p.no_new_privileges},
-          {"seccomp", p.seccomp},
-          {"rlimits", rl}};
+  for (const Rlimit& r : p.rlimits)
+    rl.push_back({{"type", r.type}, {"soft", r.soft}, {"hard", r.hard}});
+  return {
+      {"args", p.args},       {"env", p.env},           {"cwd", p.cwd},
+      {"uid", p.uid},         {"gid", p.gid},           {"additional_gids", p.additional_gids},
+      {"cap_add", p.cap_add}, {"cap_drop", p.cap_drop}, {"no_new_privileges", p.no_new_privileges},
+      {"seccomp", p.seccomp}, {"rlimits", rl}};
 }
 
 ProcessSpec ProcessFrom(const json& j) {
@@ -46,9 +41,27 @@ ProcessSpec ProcessFrom(const json& j) {
   p.no_new_privileges = j.value("no_new_privileges", p.no_new_privileges);
   p.seccomp = j.value("seccomp", p.seccomp);
   for (const json& r : j.value("rlimits", json::array())) {
-    p.rlimits.push_back({r.value("type", ""), r.value("soft", uint64_t{0}), r.value("hard", uint64_t{0})});
+    p.rlimits.push_back(
+        {r.value("type", ""), r.value("soft", uint64_t{0}), r.value("hard", uint64_t{0})});
   }
   return p;
+}
+
+json MapsJson(const std::vector<kernel::IdMapping>& maps) {
+  json out = json::array();
+  for (const kernel::IdMapping& m : maps) {
+    out.push_back({{"container_id", m.container_id}, {"host_id", m.host_id}, {"size", m.size}});
+  }
+  return out;
+}
+
+std::vector<kernel::IdMapping> MapsFrom(const json& j) {
+  std::vector<kernel::IdMapping> out;
+  for (const json& m : j) {
+    out.push_back({m.at("container_id").get<uint32_t>(), m.at("host_id").get<uint32_t>(),
+                   m.at("size").get<uint32_t>()});
+  }
+  return out;
 }
 
 }  // namespace
@@ -56,7 +69,9 @@ ProcessSpec ProcessFrom(const json& j) {
 std::string SpecToJson(const ContainerSpec& s) {
   json mounts = json::array();
   for (const MountSpec& m : s.mounts) {
-    mounts.push_back({{"destination", m.destination}, {"type", m.type}, {"source", m.source},
+    mounts.push_back({{"destination", m.destination},
+                      {"type", m.type},
+                      {"source", m.source},
                       {"options", m.options}});
   }
   json res = json::object();
@@ -78,9 +93,12 @@ std::string SpecToJson(const ContainerSpec& s) {
             {"resources", res},
             {"mask_paths", s.mask_paths},
             {"init_path", s.init_path},
-            {"overlay", {{"lower_dirs", s.overlay.lower_dirs},
-                         {"upper_dir", s.overlay.upper_dir},
-                         {"work_dir", s.overlay.work_dir}}}};
+            {"uid_mappings", MapsJson(s.uid_mappings)},
+            {"gid_mappings", MapsJson(s.gid_mappings)},
+            {"overlay",
+             {{"lower_dirs", s.overlay.lower_dirs},
+              {"upper_dir", s.overlay.upper_dir},
+              {"work_dir", s.overlay.work_dir}}}};
   return j.dump(2);
 }
 
@@ -99,14 +117,15 @@ absl::StatusOr<ContainerSpec> SpecFromJson(const std::string& text) {
     s.netns_path = j.value("netns_path", "");
     s.mask_paths = j.value("mask_paths", true);
     s.init_path = j.value("init_path", "");
+    s.uid_mappings = MapsFrom(j.value("uid_mappings", json::array()));
+    s.gid_mappings = MapsFrom(j.value("gid_mappings", json::array()));
     const json ov = j.value("overlay", json::object());
     s.overlay.lower_dirs = ov.value("lower_dirs", std::vector<std::string>{});
     s.overlay.upper_dir = ov.value("upper_dir", "");
     s.overlay.work_dir = ov.value("work_dir", "");
     for (const json& m : j.value("mounts", json::array())) {
       s.mounts.push_back({m.value("destination", ""), m.value("type", "bind"),
-                          m.value("source", ""),
-                          m.value("options", std::vector<std::string>{})});
+                          m.value("source", ""), m.value("options", std::vector<std::string>{})});
     }
     const json res = j.value("resources", json::object());
     GetOpt(res, "memory_limit", &s.resources.memory_limit);

@@ -39,14 +39,14 @@ int RlimitResource(const std::string& name) {
   std::string n = absl::AsciiStrToUpper(name);
   if (!absl::StartsWith(n, "RLIMIT_")) n = "RLIMIT_" + n;
   static const std::pair<const char*, int> kTable[] = {
-      {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-      {"RLIMIT_DATA", RLIMIT_DATA},       {"RLIMIT_STACK", RLIMIT_STACK},
-      {"RLIMIT_CORE", RLIMIT_CORE},       {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
-      {"RLIMIT_LOCKS", RLIMIT_LOCKS},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+      {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
       {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
   for (const auto& [k, v] : kTable) {
     if (n == k) return v;
   }
@@ -74,8 +74,8 @@ absl::Status ValidateProcess(const ProcessSpec& p, const std::string& prefix) {
                  absl::StrCat("\"", p.env[i], "\" must look like KEY=VALUE"));
     }
   }
-  auto caps = kernel::ComputeCaps(kernel::DockerDefaultCaps(), p.cap_add, p.cap_drop,
-                                  kernel::LastCap());
+  auto caps =
+      kernel::ComputeCaps(kernel::DockerDefaultCaps(), p.cap_add, p.cap_drop, kernel::LastCap());
   if (!caps.ok()) return Bad(prefix, caps.status().message());
   for (size_t i = 0; i < p.rlimits.size(); ++i) {
     std::string field = absl::StrCat(prefix, ".rlimits[", i, "]");
@@ -83,6 +83,76 @@ absl::Status ValidateProcess(const ProcessSpec& p, const std::string& prefix) {
       return Bad(field, absl::StrCat("unknown rlimit \"", p.rlimits[i].type, "\""));
     }
     if (p.rlimits[i].soft > p.rlimits[i].hard) return Bad(field, "soft must be <= hard");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status ValidateMap(const std::vector<kernel::IdMapping>& maps, const std::string& field) {
+  if (maps.size() > kernel::kMaxIdMapLines) {
+    return Bad(field, absl::StrCat(maps.size(), " lines; the kernel accepts at most ",
+                                   kernel::kMaxIdMapLines));
+  }
+  auto end = [](uint32_t start, uint32_t size) { return uint64_t{start} + size; };
+  for (size_t i = 0; i < maps.size(); ++i) {
+    const kernel::IdMapping& m = maps[i];
+    std::string fi = absl::StrCat(field, "[", i, "]");
+    if (m.size == 0) return Bad(fi + ".size", "must be > 0");
+    // (uid_t)-1 is never a valid id, so a range may end at 4294967295 exclusive.
+    for (auto [start, what] :
+         {std::pair{m.container_id, "container_id"}, std::pair{m.host_id, "host_id"}}) {
+      if (end(start, m.size) > uint64_t{UINT32_MAX}) {
+        return Bad(fi, absl::StrCat(what, " ", start, " + size ", m.size,
+                                    " goes past the largest id 4294967294"));
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      const kernel::IdMapping& o = maps[j];
+      auto overlap = [&](uint32_t a, uint32_t b) {
+        return a < end(b, o.size) && b < end(a, m.size);
+      };
+      if (overlap(m.container_id, o.container_id)) {
+        return Bad(
+            fi, absl::StrCat("container ids ", m.container_id, "-", end(m.container_id, m.size) - 1,
+                             " overlap ", field, "[", j, "]"));
+      }
+      if (overlap(m.host_id, o.host_id)) {
+        return Bad(fi, absl::StrCat("host ids ", m.host_id, "-", end(m.host_id, m.size) - 1,
+                                    " overlap ", field, "[", j, "]"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateIdMappings(const ContainerSpec& spec) {
+  if (!spec.user_namespace()) return absl::OkStatus();
+  if (spec.uid_mappings.empty()) return Bad("uid_mappings", "must be set with gid_mappings");
+  if (spec.gid_mappings.empty()) return Bad("gid_mappings", "must be set with uid_mappings");
+  RETURN_IF_ERROR(ValidateMap(spec.uid_mappings, "uid_mappings"));
+  RETURN_IF_ERROR(ValidateMap(spec.gid_mappings, "gid_mappings"));
+  // The setup runs as root inside the namespace (it owns the container's tmpfs mounts).
+  if (!kernel::MapToHost(spec.uid_mappings, 0)) {
+    return Bad("uid_mappings", "must map container id 0 (the container's root)");
+  }
+  if (!kernel::MapToHost(spec.gid_mappings, 0)) {
+    return Bad("gid_mappings", "must map container id 0 (the container's root group)");
+  }
+  const ProcessSpec& p = spec.process;
+  if (!kernel::MapToHost(spec.uid_mappings, p.uid)) {
+    return Bad("process.uid", absl::StrCat(p.uid, " is not mapped by uid_mappings"));
+  }
+  if (!kernel::MapToHost(spec.gid_mappings, p.gid)) {
+    return Bad("process.gid", absl::StrCat(p.gid, " is not mapped by gid_mappings"));
+  }
+  for (size_t i = 0; i < p.additional_gids.size(); ++i) {
+    if (!kernel::MapToHost(spec.gid_mappings, p.additional_gids[i])) {
+      return Bad(absl::StrCat("process.additional_gids[", i, "]"),
+                 absl::StrCat(p.additional_gids[i], " is not mapped by gid_mappings"));
+    }
   }
   return absl::OkStatus();
 }
@@ -131,9 +201,10 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
     }
   }
   RETURN_IF_ERROR(ValidateProcess(spec.process, "process"));
+  RETURN_IF_ERROR(ValidateIdMappings(spec));
   // Paths inside the rootfs are checked against the top-most layer when the rootfs is an
   // overlay (the mountpoint itself is empty until the child mounts it).
-  const std::string& top = ov.lower_dirs.empty() ? spec.rootfs
+  const std::string& top = ov.lower_dirs.empty()  ? spec.rootfs
                            : ov.upper_dir.empty() ? ov.lower_dirs.front()
                                                   : ov.upper_dir;
   RETURN_IF_ERROR(kernel::CheckInsideRoot(top, spec.process.cwd, "process.cwd"));
@@ -142,7 +213,8 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
     base::UniqueFd fd(open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return Bad("netns_path", absl::StrCat("\"", spec.netns_path, "\": ", strerror(errno)));
     if (ioctl(fd.get(), NS_GET_NSTYPE) != CLONE_NEWNET) {
-      return Bad("netns_path", absl::StrCat("\"", spec.netns_path, "\" is not a network namespace"));
+      return Bad("netns_path",
+                 absl::StrCat("\"", spec.netns_path, "\" is not a network namespace"));
     }
   }
   if (!spec.init_path.empty()) {

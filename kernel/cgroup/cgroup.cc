@@ -86,8 +86,10 @@ std::string Cgroup::Dir(const std::string& controller) const {
   // then only one of the names is in controllers_.
   std::string c = controller;
   if (std::find(controllers_.begin(), controllers_.end(), c) == controllers_.end()) {
-    if (c == "cpuacct") c = "cpu";
-    else if (c == "cpu") c = "cpuacct";
+    if (c == "cpuacct")
+      c = "cpu";
+    else if (c == "cpu")
+      c = "cpuacct";
   }
   return absl::StrCat(config_.root, "/", c, "/", path_);
 }
@@ -141,9 +143,9 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const CgroupConfig& confi
       }
       if (mkdir(dir.c_str(), 0755) != 0) {
         if (errno == EEXIST && !leaf) continue;
-        return fail(errno == EEXIST ? absl::AlreadyExistsError(absl::StrCat(
-                                          "cgroup ", dir, " already exists"))
-                                    : base::ErrnoStatus(errno, "mkdir ", dir));
+        return fail(errno == EEXIST
+                        ? absl::AlreadyExistsError(absl::StrCat("cgroup ", dir, " already exists"))
+                        : base::ErrnoStatus(errno, "mkdir ", dir));
       }
       created.push_back(dir);
       // v1 cpuset: a new cgroup starts with empty cpus/mems and rejects tasks; copy the
@@ -183,6 +185,18 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Open(const CgroupConfig& config,
 absl::Status Cgroup::AddProcess(pid_t pid) {
   for (const std::string& dir : dirs_) {
     RETURN_IF_ERROR(WriteFile(dir + "/cgroup.procs", absl::StrCat(pid)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cgroup::Delegate(uid_t uid, gid_t gid) {
+  if (!IsV2(config_)) return absl::OkStatus();
+  const std::string dir = Dir("");
+  for (const char* name : {"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"}) {
+    std::string path = dir + name;
+    if (chown(path.c_str(), uid, gid) != 0 && !(errno == ENOENT && name[0])) {
+      return base::ErrnoStatus(errno, "chown ", path);
+    }
   }
   return absl::OkStatus();
 }
@@ -244,8 +258,8 @@ absl::Status Cgroup::KillAll() {
     if (access(kill_file.c_str(), F_OK) == 0) return WriteFile(kill_file, "1");
   }
   // Freeze so nothing forks between listing and killing; always thaw.
-  const std::string freezer = IsV2(config_) ? Dir("") + "/cgroup.freeze"
-                                            : Dir("freezer") + "/freezer.state";
+  const std::string freezer =
+      IsV2(config_) ? Dir("") + "/cgroup.freeze" : Dir("freezer") + "/freezer.state";
   const bool can_freeze = access(freezer.c_str(), F_OK) == 0;
   if (can_freeze) (void)WriteFile(freezer, IsV2(config_) ? "1" : "FROZEN");
   // SIGKILL is delivered to frozen tasks once they are thawed below.

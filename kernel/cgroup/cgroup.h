@@ -49,6 +49,10 @@ class Cgroup {
 
   // Moves `pid` into the cgroup in every hierarchy.
   absl::Status AddProcess(pid_t pid);
+  // v2: makes `uid`:`gid` (a user namespace's root) own the cgroup directory and its
+  // cgroup.procs, cgroup.threads and cgroup.subtree_control, so the container can manage its
+  // own sub-cgroups (crun chown_cgroups; cgroups(7) delegation). No-op on v1.
+  absl::Status Delegate(uid_t uid, gid_t gid);
   absl::StatusOr<CgroupStats> Stats() const;
   absl::StatusOr<uint64_t> OomKills() const;
   // Pids in the cgroup (from the memory hierarchy on v1).

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/unique_fd.h"
 
 namespace shoal::kernel {
 
@@ -31,6 +32,14 @@ int MkdirAllInRootRaw(int root, const char* path, bool last_is_file, char* scrat
 // Missing components are fine (the child creates them).
 absl::Status CheckInsideRoot(const std::string& rootfs, const std::string& path,
                              const std::string& field);
+
+// A detached overlayfs mount (fsopen/fsconfig/fsmount, Linux >= 5.2) created with the caller's
+// credentials, so its layers' trusted.overlay.* xattrs are honoured even when it is then
+// attached (move_mount MOVE_MOUNT_F_EMPTY_PATH) inside a user namespace. Closing the fd
+// before it is attached frees it: nothing is left behind on error.
+absl::StatusOr<base::UniqueFd> OpenOverlayMount(const std::vector<std::string>& lower_dirs,
+                                                const std::string& upper_dir,
+                                                const std::string& work_dir);
 
 // mount(2) flags + fs data parsed from fstab-style options ("ro,nosuid,size=64m,mode=755").
 struct MountOptions {

@@ -1,5 +1,6 @@
 #include "kernel/ns/ns.h"
 
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -51,6 +52,47 @@ int PidfdOpen(pid_t pid) {
 
 int PidfdSignal(int pidfd, int sig) {
   return syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0 ? -errno : 0;
+}
+
+std::string RenderIdMap(const std::vector<IdMapping>& maps) {
+  std::string out;
+  for (const IdMapping& m : maps) {
+    absl::StrAppend(&out, m.container_id, " ", m.host_id, " ", m.size, "\n");
+  }
+  return out;
+}
+
+std::optional<uint32_t> MapToHost(const std::vector<IdMapping>& maps, uint32_t container_id) {
+  for (const IdMapping& m : maps) {
+    if (container_id >= m.container_id && container_id - m.container_id < m.size) {
+      return m.host_id + (container_id - m.container_id);
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+absl::Status WriteProcFile(pid_t pid, const char* name, const std::string& text) {
+  std::string path = absl::StrCat("/proc/", pid, "/", name);
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return base::ErrnoStatus(errno, "open ", path);
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = errno;
+  close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
+    return base::ErrnoStatus(n < 0 ? err : EIO, "write ", path);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteIdMaps(pid_t pid, const std::string& uid_map, const std::string& gid_map,
+                         bool deny_setgroups) {
+  if (deny_setgroups) RETURN_IF_ERROR(WriteProcFile(pid, "setgroups", "deny"));
+  RETURN_IF_ERROR(WriteProcFile(pid, "gid_map", gid_map));
+  return WriteProcFile(pid, "uid_map", uid_map);
 }
 
 absl::StatusOr<uint64_t> NamespaceInode(pid_t pid, absl::string_view name) {

@@ -29,9 +29,12 @@ TEST(SpecJson, RoundTrips) {
   s.resources.memory_limit = 100000;
   s.resources.pids_limit = 3;
   s.resources.cpuset_cpus = "0";
+  s.uid_mappings = {{0, 100000, 65536}};
+  s.gid_mappings = {{0, 200000, 1}, {1, 300000, 10}};
   auto back = SpecFromJson(SpecToJson(s));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(SpecToJson(*back), SpecToJson(s));
+  EXPECT_EQ(back->gid_mappings, s.gid_mappings);
   EXPECT_EQ(back->resources.pids_limit, 3);
   EXPECT_FALSE(back->resources.cpu_quota_us.has_value());
   auto bad = SpecFromJson(R"({"process": {"uid": "root"}})");
