@@ -1,11 +1,15 @@
 // The egress bridge (masquerade to an outside host, host-mode published port, level-triggered
-// nft) and macvlan (across lab hosts on their eth0; modes; VLAN sub-link) on a real lab.
+// nft) and macvlan (across lab hosts on their eth0; modes; VLAN sub-link) on a real lab, with
+// REAL runtime containers as endpoints (tests/lab/containers.h): the driver puts eth0 into the
+// container's own network namespace before its PID 1 runs, and the checks run inside the
+// containers with their busybox tools.
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
+#include <mutex>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/random.h"
 #include "gtest/gtest.h"
@@ -14,151 +18,152 @@
 #include "netdrv/bridge.h"
 #include "netdrv/macvlan.h"
 #include "netdrv/reconcile_loop.h"
+#include "tests/lab/containers.h"
 #include "tests/lab/lab.h"
 #include "tests/testing/priv.h"
 
 namespace shoal::netdrv {
 namespace {
 
-#define ASSERT_OK_EP(expr)                        \
-  do {                                            \
-    absl::Status ep_st_ = (expr).status();        \
-    ASSERT_TRUE(ep_st_.ok()) << #expr << ": " << ep_st_; \
-  } while (0)
-
+using lab::LabContainer;
 
 class LabDriversTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SHOAL_REQUIRE_ROOT();
     lab::LabOptions o;
-    o.prefix = "sn-bm-";
+    o.prefix = "shnt-bm-";
     o.hosts = 2;
     o.outside = true;
     auto l = lab::Lab::Create(o);
     ASSERT_TRUE(l.ok()) << l.status();
     lab_ = std::move(*l);
-    store_ =
-        std::make_unique<kernel::BindMountNetnsStore>(absl::StrCat("/run/sn-bm-ctr-", ::getpid()));
+    auto c = lab::ContainerLab::Create("shnt-bm-");
+    ASSERT_TRUE(c.ok()) << c.status();
+    containers_ = std::move(*c);
   }
   void TearDown() override {
+    containers_.reset();  // first: the containers' namespaces take their eth0 with them
     bridge_.reset();
-    macvlan_.reset();
-    containers_.clear();
-    if (store_) {
-      auto names = store_->List();
-      if (names.ok()) {
-        for (const auto& n : *names) (void)store_->Delete(n);
-      }
-      std::error_code ec;
-      std::filesystem::remove(store_->dir(), ec);
-    }
     lab_.reset();
   }
-  int Container(const std::string& name) {
-    auto fd = store_->Create(name);
-    EXPECT_TRUE(fd.ok()) << fd.status();
-    int raw = fd->get();
-    containers_[name] = std::move(*fd);
-    return raw;
+  // A real container `name` whose eth0 is an endpoint created by `driver` (its netns_fd is the
+  // container's namespace). nullptr (and a test failure) when it cannot be made.
+  LabContainer* Container(const std::string& name, Driver& driver, EndpointSpec spec) {
+    auto c = containers_->Run(name, [&](int fd) {
+      spec.netns_fd = fd;
+      return driver.CreateEndpoint(spec).status();
+    });
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *c : nullptr;
   }
-  // Right after attaching, a new port forwards only once linkwatch delivers its carrier change
-  // (asynchronous): retry a command that should succeed until a deadline.
-  bool RunSoon(int fd, const std::string& cmd, std::string* out = nullptr) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (Run(fd, cmd, out)) return true;
-    }
-    return false;
+  // Inside the container, retried until it succeeds or a deadline passes: right after attaching,
+  // a new port forwards only once linkwatch delivers its carrier change (asynchronous).
+  static bool ExecSoon(LabContainer* c, const std::string& cmd, std::string* out = nullptr) {
+    auto r = c->ExecUntilOk(cmd, std::chrono::seconds(8));
+    if (out) *out = r.ok() ? r->output : r.status().ToString();
+    return r.ok() && r->ok();
   }
-  bool Run(int fd, const std::string& cmd, std::string* out = nullptr) {
+  static bool Exec(LabContainer* c, const std::string& cmd, std::string* out = nullptr) {
+    auto r = c->Exec(cmd);
+    if (out) *out = r.ok() ? r->output : r.status().ToString();
+    return r.ok() && r->ok();
+  }
+  // Host tools in a lab namespace (a lab host or the outside host).
+  static bool Run(int fd, const std::string& cmd, std::string* out = nullptr) {
     auto r = lab::RunIn(fd, cmd);
     if (out) *out = r.ok() ? r->output : r.status().ToString();
     return r.ok() && r->exit_code == 0;
   }
-  EndpointSpec Ep(const std::string& net, const std::string& id, int fd, const char* addr,
-                  bool def = false) {
+  static bool RunSoon(int fd, const std::string& cmd, std::string* out = nullptr) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+    while (true) {
+      if (Run(fd, cmd, out)) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll interval
+    }
+  }
+  static EndpointSpec Ep(const std::string& net, const std::string& id, const char* addr,
+                         bool def = false) {
     EndpointSpec e;
     e.id = id;
     e.network_id = net;
-    e.netns_fd = fd;
     e.address = *kernel::IpPrefix::Parse(addr);
     e.default_route = def;
     return e;
   }
+  void MakeBridge() {
+    int node = lab_->host(0).netns.get();
+    auto nft = kernel::nft::OpenNft(node);
+    ASSERT_TRUE(nft.ok()) << nft.status();
+    nft_ = std::move(*nft);
+    BridgeConfig c;
+    c.node_netns_fd = node;
+    auto b = BridgeDriver::Create(c, netlink_, *nft_, random_);
+    ASSERT_TRUE(b.ok()) << b.status();
+    bridge_ = std::move(*b);
+    NetworkSpec n;
+    n.id = "gwbridge";
+    n.subnet = *kernel::IpPrefix::Parse("172.18.0.0/16");
+    n.gateway = *kernel::IpAddr::Parse("172.18.0.1");
+    ASSERT_TRUE(bridge_->CreateNetwork(n).ok());
+  }
 
   std::unique_ptr<lab::Lab> lab_;
-  std::unique_ptr<kernel::BindMountNetnsStore> store_;
-  std::map<std::string, base::UniqueFd> containers_;
+  std::unique_ptr<lab::ContainerLab> containers_;
   kernel::LibnlNetlinkFactory netlink_;
   base::SystemRandom random_;
   std::unique_ptr<kernel::nft::Nft> nft_;
   std::unique_ptr<BridgeDriver> bridge_;
-  std::unique_ptr<MacvlanDriver> macvlan_;
 };
 
 TEST_F(LabDriversTest, EgressBridgeMasqueradesToTheOutsideAndPublishesAHostPort) {
+  ASSERT_NO_FATAL_FAILURE(MakeBridge());
   int node = lab_->host(0).netns.get();
-  auto nft = kernel::nft::OpenNft(node);
-  ASSERT_TRUE(nft.ok()) << nft.status();
-  nft_ = std::move(*nft);
-  BridgeConfig c;
-  c.node_netns_fd = node;
-  bridge_ = *BridgeDriver::Create(c, netlink_, *nft_, random_);
-  NetworkSpec n;
-  n.id = "gwbridge";
-  n.subnet = *kernel::IpPrefix::Parse("172.18.0.0/16");
-  n.gateway = *kernel::IpAddr::Parse("172.18.0.1");
-  ASSERT_TRUE(bridge_->CreateNetwork(n).ok());
-  int c1 = Container("c1");
-  auto ep = bridge_->CreateEndpoint(Ep("gwbridge", "web1", c1, "172.18.0.2/16", true));
-  ASSERT_TRUE(ep.ok()) << ep.status();
-  // The outside host has no route to 172.18.0.0/16: only masquerade lets replies come back.
   int out = lab_->outside()->netns.get();
+  LabContainer* c1 = Container("web1", *bridge_, Ep("gwbridge", "web1", "172.18.0.2/16", true));
+  ASSERT_NE(c1, nullptr);
   std::string o;
-  EXPECT_TRUE(RunSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
+  // The outside host has no route to 172.18.0.0/16: only masquerade lets replies come back.
+  EXPECT_TRUE(ExecSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
+  // ... and it sees the node's address, not the container's, as the TCP peer.
+  // (both ends keep stdin open, so the connection stays established while we look)
+  auto listener = lab::Spawn(out, "sleep 60 | busybox nc -l -p 9000");
+  ASSERT_TRUE(listener.ok());
+  ASSERT_TRUE(RunSoon(out, "ss -Hltn | grep -q ':9000 '", &o)) << o;  // listening before connecting
+  auto client = c1->Spawn("sleep 60 | nc 192.168.77.254 9000");
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE(RunSoon(out, "ss -Htn state established | grep ':9000 ' | grep 192.168.77.1]*:", &o))
+      << (Run(out, "ss -tna", &o), o);
+  (*client).reset();
+  EXPECT_FALSE(absl::StrContains(o, "172.18.")) << o;
   // Level-triggered: the nft table removed by hand breaks egress until Reconcile.
   ASSERT_TRUE(Run(node, "nft delete table ip shoal-gw", &o)) << o;
-  EXPECT_FALSE(Run(c1, "ping -c1 -W1 192.168.77.254"));
+  EXPECT_FALSE(Exec(c1, "ping -c1 -W1 192.168.77.254"));
   ASSERT_TRUE(bridge_->Reconcile().ok());
-  EXPECT_TRUE(Run(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
-  // Host-mode published port: outside -> node:8080 -> container:80.
-  auto server = lab::Spawn(c1, "busybox nc -ll -p 80 -e /bin/echo hello-from-web1");
-  ASSERT_TRUE(server.ok());
+  EXPECT_TRUE(Exec(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
+  // Host-mode published port: outside -> node:8080 -> container:80 (busybox httpd inside).
+  ASSERT_TRUE(Exec(c1, "mkdir -p /srv && echo hello-from-web1 > /srv/index.html"));
+  auto server = c1->Spawn("exec httpd -f -p 80 -h /srv");
+  ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_TRUE(bridge_->PublishPort({"web1", "gwbridge", 6, 8080, 80}).ok());
-  std::string got;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline && got.find("hello") == std::string::npos) {
-    Run(out, "busybox nc -w 2 192.168.77.1 8080 </dev/null", &got);
-    if (got.find("hello") == std::string::npos) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // server not listening yet
-    }
-  }
-  EXPECT_NE(got.find("hello-from-web1"), std::string::npos) << got;
+  const std::string get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 192.168.77.1 8080";
+  EXPECT_TRUE(RunSoon(out, get + " | grep -q hello-from-web1", &o)) << o;
   ASSERT_TRUE(bridge_->UnpublishPort({"web1", "gwbridge", 6, 8080, 80}).ok());
-  EXPECT_FALSE(Run(out, "busybox nc -w 1 192.168.77.1 8080 </dev/null | grep -q hello"));
+  EXPECT_FALSE(Run(out, get + " | grep -q hello"));
   ASSERT_TRUE(bridge_->DeleteNetwork("gwbridge").ok());
   EXPECT_FALSE(Run(node, "ip link show shoal_gwbridge"));
   EXPECT_FALSE(Run(node, "nft list table ip shoal-gw"));
+  EXPECT_FALSE(Exec(c1, "test -e /sys/class/net/eth0"));  // the endpoint went with the network
 }
 
 TEST_F(LabDriversTest, ABridgeDeletedByHandIsRebuiltOnTheLinkEventAlone) {
+  ASSERT_NO_FATAL_FAILURE(MakeBridge());
   int node = lab_->host(0).netns.get();
-  auto nft = kernel::nft::OpenNft(node);
-  ASSERT_TRUE(nft.ok()) << nft.status();
-  nft_ = std::move(*nft);
-  BridgeConfig c;
-  c.node_netns_fd = node;
-  bridge_ = *BridgeDriver::Create(c, netlink_, *nft_, random_);
-  NetworkSpec n;
-  n.id = "gwbridge";
-  n.subnet = *kernel::IpPrefix::Parse("172.18.0.0/16");
-  n.gateway = *kernel::IpAddr::Parse("172.18.0.1");
-  ASSERT_TRUE(bridge_->CreateNetwork(n).ok());
-  int c1 = Container("c1");
-  ASSERT_TRUE(bridge_->CreateEndpoint(Ep("gwbridge", "web1", c1, "172.18.0.2/16", true)).ok());
+  LabContainer* c1 = Container("web1", *bridge_, Ep("gwbridge", "web1", "172.18.0.2/16", true));
+  ASSERT_NE(c1, nullptr);
   std::string o;
-  ASSERT_TRUE(RunSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
+  ASSERT_TRUE(ExecSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
   std::mutex mu;
   ReconcileLoop::Options lo;
   lo.interval = std::chrono::hours(1);  // only the link event can trigger the repair
@@ -172,7 +177,7 @@ TEST_F(LabDriversTest, ABridgeDeletedByHandIsRebuiltOnTheLinkEventAlone) {
   ASSERT_TRUE(Run(node, "ip link del shoal_gwbridge", &o)) << o;
   EXPECT_TRUE(RunSoon(node, "ip -o addr show dev shoal_gwbridge | grep -q 172.18.0.1/16", &o)) << o;
   EXPECT_TRUE(RunSoon(node, "ip -o link show master shoal_gwbridge | grep -q gweb1", &o)) << o;
-  EXPECT_TRUE(RunSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
+  EXPECT_TRUE(ExecSoon(c1, "ping -c1 -W2 192.168.77.254", &o)) << o;
   loop.Stop();
   std::lock_guard<std::mutex> lock(mu);
   ASSERT_TRUE(bridge_->DeleteNetwork("gwbridge").ok());
@@ -194,20 +199,24 @@ TEST_F(LabDriversTest, MacvlanContainersReachEachOtherAcrossHostsAndModesBehave)
     p.options = {{"parent", "eth0"}, {"mode", "private"}};
     ASSERT_TRUE(drivers[h]->CreateNetwork(p).ok());
   }
-  int a = Container("a"), b = Container("b"), a2 = Container("a2");
-  int p1 = Container("p1"), p2 = Container("p2");
-  ASSERT_OK_EP(drivers[0]->CreateEndpoint(Ep("mvnet", "a", a, "10.20.0.11/24")));
-  ASSERT_OK_EP(drivers[1]->CreateEndpoint(Ep("mvnet", "b", b, "10.20.0.12/24")));
-  ASSERT_OK_EP(drivers[0]->CreateEndpoint(Ep("mvnet", "a2", a2, "10.20.0.13/24")));
-  ASSERT_OK_EP(drivers[0]->CreateEndpoint(Ep("mvpriv", "p1", p1, "10.21.0.11/24")));
-  ASSERT_OK_EP(drivers[0]->CreateEndpoint(Ep("mvpriv", "p2", p2, "10.21.0.12/24")));
+  LabContainer* a = Container("a", *drivers[0], Ep("mvnet", "a", "10.20.0.11/24"));
+  LabContainer* b = Container("b", *drivers[1], Ep("mvnet", "b", "10.20.0.12/24"));
+  LabContainer* a2 = Container("a2", *drivers[0], Ep("mvnet", "a2", "10.20.0.13/24"));
+  LabContainer* p1 = Container("p1", *drivers[0], Ep("mvpriv", "p1", "10.21.0.11/24"));
+  LabContainer* p2 = Container("p2", *drivers[0], Ep("mvpriv", "p2", "10.21.0.12/24"));
+  LabContainer* p3 = Container("p3", *drivers[1], Ep("mvpriv", "p3", "10.21.0.13/24"));
+  ASSERT_TRUE(a && b && a2 && p1 && p2 && p3);
   std::string o;
-  EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.20.0.12", &o)) << o;  // across hosts
-  EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.20.0.13", &o)) << o;  // same parent, bridge mode
-  EXPECT_FALSE(Run(p1, "ping -c2 -W1 10.21.0.12"));             // private mode isolates
-  EXPECT_TRUE(Run(a, "ip -d link show eth0 | grep -q 'macvlan mode bridge'"));
+  EXPECT_TRUE(ExecSoon(a, "ping -c1 -W2 10.20.0.12", &o)) << o;  // across hosts
+  EXPECT_TRUE(ExecSoon(b, "ping -c1 -W2 10.20.0.13", &o)) << o;  // and back to host 1
+  EXPECT_TRUE(ExecSoon(a, "ping -c1 -W2 10.20.0.13", &o)) << o;  // same parent, bridge mode
+  // Private mode: p1 reaches p3 behind another parent, never p2 on its own parent.
+  EXPECT_TRUE(ExecSoon(p1, "ping -c1 -W2 10.21.0.13", &o)) << o;
+  EXPECT_FALSE(Exec(p1, "ping -c2 -W1 10.21.0.12"));
+  EXPECT_TRUE(Run(a->netns_fd(), "ip -d link show eth0 | grep -q 'macvlan mode bridge'"));
   ASSERT_TRUE(drivers[0]->DeleteEndpoint("mvnet", "a2").ok());
-  EXPECT_FALSE(Run(a2, "ip link show eth0"));
+  EXPECT_FALSE(Exec(a2, "test -e /sys/class/net/eth0"));
+  EXPECT_FALSE(Exec(a, "ping -c1 -W1 10.20.0.13"));
 }
 
 TEST_F(LabDriversTest, MacvlanOnAVlanSubLinkCreatesAndRemovesIt) {
@@ -223,11 +232,15 @@ TEST_F(LabDriversTest, MacvlanOnAVlanSubLinkCreatesAndRemovesIt) {
   ASSERT_TRUE(st.ok()) << st;
   MacvlanDriver d1({lab_->host(1).netns.get()}, netlink_, random_);
   ASSERT_TRUE(d1.CreateNetwork(n).ok());
-  int a = Container("va"), b = Container("vb");
-  ASSERT_OK_EP(d0.CreateEndpoint(Ep("mv10", "va", a, "10.22.0.11/24")));
-  ASSERT_OK_EP(d1.CreateEndpoint(Ep("mv10", "vb", b, "10.22.0.12/24")));
+  LabContainer* a = Container("va", d0, Ep("mv10", "va", "10.22.0.11/24"));
+  LabContainer* b = Container("vb", d1, Ep("mv10", "vb", "10.22.0.12/24"));
+  ASSERT_TRUE(a && b);
   std::string o;
-  EXPECT_TRUE(RunSoon(a, "ping -c1 -W2 10.22.0.12", &o)) << o;
+  EXPECT_TRUE(ExecSoon(a, "ping -c1 -W2 10.22.0.12", &o)) << o;
+  // The frames really are 802.1q-tagged on the underlay: host 1's eth0.10 carried them.
+  EXPECT_TRUE(Run(lab_->host(0).netns.get(),
+                  "ip -d link show eth0.10 | grep -q 'vlan protocol 802.1Q id 10'", &o))
+      << o;
   ASSERT_TRUE(d0.DeleteNetwork("mv10").ok());
   EXPECT_FALSE(Run(lab_->host(0).netns.get(), "ip link show eth0.10"));
 }
