@@ -1,15 +1,18 @@
 // shoal-runtime (OCI CLI) driven like an OCI test suite would: config.json bundles, the
-// create/start/state/kill/delete lifecycle, run's exit code, errors naming the field.
+// create/start/state/kill/delete lifecycle, run's exit code, errors naming the field. The test
+// process is a child subreaper, as containerd-shim is: `create` leaves PID 1 to it.
 #include <signal.h>
 #include <stdio.h>
-#include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
+#include "kernel/cgroup/plan.h"
 #include "nlohmann/json.hpp"
 #include "tests/priv/runtime/fixture.h"
 
@@ -24,8 +27,14 @@ class OciTest : public RuntimeTest {
     root_ = absl::StrCat("/tmp/shoaltest-rt-ociroot-", getpid());
     std::filesystem::create_directories(bundle_);
     std::filesystem::create_directory_symlink(image_, bundle_ + "/rootfs");
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   }
   void TearDown() override {
+    for (const auto& entry : std::filesystem::directory_iterator(root_, ec_)) {
+      Cli("delete --force " + entry.path().filename().string());  // after a failed assertion
+    }
+    Reap();
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     std::filesystem::remove_all(bundle_);
     std::filesystem::remove_all(root_);
     RuntimeTest::TearDown();
@@ -36,7 +45,8 @@ class OciTest : public RuntimeTest {
         {"process", {{"args", args}, {"env", {"PATH=/bin"}}, {"cwd", "/"}, {"user", {{"uid", 0}, {"gid", 0}}}}},
         {"root", {{"path", "rootfs"}}},
         {"hostname", "oci"},
-        {"linux", {{"namespaces", {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "mount"}}}},
+        {"linux", {{"namespaces", {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "mount"}},
+                                   {{"type", "ipc"}}, {{"type", "uts"}}}},
                    {"maskedPaths", {"/proc/kcore"}},
                    {"seccomp", {{"defaultAction", "SCMP_ACT_ERRNO"}}}}}};
     if (extra.is_object()) c.merge_patch(extra);
@@ -54,12 +64,19 @@ class OciTest : public RuntimeTest {
     unlink(out_file.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.ok() ? *out : ""};
   }
+  // Reaps re-parented container processes (what containerd-shim does).
+  static void Reap() {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+  }
   std::string Status(const std::string& id) {
+    Reap();
     auto [code, out] = Cli("state " + id);
     if (code != 0) return "error: " + out;
     return nlohmann::json::parse(out)["status"];
   }
   std::string bundle_, root_;
+  std::error_code ec_;
 };
 
 TEST_F(OciTest, RunPassesStdioAndExitCode) {
@@ -117,6 +134,111 @@ TEST_F(OciTest, ErrorsNameTheField) {
   auto [fcode, features] = Cli("features");
   EXPECT_EQ(fcode, 0);
   EXPECT_TRUE(absl::StrContains(features, "CAP_SYS_ADMIN")) << features;
+}
+
+// containerd-shim's model: after create, PID 1 is the subreaper's child and it reaps the exit
+// status itself; state reports "stopped" once it is gone.
+TEST_F(OciTest, SubreaperReapsInitAndItsExitCode) {
+  WriteConfig({"sh", "-c", "exit 9"});
+  ASSERT_EQ(Cli("create --pid-file " + bundle_ + "/pid c3").first, 0);
+  auto pid_text = base::ReadFile(bundle_ + "/pid");
+  ASSERT_TRUE(pid_text.ok());
+  pid_t pid = std::stoi(*pid_text);
+  auto [code, out] = Cli("start c3");
+  ASSERT_EQ(code, 0) << out;
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 9);
+  EXPECT_EQ(Status("c3"), "stopped");
+  EXPECT_EQ(Cli("delete c3").first, 0);
+}
+
+TEST_F(OciTest, CgroupsPathHooksSysctlKillAllPs) {
+  std::string hook_out = bundle_ + "/hook.json";
+  std::string parent = parent_ + "/sub";
+  WriteConfig({"sh", "-c", "sleep 1000 & sleep 1000"},
+              {{"linux",
+                {{"cgroupsPath", "/" + parent + "/c4"},
+                 {"sysctl", {{"net.ipv4.ip_unprivileged_port_start", "0"}}},
+                 {"resources", {{"memory", {{"limit", 64 << 20}}}, {"pids", {{"limit", 50}}}}}}},
+               {"hooks",
+                {{"prestart", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "cat > " + hook_out}}}}},
+                 {"poststop",
+                  {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "echo gone > " + hook_out}}}}}}}});
+  auto [code, out] = Cli("create c4");
+  ASSERT_EQ(code, 0) << out;
+  auto hook = base::ReadFile(hook_out);
+  ASSERT_TRUE(hook.ok());
+  auto state = nlohmann::json::parse(*hook);
+  EXPECT_EQ(state["id"], "c4");
+  EXPECT_GT(state["pid"].get<int>(), 0);
+  std::string mem_dir = features_.cgroup_mode == kernel::CgroupMode::kV2
+                            ? "/sys/fs/cgroup/" + parent + "/c4"
+                            : "/sys/fs/cgroup/memory/" + parent + "/c4";
+  auto limit = base::ReadFile(mem_dir + (features_.cgroup_mode == kernel::CgroupMode::kV2
+                                             ? "/memory.max"
+                                             : "/memory.limit_in_bytes"));
+  ASSERT_TRUE(limit.ok()) << mem_dir;
+  EXPECT_EQ(*limit, absl::StrCat(64 << 20, "\n"));
+  ASSERT_EQ(Cli("start c4").first, 0);
+  auto [xcode, xout] = Cli("exec c4 cat /proc/sys/net/ipv4/ip_unprivileged_port_start");
+  EXPECT_EQ(xcode, 0) << xout;
+  EXPECT_EQ(xout, "0\n");
+  // ps lists both processes (PID 1 and its background child) once they run.
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  nlohmann::json pids;
+  do {
+    pids = nlohmann::json::parse(Cli("ps --format json c4").second);
+  } while (pids.size() < 2 && absl::Now() < deadline && usleep(20000) == 0);
+  EXPECT_EQ(pids.size(), 2u) << pids.dump();
+  EXPECT_EQ(Cli("kill --all c4 KILL").first, 0);
+  while (Status("c4") != "stopped" && absl::Now() < deadline) usleep(20000);
+  EXPECT_EQ(Status("c4"), "stopped");
+  EXPECT_EQ(Cli("delete c4").first, 0);
+  EXPECT_EQ(*base::ReadFile(hook_out), "gone\n");  // poststop ran
+  EXPECT_FALSE(std::filesystem::exists(mem_dir));
+  rmdir(("/sys/fs/cgroup/memory/" + parent).c_str());
+  for (const std::string& c : kernel::V1Controllers()) {
+    rmdir(absl::StrCat("/sys/fs/cgroup/", c, "/", parent).c_str());
+  }
+  rmdir(("/sys/fs/cgroup/" + parent).c_str());
+}
+
+TEST_F(OciTest, UnsupportedFieldsAreRejectedByName) {
+  struct Case {
+    nlohmann::json extra;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {{{"process", {{"terminal", true}}}}, "process.terminal: "},
+      {{{"linux", {{"cgroupsPath", "system.slice:docker:x"}}}}, "linux.cgroupsPath: "},
+      {{{"linux", {{"cgroupsPath", "/docker/other"}}}}, "must end with the container id"},
+      {{{"linux", {{"sysctl", {{"kernel.hostname", "x"}}}}}}, "linux.sysctl[\"kernel.hostname\"]"},
+      {{{"linux", {{"resources", {{"blockIO", {{"weight", 10}}}}}}}},
+       "linux.resources.blockIO: "},
+      {{{"linux", {{"uidMappings", {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}}}}},
+       "linux.uidMappings: "},
+      {{{"hooks", {{"startContainer", {{{"path", "/bin/true"}}}}}}}, "hooks.startContainer: "},
+      {{{"linux", {{"seccomp", {{"defaultAction", "SCMP_ACT_ALLOW"}}}}}},
+       "linux.seccomp.defaultAction: "},
+  };
+  for (const Case& c : cases) {
+    WriteConfig({"true"}, c.extra);
+    auto [code, out] = Cli("create bad3");
+    EXPECT_NE(code, 0) << c.extra.dump();
+    EXPECT_TRUE(absl::StrContains(out, c.message)) << c.extra.dump() << " -> " << out;
+    EXPECT_NE(Cli("state bad3").first, 0);  // nothing left behind
+  }
+  // Host namespaces cannot be shared: a config without a pid namespace is refused.
+  nlohmann::json c = {{"ociVersion", "1.0.2"},
+                      {"process", {{"args", {"true"}}, {"cwd", "/"}}},
+                      {"root", {{"path", "rootfs"}}},
+                      {"linux", {{"namespaces", {{{"type", "mount"}}}}}}};
+  ASSERT_TRUE(base::WriteFileAtomic(bundle_ + "/config.json", c.dump()).ok());
+  auto [code, out] = Cli("create bad4");
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(absl::StrContains(out, "linux.namespaces: the host's pid namespace")) << out;
 }
 
 }  // namespace
