@@ -48,6 +48,14 @@ void AddSkeleton(nft::Table& t, const NftBackendOptions& o) {
                           .FibDaddrLocal()
                           .DnatMap(pub_key, maglev, kPubMaglev));
   }
+  if (!o.masquerade_oif.empty()) {
+    t.chains.push_back({"postrouting", nft::BaseChain{nft::ChainType::kNat, nft::Hook::kPostrouting,
+                                                      nft::kPrioritySrcNat, false}});
+    t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, "postrouting")
+                          .CtStatus(nft::kCtStatusDnat)
+                          .OifName(o.masquerade_oif)
+                          .Masquerade());
+  }
   using FT = nft::FieldType;
   for (const char* name : {kPubMaglev, kPubRandom, kVipMaglev, kVipRandom}) {
     nft::Set m;

@@ -11,6 +11,8 @@
 //           map @vip-maglev
 //       fib daddr type local  dnat to meta l4proto . th dport . numgen ... map @pub-random
 //       fib daddr type local  dnat to meta l4proto . th dport . jhash ...  map @pub-maglev
+//     chain postrouting (nat, srcnat), only with masquerade_oif:
+//       ct status dnat oifname <masquerade_oif> masquerade
 //     maps: key (frontend . slot) -> data (backend address . port)
 //
 // Every service owns S slots (S prime, default 61), filled by lb::BuildMaglevTable, so a
@@ -43,6 +45,10 @@ struct NftBackendOptions {
   std::string table = "shoal-lb";
   uint32_t slots = 61;            // per service, prime; at most this many active backends
   uint32_t maglev_seed = 0x5e1f;  // cluster-wide, so every node builds the same tables
+  // When set, translated flows leaving through this interface are masqueraded to its address
+  // (`ct status dnat oifname <x> masquerade` in a srcnat chain), so replies from backends on the
+  // same L2 network come back through this namespace (LB and ingress sandboxes, NAT mode).
+  std::string masquerade_oif;
 };
 
 class NftBackend final : public Backend {

@@ -46,12 +46,12 @@ absl::StatusOr<Protocol> ParseProtocol(absl::string_view name) {
 }
 
 absl::Status ValidateService(const Service& s) {
-  if (s.name.empty() || s.name.size() > 32 ||
+  if (s.name.empty() || s.name.size() > 64 ||
       !std::all_of(s.name.begin(), s.name.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
       })) {
     return absl::InvalidArgumentError(
-        absl::StrCat("service name \"", s.name, "\": must be 1-32 characters of [a-z0-9_-]"));
+        absl::StrCat("service name \"", s.name, "\": must be 1-64 characters of [a-z0-9_-]"));
   }
   int family = 0;
   if (s.frontend == Frontend::kVip) {

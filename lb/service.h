@@ -37,7 +37,7 @@ struct BackendAddr {
 };
 
 struct Service {
-  std::string name;  // unique per node: [a-z0-9_-], 1..32 characters (used in kernel names)
+  std::string name;  // unique per node: [a-z0-9_-], 1..64 characters
   Frontend frontend = Frontend::kVip;
   std::string vip;  // kVip only
   Protocol protocol = Protocol::kTcp;

@@ -218,7 +218,7 @@ nftnl_expr* EncodeExpr(const Expr& expr) {
           [](const CtStateExpr& c) {
             nftnl_expr* e = nftnl_expr_alloc("ct");
             nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, c.dreg);
-            nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+            nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, c.status ? NFT_CT_STATUS : NFT_CT_STATE);
             return e;
           },
           [](const CounterExpr&) { return nftnl_expr_alloc("counter"); },
@@ -294,8 +294,9 @@ Expr DecodeExpr(const nftnl_expr* e) {
   } else if (name == "fib" && u32(NFTNL_EXPR_FIB_RESULT) == NFT_FIB_RESULT_ADDRTYPE &&
              u32(NFTNL_EXPR_FIB_FLAGS) == NFTA_FIB_F_DADDR) {
     return FibExpr{u32(NFTNL_EXPR_FIB_DREG)};
-  } else if (name == "ct" && has(NFTNL_EXPR_CT_DREG) && u32(NFTNL_EXPR_CT_KEY) == NFT_CT_STATE) {
-    return CtStateExpr{u32(NFTNL_EXPR_CT_DREG)};
+  } else if (name == "ct" && has(NFTNL_EXPR_CT_DREG) &&
+             (u32(NFTNL_EXPR_CT_KEY) == NFT_CT_STATE || u32(NFTNL_EXPR_CT_KEY) == NFT_CT_STATUS)) {
+    return CtStateExpr{u32(NFTNL_EXPR_CT_DREG), u32(NFTNL_EXPR_CT_KEY) == NFT_CT_STATUS};
   } else if (name == "counter") {
     return CounterExpr{nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS),
                        nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES)};

@@ -157,6 +157,13 @@ RuleBuilder& RuleBuilder::CtState(uint32_t mask) {
   return *this;
 }
 
+RuleBuilder& RuleBuilder::CtStatus(uint32_t mask) {
+  rule_.exprs.push_back(CtStateExpr{kReg1, true});
+  rule_.exprs.push_back(BitwiseExpr{kReg1, kReg1, 4, U32(mask).bytes, std::string(4, '\0')});
+  rule_.exprs.push_back(CmpExpr{kReg1, CmpOp::kNeq, std::string(4, '\0')});
+  return *this;
+}
+
 RuleBuilder& RuleBuilder::Mark(uint32_t mark) {
   rule_.exprs.push_back(MetaExpr{MetaKey::kMark, kReg1});
   rule_.exprs.push_back(CmpExpr{kReg1, CmpOp::kEq, U32(mark).bytes});

@@ -59,6 +59,7 @@ inline constexpr uint32_t kRegVerdict = 0, kReg1 = 1, kReg2 = 2, kReg32_00 = 8;
 
 inline constexpr uint32_t kCtEstablished = 0x2, kCtRelated = 0x4, kCtNew = 0x8;
 inline constexpr uint32_t kCtInvalid = 0x1;
+inline constexpr uint32_t kCtStatusSnat = 0x10, kCtStatusDnat = 0x20;  // IPS_SRC_NAT/IPS_DST_NAT
 
 class RuleBuilder {
  public:
@@ -75,6 +76,7 @@ class RuleBuilder {
   RuleBuilder& Dport(uint16_t port);                    // th dport N (after L4Proto)
   RuleBuilder& FibDaddrLocal();                         // fib daddr type local
   RuleBuilder& CtState(uint32_t mask);                  // ct state & mask != 0
+  RuleBuilder& CtStatus(uint32_t mask);                 // ct status & mask != 0 (kCtStatusDnat)
   RuleBuilder& Mark(uint32_t mark);                     // meta mark == mark
   RuleBuilder& InSet(const std::vector<Field>& key, absl::string_view set, bool invert = false);
   RuleBuilder& Counter();

@@ -216,7 +216,9 @@ std::string DebugString(const Expr& e) {
                                 " => r", h.dreg, "]");
           },
           [](const FibExpr& f) { return absl::StrCat("[fib daddr type => r", f.dreg, "]"); },
-          [](const CtStateExpr& c) { return absl::StrCat("[ct state => r", c.dreg, "]"); },
+          [](const CtStateExpr& c) {
+            return absl::StrCat("[ct ", c.status ? "status" : "state", " => r", c.dreg, "]");
+          },
           [](const CounterExpr& c) { return absl::StrCat("[counter ", c.packets, " ", c.bytes, "]"); },
           [](const OtherExpr& o) { return absl::StrCat("[", o.name, "?]"); },
       },

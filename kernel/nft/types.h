@@ -160,7 +160,11 @@ struct FibExpr {  // fib daddr type -> dreg (u32 RTN_*)
   uint32_t dreg;
   friend bool operator==(const FibExpr&, const FibExpr&) = default;
 };
-struct CtStateExpr { uint32_t dreg; friend bool operator==(const CtStateExpr&, const CtStateExpr&) = default; };
+struct CtStateExpr {  // ct state (status=false) or ct status (status=true) -> dreg (u32 bits)
+  uint32_t dreg;
+  bool status = false;
+  friend bool operator==(const CtStateExpr&, const CtStateExpr&) = default;
+};
 struct CounterExpr {
   // Observed values; ignored by operator== so desired rules compare equal to dumped ones.
   uint64_t packets = 0, bytes = 0;
