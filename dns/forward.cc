@@ -13,10 +13,12 @@
 namespace shoal::dns::internal {
 
 void LoopResolver::StartForward(Pending p, absl::string_view packet) {
-  if (pending_.size() + up_tcp_.size() >= options_.max_concurrent_forwards) {
+  if (pending_.size() + up_tcp_.size() >= options_.max_concurrent_forwards ||
+      p.ep->forwards >= options_.max_concurrent_forwards_per_endpoint) {
     ReplyToClient(p, ServFailFor(packet));
     return;
   }
+  ++p.ep->forwards;  // until Complete()
   p.query = std::string(packet);
   p.client_id = GetId(p.query);
   SendNext(std::move(p));
@@ -48,7 +50,7 @@ void LoopResolver::SendNext(Pending p) {
     return;
   }
   SetId(p.query, p.client_id);
-  ReplyToClient(p, ServFailFor(p.query));
+  Complete(p, ServFailFor(p.query));
 }
 
 void LoopResolver::StartTcpUpstream(Pending p) {
@@ -66,7 +68,7 @@ void LoopResolver::StartTcpUpstream(Pending p) {
     st = base::ErrnoStatus(errno, "connect upstream ", u.text);
   }
   if (!st.ok()) {
-    ReplyToClient(p, ServFailFor(p.query));
+    Complete(p, ServFailFor(p.query));
     return;
   }
   auto up = std::make_unique<UpTcp>();
@@ -78,7 +80,7 @@ void LoopResolver::StartTcpUpstream(Pending p) {
   up->source = Source{Source::kUpstreamTcp, p.ep, up->id, up->fd.get()};
   up->p = std::move(p);
   if (!Watch(up->fd.get(), &up->source, EPOLLOUT | EPOLLIN).ok()) {
-    ReplyToClient(up->p, ServFailFor(up->p.query));
+    Complete(up->p, ServFailFor(up->p.query));
     return;
   }
   timeouts_.push_back({Clock::now() + options_.upstream_timeout, up->id | kTcpTimeoutFlag, 0});
@@ -121,9 +123,9 @@ void LoopResolver::FinishUpTcp(UpTcpMap::iterator it, const std::string& reply) 
   if (ok) {
     std::string r = reply;
     SetId(r, u.p.client_id);
-    ReplyToClient(u.p, r);
+    Complete(u.p, r);
   } else {
-    ReplyToClient(u.p, ServFailFor(u.p.query));
+    Complete(u.p, ServFailFor(u.p.query));
   }
   up_tcp_.erase(it);
 }
@@ -150,8 +152,13 @@ void LoopResolver::OnForwardReply(Endpoint& e, int fd) {
       continue;
     }
     SetId(reply, p.client_id);
-    ReplyToClient(p, reply);
+    Complete(p, reply);
   }
+}
+
+void LoopResolver::Complete(const Pending& p, const std::string& reply) {
+  --p.ep->forwards;
+  ReplyToClient(p, reply);
 }
 
 void LoopResolver::ReplyToClient(const Pending& p, const std::string& reply) {

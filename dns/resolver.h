@@ -9,12 +9,12 @@
 // each with `upstream_timeout`, from a socket created inside the container's namespace
 // (loopback upstreams, e.g. the host's 127.0.0.53, are dialled from the daemon's namespace,
 // since the container cannot reach them). At most `max_concurrent_forwards` queries (UDP and
-// TCP to upstreams together) are in flight; beyond that, and when every upstream failed, the
-// client gets SERVFAIL. When a TCP client's forwarded answer comes back truncated over UDP,
-// the query is repeated to that upstream over TCP (socket also made in the container's
-// namespace); UDP clients get the truncated answer and retry over TCP themselves (RFC 7766).
-// An upstream reply is accepted only from the upstream asked, with the id we sent and the
-// question asked (AnswersQuestion).
+// TCP to upstreams together) are in flight, and at most `max_concurrent_forwards_per_endpoint`
+// of one endpoint; beyond that, and when every upstream failed, the client gets SERVFAIL. When a
+// TCP client's forwarded answer comes back truncated over UDP, the query is repeated to that
+// upstream over TCP (socket also made in the container's namespace); UDP clients get the truncated
+// answer and retry over TCP themselves (RFC 7766). An upstream reply is accepted only from the
+// upstream asked, with the id we sent and the question asked (AnswersQuestion).
 //
 // Implementation: dns/resolver_loop.h (one event loop, split by concern into resolver.cc,
 // endpoints.cc, tcp_server.cc and forward.cc).
@@ -48,7 +48,10 @@ absl::StatusOr<Upstream> ParseUpstream(const std::string& text);
 
 struct ResolverOptions {
   std::chrono::milliseconds upstream_timeout{2000};
-  size_t max_concurrent_forwards = 1024;
+  size_t max_concurrent_forwards = 1024;  // whole resolver
+  // One container cannot use up the node's forwarding capacity (Docker's cap of 1024 is per
+  // container, since each has its own resolver; here one resolver serves them all).
+  size_t max_concurrent_forwards_per_endpoint = 256;
   size_t max_tcp_connections_per_endpoint = 64;
   std::chrono::milliseconds tcp_idle_timeout{10000};
 };

@@ -63,6 +63,7 @@ struct Endpoint {
   base::UniqueFd fwd[4];
   Source udp_src, tcp_src, fwd_src[4];
   size_t conns = 0;
+  size_t forwards = 0;   // queries of this endpoint being forwarded (UDP or TCP upstream)
   base::UniqueFd netns;  // dup of the endpoint's namespace (for TCP upstream sockets)
 };
 
@@ -153,6 +154,9 @@ class LoopResolver final : public Resolver {
   void OnUpTcp(uint64_t id, uint32_t events);
   void FinishUpTcp(UpTcpMap::iterator it, const std::string& reply);
   void OnForwardReply(Endpoint& e, int fd);
+  // Ends a forward started by StartForward (every such forward ends here exactly once, or is
+  // dropped with its endpoint).
+  void Complete(const Pending& p, const std::string& reply);
   void ReplyToClient(const Pending& p, const std::string& reply);
   void ExpireForwards();
 

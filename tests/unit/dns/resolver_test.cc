@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "base/unique_fd.h"
 #include "gtest/gtest.h"
 
@@ -279,6 +281,49 @@ TEST_F(ResolverTest, ConcurrencyCapAnswersServfailImmediately) {
   auto m = ParseMessage(*first);
   EXPECT_EQ(m->header.id, 3);
   EXPECT_EQ(m->header.rcode, kServFail);
+}
+
+// One endpoint at its own cap gets SERVFAIL; another endpoint of the same resolver still
+// forwards (a noisy container cannot starve the node's other containers).
+TEST_F(ResolverTest, PerEndpointForwardCap) {
+  ResolverOptions o;
+  o.upstream_timeout = std::chrono::milliseconds(2000);
+  o.max_concurrent_forwards = 8;
+  o.max_concurrent_forwards_per_endpoint = 1;
+  auto r = Resolver::Start(&table_, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  uint16_t ports[2];
+  for (int i = 0; i < 2; ++i) {
+    EndpointSpec spec;
+    spec.id = i == 0 ? "a" : "b";
+    spec.listen_ip = "127.0.0.1";
+    spec.networks = {"net"};
+    spec.upstreams = {"127.0.0.1:" + std::to_string(upstream_port_)};
+    auto b = (*r)->AddEndpoint(spec);
+    ASSERT_TRUE(b.ok()) << b.status();
+    ports[i] = b->port;
+  }
+  base::UniqueFd c = Udp();
+  auto ask = [&](uint16_t port, const std::string& name, uint16_t id) {
+    sockaddr_in to = Loopback(port);
+    std::string q = Query(name, id);
+    ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  };
+  ask(ports[0], "one.example", 1);
+  ask(ports[0], "two.example", 2);
+  auto refused = Recv(c.get(), 1000);  // well before the 2 s upstream timeout
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(ParseMessage(*refused)->header.id, 2);
+  EXPECT_EQ(ParseMessage(*refused)->header.rcode, kServFail);
+  ask(ports[1], "three.example", 3);
+  std::vector<std::string> seen;
+  for (int i = 0; i < 2; ++i) {
+    auto fwd = Recv(upstream_.get(), 5000);
+    ASSERT_TRUE(fwd.has_value());
+    seen.push_back(ParseMessage(*fwd)->questions[0].name);
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"one.example", "three.example"}));
 }
 
 TEST_F(ResolverTest, EndpointLifecycle) {
