@@ -12,10 +12,45 @@ kernel::MacAddr RandomMac(uint64_t random) {
   return m;
 }
 
+absl::Status CheckNoOverlapInContainer(kernel::Netlink& ctr, const EndpointSpec& spec) {
+  kernel::IpPrefix subnet = spec.address.Network();
+  auto overlaps = [&](const kernel::IpPrefix& other) {
+    return other.addr.family == subnet.addr.family &&
+           (subnet.Contains(other.addr) || other.Network().Contains(subnet.addr));
+  };
+  auto link_name = [&](int index) {
+    auto l = ctr.GetLinkByIndex(index);
+    return l.ok() ? l->name : absl::StrCat("link ", index);
+  };
+  ASSIGN_OR_RETURN(std::vector<kernel::Address> addrs, ctr.ListAddresses());
+  for (const kernel::Address& a : addrs) {
+    if (a.prefix.len > 0 && !(a.prefix.addr.is_v4() && a.prefix.addr.bytes[0] == 127) &&
+        overlaps(a.prefix)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("endpoint ", spec.id, ": subnet ", subnet.ToString(),
+                       " overlaps the container's address ", a.prefix.ToString(), " on ",
+                       link_name(a.link_index)));
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<kernel::Route> routes, ctr.ListRoutes(subnet.addr.family));
+  for (const kernel::Route& r : routes) {
+    if (r.dst.len > 0 && overlaps(r.dst)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("endpoint ", spec.id, ": subnet ", subnet.ToString(),
+                       " overlaps the container's route to ", r.dst.ToString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AttachVethToBridge(kernel::NetlinkFactory& factory, kernel::Netlink& host,
                                 int bridge_index, const std::string& host_ifname,
-                                const EndpointSpec& spec, const kernel::MacAddr& mac,
-                                uint32_t mtu, const kernel::IpAddr& gateway) {
+                                const EndpointSpec& spec, const kernel::MacAddr& mac, uint32_t mtu,
+                                const kernel::IpAddr& gateway) {
+  {
+    ASSIGN_OR_RETURN(auto ctr, factory.Open(spec.netns_fd));
+    RETURN_IF_ERROR(CheckNoOverlapInContainer(*ctr, spec));
+  }
   kernel::LinkSpec v;
   v.kind = kernel::LinkKind::kVeth;
   v.name = host_ifname;
@@ -33,8 +68,8 @@ absl::Status AttachVethToBridge(kernel::NetlinkFactory& factory, kernel::Netlink
     RETURN_IF_ERROR(ctr->AddAddress({eth.index, spec.address}));
     RETURN_IF_ERROR(ctr->SetLinkUp(eth.index, true));
     if (spec.default_route) {
-      RETURN_IF_ERROR(ctr->AddRoute(
-          {kernel::IpPrefix{kernel::IpAddr::V4(0, 0, 0, 0), 0}, gateway, eth.index}));
+      RETURN_IF_ERROR(
+          ctr->AddRoute({kernel::IpPrefix{kernel::IpAddr::V4(0, 0, 0, 0), 0}, gateway, eth.index}));
     }
     return absl::OkStatus();
   };

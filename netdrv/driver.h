@@ -80,12 +80,19 @@ kernel::MacAddr RandomMac(uint64_t random);
 // Plugs a container into a bridge, as the bridge and overlay drivers both do: a veth named
 // `host_ifname` enslaved to `bridge_index` in the namespace of `host`, its peer created
 // directly in the container's namespace as spec.ifname with `mac` and `mtu`, the address, and
-// "default via `gateway`" when spec.default_route. On failure the veth is deleted (its
-// container end goes with it), so nothing half-built is left; the error names the endpoint.
+// "default via `gateway`" when spec.default_route. Refuses (before creating anything) an address
+// whose subnet overlaps one the container already has (CheckNoOverlapInContainer). On failure the
+// veth is deleted (its container end goes with it), so nothing half-built is left; the error names
+// the endpoint.
 absl::Status AttachVethToBridge(kernel::NetlinkFactory& factory, kernel::Netlink& host,
                                 int bridge_index, const std::string& host_ifname,
-                                const EndpointSpec& spec, const kernel::MacAddr& mac,
-                                uint32_t mtu, const kernel::IpAddr& gateway);
+                                const EndpointSpec& spec, const kernel::MacAddr& mac, uint32_t mtu,
+                                const kernel::IpAddr& gateway);
+
+// A container attached to two networks whose subnets overlap would route ambiguously (the kernel
+// accepts both connected routes): INVALID_ARGUMENT naming the container's conflicting address or
+// route. `ctr` is bound to the container's namespace; nothing is changed.
+absl::Status CheckNoOverlapInContainer(kernel::Netlink& ctr, const EndpointSpec& spec);
 
 // Validation shared by the drivers; messages name the field.
 absl::Status ValidateEndpointSpec(const EndpointSpec& spec, const NetworkSpec& network);

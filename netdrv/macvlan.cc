@@ -129,6 +129,8 @@ absl::StatusOr<Endpoint> MacvlanDriver::CreateEndpoint(const EndpointSpec& spec)
     return absl::FailedPreconditionError(absl::StrCat("endpoint ", spec.id, ": passthru network ",
                                                       spec.network_id, " takes one endpoint"));
   }
+  ASSIGN_OR_RETURN(auto ctr, netlink_.Open(spec.netns_fd));
+  RETURN_IF_ERROR(CheckNoOverlapInContainer(*ctr, spec));
   ASSIGN_OR_RETURN(auto nl, netlink_.Open(config_.node_netns_fd));
   ASSIGN_OR_RETURN(Link parent, nl->GetLink(net.parent));
   Ep ep;
@@ -143,7 +145,6 @@ absl::StatusOr<Endpoint> MacvlanDriver::CreateEndpoint(const EndpointSpec& spec)
   if (net.mode != kernel::MacvlanMode::kPassthru) m.mac = ep.ep.mac;  // passthru keeps parent's
   ASSIGN_OR_RETURN(Link child, nl->CreateLink(m));
   ep.ep.mac = child.mac;
-  ASSIGN_OR_RETURN(auto ctr, netlink_.Open(spec.netns_fd));
   auto finish = [&]() -> absl::Status {
     RETURN_IF_ERROR(ctr->AddAddress({child.index, spec.address}));
     RETURN_IF_ERROR(ctr->SetLinkUp(child.index, true));

@@ -13,6 +13,7 @@
 #include "base/status.h"
 #include "kernel/cgroup/plan.h"
 #include "kernel/features.h"
+#include "kernel/netlink/libnl_netlink.h"
 
 namespace shoal::lab {
 namespace {
@@ -205,6 +206,14 @@ absl::StatusOr<LabContainer*> ContainerLab::Run(const std::string& name, const A
       spec.netns_path.empty() ? absl::StrCat("/proc/", lc->c_->pid(), "/ns/net") : spec.netns_path;
   lc->netns_.Reset(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
   if (!lc->netns_) return base::ErrnoStatus(errno, "open ", ns);  // lc's destructor cleans up
+  if (spec.netns_path.empty()) {
+    // A fresh network namespace has lo down (no 127.0.0.1); Docker's sandbox brings it up, and
+    // the runtime library leaves networking to its caller, so the lab does it.
+    kernel::LibnlNetlinkFactory f;
+    ASSIGN_OR_RETURN(auto nl, f.Open(lc->netns_.get()));
+    ASSIGN_OR_RETURN(kernel::Link lo, nl->GetLink("lo"));
+    RETURN_IF_ERROR(nl->SetLinkUp(lo.index, true));
+  }
   if (attach) {
     absl::Status st = attach(lc->netns_.get());
     if (!st.ok()) return base::Annotate(st, absl::StrCat("attach lab container ", name));

@@ -7,7 +7,7 @@
 // cgroups under "<prefix>cg-<pid>". PID 1 is a long `sleep`; commands run inside with Exec().
 //
 // Networking: by default each container gets its OWN network namespace (made by the runtime's
-// clone). Between creating the container and starting PID 1, Run() calls `attach` with that
+// clone) with lo up (127.0.0.1, as Docker's sandbox does). Between creating the container and starting PID 1, Run() calls `attach` with that
 // namespace, so a driver can put eth0 in it (e.g. `overlay.CreateEndpoint({.netns_fd = fd})`
 // on the driver of lab host N) before the container's process runs. Set
 // ContainerOptions::netns_path to join an existing namespace instead.

@@ -38,9 +38,9 @@ TEST(LabContainersTest, ContainersGetTheirOwnNetnsTheAttachHookRunsAndTeardownRe
     auto links = (*c1)->Exec("ip -o link | cut -d: -f2 | tr -d ' \\n'");
     ASSERT_TRUE(links.ok()) << links.status();
     EXPECT_EQ(links->output, "loeth0") << links->output;
-    auto only_lo = (*c2)->Exec("ip -o link | wc -l");
+    auto only_lo = (*c2)->Exec("ip -o link | wc -l; ping -c1 -W2 127.0.0.1 >/dev/null && echo up");
     ASSERT_TRUE(only_lo.ok());
-    EXPECT_EQ(only_lo->output, "1\n");
+    EXPECT_EQ(only_lo->output, "1\nup\n");
     // Inside: the container's hostname, its own PID namespace, busybox and the DF pinger.
     auto r = (*c1)->Exec("hostname; echo $$; test -x /bin/shoal-dfping && echo df; exit 7");
     ASSERT_TRUE(r.ok());

@@ -199,6 +199,55 @@ TEST_F(OverlayE2eTest, RestartAdoptsKnownSandboxesAndPurgesUnknownOnes) {
   EXPECT_TRUE(PingSoon("c1", "10.10.1.13"));
 }
 
+TEST_F(OverlayE2eTest, BadInputIsAClearErrorAndLeavesNoLinkNamespaceOrAddress) {
+  auto sandbox_count = [&] { return o_->sandboxes(0).List()->size(); };
+  size_t sandboxes = sandbox_count();
+  // VNI out of range, MTU too small, MTU larger than the underlay carries: refused up front.
+  absl::Status st =
+      o_->driver(0).CreateNetwork(Net("badvni000001", 1u << 24, "10.30.0.0/24", "10.30.0.1"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "vni 16777216 is outside 1..16777215")) << st;
+  NetworkSpec small = Net("badmtu000001", 4200, "10.30.1.0/24", "10.30.1.1");
+  small.mtu = 1000;
+  st = o_->driver(0).CreateNetwork(small);
+  EXPECT_TRUE(absl::StrContains(st.message(), "mtu 1000 is below the minimum 1280")) << st;
+  small.mtu = 1351;
+  st = o_->driver(0).CreateNetwork(small);
+  EXPECT_TRUE(absl::StrContains(st.message(), "exceeds what the underlay can carry")) << st;
+  EXPECT_EQ(sandbox_count(), sandboxes);
+  // A second network whose subnet overlaps the one container c1 already has.
+  NetworkSpec b = Net("netb00000002", 4098, "10.10.0.0/16", "10.10.0.1");
+  ASSERT_TRUE(o_->driver(0).CreateNetwork(b).ok());
+  EndpointSpec e;
+  e.id = "c1-b";
+  e.network_id = b.id;
+  e.netns_fd = o_->container("c1").netns_fd();
+  e.ifname = "eth1";
+  e.address = *kernel::IpPrefix::Parse("10.10.2.5/16");
+  auto ep = o_->driver(0).CreateEndpoint(e);
+  EXPECT_EQ(ep.status().code(), absl::StatusCode::kInvalidArgument) << ep.status();
+  EXPECT_TRUE(absl::StrContains(ep.status().message(),
+                                "subnet 10.10.0.0/16 overlaps the container's address "
+                                "10.10.1.11/24 on eth0"))
+      << ep.status();
+  // A duplicate endpoint (same id as c1's) on network A: refused, c1 untouched.
+  e.id = "c1-ep";
+  e.network_id = kNetA;
+  e.address = *kernel::IpPrefix::Parse("10.10.1.99/24");
+  EXPECT_EQ(o_->driver(0).CreateEndpoint(e).status().code(), absl::StatusCode::kAlreadyExists);
+  // What the container sees: still exactly lo + eth0 with its one address.
+  auto links = o_->Exec("c1", "ip -o link | wc -l; ip -o addr show | grep -c 'inet '");
+  ASSERT_TRUE(links.ok());
+  EXPECT_EQ(links->output, "2\n2\n") << links->output;  // lo 127.0.0.1 + eth0 10.10.1.11
+  // ... and network B's sandbox holds only br0 + vxlan0 (no endpoint veth was left).
+  auto sb = o_->RunInSandbox(0, b.id, "ip -o link | wc -l");
+  ASSERT_TRUE(sb.ok());
+  EXPECT_EQ(sb->output, "3\n");
+  ASSERT_TRUE(o_->driver(0).DeleteNetwork(b.id).ok());
+  EXPECT_EQ(sandbox_count(), sandboxes);
+  EXPECT_TRUE(PingSoon("c1", "10.10.1.12"));
+}
+
 // dataplane.md §10.14: VTEPs on an IPv6 underlay (VXLAN over IPv6: 70 bytes of overhead).
 class OverlayIpv6UnderlayTest : public OverlayE2eTest {
  protected:

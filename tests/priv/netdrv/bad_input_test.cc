@@ -8,6 +8,8 @@
 #include "base/random.h"
 #include "gtest/gtest.h"
 #include "kernel/netlink/libnl_netlink.h"
+#include "kernel/nft/netlink_nft.h"
+#include "netdrv/bridge.h"
 #include "netdrv/overlay.h"
 #include "tests/testing/priv.h"
 
@@ -163,6 +165,41 @@ TEST_F(OverlayBadInputTest, DataPathAddressNotOnTheNodeIsRefusedAtCreate) {
   c.vxlan_port = 80;
   EXPECT_EQ(OverlayDriver::Create(c, netlink_, *sandboxes_, random_).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The egress bridge against the real kernel: a subnet shadowing the node's own network, or an
+// MTU below 1280, is refused naming the reason, and neither the bridge nor the nft table exists.
+TEST_F(OverlayBadInputTest, BridgeSubnetOverlappingTheNodeOrTinyMtuLeavesNoBridgeOrTable) {
+  MakeNode(1500);  // eth0 192.168.88.1/24
+  auto nft = kernel::nft::OpenNft(node_.get());
+  ASSERT_TRUE(nft.ok()) << nft.status();
+  BridgeConfig c;
+  c.node_netns_fd = node_.get();
+  auto b = BridgeDriver::Create(c, netlink_, **nft, random_);
+  ASSERT_TRUE(b.ok()) << b.status();
+  NetworkSpec n;
+  n.id = "gw";
+  n.subnet = *IpPrefix::Parse("192.168.0.0/16");
+  n.gateway = *IpAddr::Parse("192.168.0.1");
+  absl::Status st = (*b)->CreateNetwork(n);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("subnet 192.168.0.0/16 overlaps the node's"), absl::string_view::npos)
+      << st;
+  n.subnet = *IpPrefix::Parse("172.18.0.0/16");
+  n.gateway = *IpAddr::Parse("172.18.0.1");
+  n.mtu = 1000;
+  st = (*b)->CreateNetwork(n);
+  EXPECT_NE(st.message().find("mtu 1000 is outside 1280..65535"), absl::string_view::npos) << st;
+  EXPECT_EQ(Links(node_.get()), 3);  // lo, eth0, eth0p: no shoal_gwbridge
+  auto tables = (*nft)->ListTables();
+  ASSERT_TRUE(tables.ok()) << tables.status();
+  for (const auto& t : *tables) EXPECT_NE(t.name, "shoal-gw");
+  // Valid input works in the same node, and deleting it removes bridge and table again.
+  n.mtu = 0;
+  ASSERT_TRUE((*b)->CreateNetwork(n).ok());
+  EXPECT_EQ(Links(node_.get()), 4);
+  ASSERT_TRUE((*b)->DeleteNetwork("gw").ok());
+  EXPECT_EQ(Links(node_.get()), 3);
 }
 
 }  // namespace

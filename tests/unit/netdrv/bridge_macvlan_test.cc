@@ -188,5 +188,46 @@ TEST_F(DriversFakeTest, MacvlanBadInputIsClearAndLeavesNothing) {
   EXPECT_EQ((*kernel_.factory().Open(c2.get()))->ListLinks()->size(), 1u);
 }
 
+TEST_F(DriversFakeTest, AnEndpointOverlappingTheContainersOtherNetworkIsRefused) {
+  MacvlanDriver d({node_.get()}, kernel_.factory(), random_);
+  NetworkSpec a;
+  a.id = "mva";
+  a.subnet = *IpPrefix::Parse("10.30.0.0/24");
+  a.options = {{"parent", "eth0"}};
+  NetworkSpec b = a;
+  b.id = "mvb";
+  b.subnet = *IpPrefix::Parse("10.30.0.0/16");
+  ASSERT_TRUE(d.CreateNetwork(a).ok());
+  ASSERT_TRUE(d.CreateNetwork(b).ok());
+  base::UniqueFd c = kernel_.NewNetns();
+  ASSERT_TRUE(d.CreateEndpoint(Ep("mva", "a", c.get(), "10.30.0.2/24")).ok());
+  EndpointSpec second = Ep("mvb", "b", c.get(), "10.30.7.2/16");
+  second.ifname = "eth1";
+  second.default_route = false;
+  auto st = d.CreateEndpoint(second).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("endpoint b: subnet 10.30.0.0/16 overlaps the container's address "
+                              "10.30.0.2/24 on eth0"),
+            absl::string_view::npos)
+      << st;
+  auto ctr = *kernel_.factory().Open(c.get());
+  EXPECT_FALSE(ctr->GetLink("eth1").ok());
+  // A route the container already has counts too (here: its default route's gateway network
+  // is fine, a /16 route covering the new subnet is not).
+  base::UniqueFd c2 = kernel_.NewNetns();
+  auto ctr2 = *kernel_.factory().Open(c2.get());
+  kernel::LinkSpec dummy;
+  dummy.kind = LinkKind::kDummy;
+  dummy.name = "dummy0";
+  auto dl = ctr2->CreateLink(dummy);
+  ASSERT_TRUE(dl.ok());
+  ASSERT_TRUE(ctr2->AddRoute({*IpPrefix::Parse("10.30.0.0/20"), IpAddr{}, dl->index}).ok());
+  st = d.CreateEndpoint(Ep("mva", "c", c2.get(), "10.30.0.3/24")).status();
+  EXPECT_NE(st.message().find("overlaps the container's route to 10.30.0.0/20"),
+            absl::string_view::npos)
+      << st;
+  EXPECT_FALSE(ctr2->GetLink("eth0").ok());
+}
+
 }  // namespace
 }  // namespace shoal::netdrv
