@@ -1,0 +1,226 @@
+// shoal-runtime as `dockerd --add-runtime shoal=<path>` with Debian's docker.io: an image
+// imported with `docker import` from scripts/mkimage, run with `docker run --runtime=shoal
+// --network=none`, observed the way a docker user would (output, exit codes, logs, exec, stop,
+// inspect) plus the host's view (cgroup files, processes, mounts, runtime state).
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/file.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/docker/dockerd.h"
+#include "tests/testing/priv.h"
+
+namespace shoal::testing {
+namespace {
+
+constexpr char kImage[] = "shdk-img:1";
+
+class DockerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SHOAL_REQUIRE_ROOT();
+    std::string missing = Dockerd::MissingReason();
+    if (!missing.empty()) GTEST_SKIP() << missing;
+    dockerd_ = std::make_unique<Dockerd>(SHOAL_RUNTIME_PATH);
+    auto s = dockerd_->Start();
+    ASSERT_TRUE(s.ok()) << s;
+    std::string img = dockerd_->dir() + "/img";
+    std::string cmd = absl::StrCat(SHOAL_SOURCE_DIR, "/scripts/mkimage ", img, " ",
+                                   SHOAL_PROBE_PATH, " >/dev/null && tar -C ", img, " -cf ",
+                                   img, ".tar .");
+    ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
+    auto r = D(absl::StrCat("import ", img, ".tar ", kImage));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  void TearDown() override {
+    if (!dockerd_) return;
+    // Every container gone through docker itself leaves no cgroup behind.
+    auto ids = D("ps -aq");
+    if (!ids.out.empty()) D("rm -f $(" + std::string(Dockerd::kDocker) + " -H unix://" +
+                           dockerd_->dir() + "/docker.sock ps -aq)");
+    // (docker removes --rm containers whose start failed in the background: poll.)
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (!dockerd_->CgroupLeaves().empty() && absl::Now() < deadline) usleep(50000);
+    EXPECT_TRUE(dockerd_->CgroupLeaves().empty())
+        << "cgroup left behind: " << dockerd_->CgroupLeaves().front() << "\n"
+        << dockerd_->LogTail();
+    std::string dir = dockerd_->dir();
+    dockerd_.reset();  // stops dockerd + containerd, removes all state
+    EXPECT_TRUE(Dockerd::ProcessesMatching(dir).empty());
+    EXPECT_FALSE(std::filesystem::exists(dir));
+  }
+  Dockerd::Result D(const std::string& args) { return dockerd_->Docker(args); }
+  // `docker run --rm --runtime=shoal --network=none <flags> shdk-img:1 <cmd>`
+  Dockerd::Result Run(const std::string& flags, const std::string& cmd) {
+    return D(absl::StrCat("run --rm --runtime=shoal --network=none ", flags, " ", kImage, " ",
+                          cmd));
+  }
+  std::string RunDetached(const std::string& flags, const std::string& cmd) {
+    auto r = D(absl::StrCat("run -d --runtime=shoal --network=none ", flags, " ", kImage, " ",
+                            cmd));
+    EXPECT_EQ(r.code, 0) << r.err;
+    return std::string(absl::StripAsciiWhitespace(r.out));
+  }
+  std::string Inspect(const std::string& id, const std::string& format) {
+    return std::string(
+        absl::StripAsciiWhitespace(D(absl::StrCat("inspect -f '", format, "' ", id)).out));
+  }
+  // Polls `docker logs` until it contains `text` (deadline 30 s); returns the logs.
+  std::string WaitForLogs(const std::string& id, const std::string& text) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    std::string logs;
+    do {
+      auto r = D("logs " + id);
+      logs = r.out + r.err;
+      if (absl::StrContains(logs, text)) break;
+      usleep(50000);
+    } while (absl::Now() < deadline);
+    return logs;
+  }
+  std::string MemoryLimitFile(const std::string& id) {
+    if (access("/sys/fs/cgroup/memory", F_OK) == 0) {
+      return absl::StrCat("/sys/fs/cgroup/memory/", dockerd_->cgroup_parent(), "/", id,
+                          "/memory.limit_in_bytes");
+    }
+    return absl::StrCat("/sys/fs/cgroup/", dockerd_->cgroup_parent(), "/", id, "/memory.max");
+  }
+
+  std::unique_ptr<Dockerd> dockerd_;
+};
+
+TEST_F(DockerTest, RunShowsTheProbesReportAndPropagatesExitCodes) {
+  auto probe = Run("", "shoal-probe");
+  ASSERT_EQ(probe.code, 0) << probe.err;
+  EXPECT_TRUE(absl::StrContains(probe.out, "pid=1\n")) << probe.out;
+  EXPECT_TRUE(absl::StrContains(probe.out, "CapEff=00000000a80425fb\n")) << probe.out;  // Docker's 14
+  EXPECT_TRUE(absl::StrContains(probe.out, "Seccomp=2\n")) << probe.out;
+  EXPECT_TRUE(absl::StrContains(probe.out, "mount=EPERM\n")) << probe.out;
+  EXPECT_TRUE(absl::StrContains(probe.out, "proc_sys_write=EROFS\n")) << probe.out;
+
+  auto r = Run("", "sh -c 'echo to-out; echo to-err >&2; exit 7'");
+  EXPECT_EQ(r.code, 7) << r.err;
+  EXPECT_EQ(r.out, "to-out\n");
+  EXPECT_TRUE(absl::StrContains(r.err, "to-err")) << r.err;
+
+
+  // docker's own sysctls for a private network namespace reach the container's namespace.
+  auto sysctl = Run("", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start");
+  EXPECT_EQ(sysctl.out, "0\n") << sysctl.err;
+
+  auto missing = Run("", "/nonexistent");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_TRUE(absl::StrContains(missing.err, "/nonexistent")) << missing.err;
+}
+
+TEST_F(DockerTest, StopHonoursTheGracePeriod) {
+  // Handles SIGTERM: docker stop waits for it; the exit code is the container's own.
+  std::string graceful = RunDetached(
+      "", "sh -c 'trap \"echo got-term; sleep 1; echo cleaned-up; exit 3\" TERM; echo ready; "
+          "while true; do sleep 0.1; done'");
+  ASSERT_TRUE(absl::StrContains(WaitForLogs(graceful, "ready"), "ready"));
+  auto stop = D("stop -t 60 " + graceful);
+  EXPECT_EQ(stop.code, 0) << stop.err;
+  EXPECT_EQ(Inspect(graceful, "{{.State.ExitCode}}"), "3");
+  EXPECT_TRUE(absl::StrContains(WaitForLogs(graceful, "cleaned-up"), "got-term\ncleaned-up"));
+
+  // Ignores SIGTERM: killed once the grace period is over, not before.
+  std::string stubborn =
+      RunDetached("", "sh -c 'trap \"\" TERM; echo ready; while true; do sleep 0.1; done'");
+  ASSERT_TRUE(absl::StrContains(WaitForLogs(stubborn, "ready"), "ready"));
+  absl::Time begin = absl::Now();
+  stop = D("stop -t 2 " + stubborn);
+  absl::Duration took = absl::Now() - begin;
+  EXPECT_EQ(stop.code, 0) << stop.err;
+  EXPECT_GE(took, absl::Seconds(2));
+  EXPECT_EQ(Inspect(stubborn, "{{.State.ExitCode}}"), "137");
+  EXPECT_EQ(Inspect(stubborn, "{{.State.Running}}"), "false");
+
+  // docker kill: PID 1 dies of SIGKILL, reported as 128 + 9.
+  std::string killed = RunDetached("", "sleep 1000");
+  auto kill = D("kill " + killed);
+  EXPECT_EQ(kill.code, 0) << kill.err;
+  EXPECT_EQ(D("wait " + killed).out, "137\n");
+}
+
+TEST_F(DockerTest, ExecJoinsTheContainerAndLogsShowItsOutput) {
+  std::string id =
+      RunDetached("--name shdk-exec", "sh -c 'echo to-stdout; echo to-stderr >&2; exec sleep 1000'");
+  std::string logs = WaitForLogs(id, "to-stderr");
+  EXPECT_TRUE(absl::StrContains(logs, "to-stdout")) << logs;
+  EXPECT_TRUE(absl::StrContains(logs, "to-stderr")) << logs;
+  auto split = D("logs " + id);
+  EXPECT_EQ(split.out, "to-stdout\n");  // streams stay apart
+  EXPECT_EQ(split.err, "to-stderr\n");
+
+  auto r = D("exec shdk-exec sh -c 'echo exec-$(hostname); exit 4'");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_EQ(r.out, absl::StrCat("exec-", id.substr(0, 12), "\n"));
+  // Same pid/net/mnt namespaces and cgroup as PID 1, same seccomp and capabilities.
+  r = D("exec shdk-exec sh -c 'for n in pid net mnt ipc uts; do [ $(readlink /proc/1/ns/$n) = "
+        "$(readlink /proc/self/ns/$n) ] || echo differs-$n; done; "
+        "[ \"$(cat /proc/1/cgroup)\" = \"$(cat /proc/self/cgroup)\" ] || echo differs-cgroup; "
+        "grep -E \"^(Seccomp|CapEff):\" /proc/self/status'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "CapEff:\t00000000a80425fb\nSeccomp:\t2\n");
+  auto top = D("top shdk-exec");
+  EXPECT_EQ(top.code, 0) << top.err;
+  EXPECT_TRUE(absl::StrContains(top.out, "sleep 1000")) << top.out;
+}
+
+TEST_F(DockerTest, MemoryLimitIsInTheContainersCgroup) {
+  auto probe = Run("-m 64m --pids-limit 50", "shoal-probe");
+  ASSERT_EQ(probe.code, 0) << probe.err;
+  EXPECT_TRUE(absl::StrContains(probe.out, "cgroup_memory/memory.limit_in_bytes=67108864\n") ||
+              absl::StrContains(probe.out, "memory.max=67108864\n"))
+      << probe.out;
+  EXPECT_TRUE(absl::StrContains(probe.out, "pids.max=50\n")) << probe.out;
+
+  std::string id = RunDetached("-m 32m", "sleep 1000");
+  auto limit = base::ReadFile(MemoryLimitFile(id));
+  ASSERT_TRUE(limit.ok()) << limit.status();
+  EXPECT_EQ(*limit, "33554432\n");
+  std::string pid = Inspect(id, "{{.State.Pid}}");
+  auto cgroup = base::ReadFile("/proc/" + pid + "/cgroup");
+  ASSERT_TRUE(cgroup.ok());
+  EXPECT_TRUE(absl::StrContains(*cgroup, absl::StrCat("/", dockerd_->cgroup_parent(), "/", id)))
+      << *cgroup;
+
+  // Allocating past the limit: OOM-killed, and docker (containerd-shim) sees it as such.
+  auto oom = D(absl::StrCat("run --name shdk-oom --runtime=shoal --network=none -m 16m ", kImage,
+                            " sh -c 'x=$(head -c 100000000 /dev/zero | tr \"\\000\" a); echo no'"));
+  EXPECT_EQ(oom.code, 137) << oom.err;
+  EXPECT_EQ(Inspect("shdk-oom", "{{.State.OOMKilled}}"), "true");
+}
+
+TEST_F(DockerTest, RmForceLeavesNoProcessCgroupMountOrState) {
+  std::vector<std::string> mounts_before = dockerd_->MountsUnderDir();
+  std::string id = RunDetached("", "sh -c 'sleep 1000 & exec sleep 1001'");
+  pid_t pid = std::stoi(Inspect(id, "{{.State.Pid}}"));
+  ASSERT_GT(pid, 0);
+  auto state = base::ReadFile(dockerd_->RuntimeStateDir(id) + "/state.json");
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_TRUE(absl::StrContains(*state, "\"start_time\"")) << *state;  // shoal-runtime's
+  EXPECT_FALSE(dockerd_->CgroupLeaves().empty());
+  auto rm = D("rm -f " + id);
+  ASSERT_EQ(rm.code, 0) << rm.err;
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while ((kill(pid, 0) == 0 || !Dockerd::ProcessesMatching(id).empty()) &&
+         absl::Now() < deadline) {
+    usleep(20000);
+  }
+  EXPECT_NE(kill(pid, 0), 0) << "container PID 1 survived docker rm -f";
+  EXPECT_TRUE(Dockerd::ProcessesMatching(id).empty());  // shim, holder
+  EXPECT_TRUE(Dockerd::ProcessesMatching("sleep 1000").empty());
+  EXPECT_TRUE(dockerd_->CgroupLeaves().empty());
+  EXPECT_FALSE(std::filesystem::exists(dockerd_->RuntimeStateDir(id)));
+  EXPECT_EQ(dockerd_->MountsUnderDir(), mounts_before);
+}
+
+}  // namespace
+}  // namespace shoal::testing

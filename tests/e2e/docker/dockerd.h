@@ -1,0 +1,64 @@
+// An isolated dockerd (Debian's docker.io 20.10) for e2e tests of shoal-runtime as an added
+// runtime: own --data-root/--exec-root/pidfile/socket under /tmp/shdk-<pid>, its own managed
+// containerd (dockerd starts one under its exec-root when given no --containerd), no iptables,
+// no bridge, no forwarding/masquerade, the cgroupfs driver with a unique "shdk-<pid>" cgroup
+// parent, and `--add-runtime shoal=<shoal-runtime>`. Stop() removes every container, stops
+// dockerd (and with it containerd and the shims), kills whatever is left in our cgroups or
+// refers to our directory, unmounts what is under it and deletes it; the destructor calls
+// Stop(), so nothing is left behind on failure either.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace shoal::testing {
+
+class Dockerd {
+ public:
+  static constexpr const char* kDockerd = "/usr/sbin/dockerd";
+  static constexpr const char* kDocker = "/usr/bin/docker";  // Debian's CLI, not /usr/local
+
+  // Empty when docker.io is installed; otherwise the reason to skip.
+  static std::string MissingReason();
+
+  Dockerd(std::string runtime_path);
+  ~Dockerd();
+  absl::Status Start(absl::Duration timeout = absl::Seconds(90));
+  void Stop();
+
+  struct Result {
+    int code = -1;
+    std::string out;  // stdout
+    std::string err;  // stderr
+  };
+  // Runs `docker <args>` (a shell fragment) against this daemon, with a timeout.
+  Result Docker(const std::string& args) const;
+
+  const std::string& dir() const { return dir_; }
+  const std::string& cgroup_parent() const { return cgroup_parent_; }
+  // shoal-runtime's state directory (--root <exec-root>/runtime-runc + moby/<id>).
+  std::string RuntimeStateDir(const std::string& id) const;
+  // Leaf cgroup directories under our parent, in every hierarchy.
+  std::vector<std::string> CgroupLeaves() const;
+  // Host mount points under dir().
+  std::vector<std::string> MountsUnderDir() const;
+  // Pids of processes whose command line contains `needle`.
+  static std::vector<pid_t> ProcessesMatching(const std::string& needle);
+  std::string LogTail() const;
+
+ private:
+  std::string runtime_path_;
+  std::string dir_;
+  std::string cgroup_parent_;
+  pid_t pid_ = -1;
+  bool run_docker_existed_ = true;
+  bool stopped_ = true;
+};
+
+}  // namespace shoal::testing
