@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
@@ -32,11 +31,7 @@ absl::StatusOr<std::unique_ptr<MeshLab>> MeshLab::Create(const std::string& pref
   opts.outside = true;
   ASSIGN_OR_RETURN(m->lab_, lab::Lab::Create(opts));
   std::filesystem::create_directories(m->dir_);
-  {
-    std::ofstream f(m->dir_ + "/echo.sh");
-    f << "hostname\nwhile read l; do echo \"$l\"; done\n";
-  }
-  m->container_store_ = std::make_unique<kernel::BindMountNetnsStore>(m->dir_ + "/ctr");
+  ASSIGN_OR_RETURN(m->containers_, lab::ContainerLab::Create(prefix));
   for (int i = 0; i < hosts; ++i) {
     Host h;
     int node = m->lab_->host(i).netns.get();
@@ -79,20 +74,14 @@ absl::StatusOr<std::unique_ptr<MeshLab>> MeshLab::Create(const std::string& pref
 }
 
 MeshLab::~MeshLab() {
-  for (auto& [name, c] : containers_) c.procs.clear();
+  for (auto& [name, c] : placed_) {
+    c.procs.clear();
+    DeleteEndpoints(c);
+  }
+  placed_.clear();
+  containers_.reset();  // their namespaces (and the veth ends in them) go with them
   for (auto& mesh : meshes_) (void)mesh->Destroy();
   meshes_.clear();
-  for (auto& [name, c] : containers_) {
-    for (auto& [net, id] : c.endpoints) {
-      if (net == kGw) {
-        (void)hosts_[c.host].bridge->DeleteEndpoint(net, id);
-      } else {
-        (void)hosts_[c.host].overlay->DeleteEndpoint(net, id);
-      }
-    }
-    c.fd.Reset();
-  }
-  containers_.clear();
   for (Host& h : hosts_) {
     if (h.bridge) (void)h.bridge->DeleteNetwork(kGw);
     if (h.overlay) {
@@ -100,15 +89,11 @@ MeshLab::~MeshLab() {
       (void)h.overlay->DeleteNetwork(kIngress);
     }
   }
-  std::vector<kernel::NetnsStore*> stores;
-  if (container_store_) stores.push_back(container_store_.get());
   for (Host& h : hosts_) {
-    if (h.store) stores.push_back(h.store.get());
-  }
-  for (kernel::NetnsStore* s : stores) {
-    auto names = s->List();
+    if (!h.store) continue;
+    auto names = h.store->List();
     if (names.ok()) {
-      for (const auto& n : *names) (void)s->Delete(n);
+      for (const auto& n : *names) (void)h.store->Delete(n);
     }
   }
   hosts_.clear();
@@ -117,13 +102,25 @@ MeshLab::~MeshLab() {
   lab_.reset();
 }
 
-absl::Status MeshLab::Attach(int host, Container& c, const std::string& name,
+void MeshLab::DeleteEndpoints(Container& c) {
+  for (auto& [net, id] : c.endpoints) {
+    if (net == kGw) {
+      (void)hosts_[c.host].bridge->DeleteEndpoint(net, id);
+    } else {
+      (void)hosts_[c.host].overlay->DeleteEndpoint(net, id);
+      endpoints_[net].erase(id);
+    }
+  }
+  c.endpoints.clear();
+}
+
+absl::Status MeshLab::Attach(int host, int netns_fd, Container& c, const std::string& name,
                              const std::string& net, const std::string& ifname,
                              const std::string& ip, bool default_route) {
   netdrv::EndpointSpec s;
   s.id = absl::StrCat(name, "-", ifname);
   s.network_id = net;
-  s.netns_fd = c.fd.get();
+  s.netns_fd = netns_fd;
   s.ifname = ifname;
   s.default_route = default_route;
   ASSIGN_OR_RETURN(s.address, kernel::IpPrefix::Parse(ip));
@@ -137,15 +134,18 @@ absl::Status MeshLab::Attach(int host, Container& c, const std::string& name,
 
 absl::Status MeshLab::AddContainer(int host, const std::string& name, const std::string& app_ip,
                                    const std::string& ingress_ip, const std::string& gw_ip) {
-  ASSIGN_OR_RETURN(base::UniqueFd fd, container_store_->Create(name));
-  Container& c = containers_[name];
+  Container& c = placed_[name];
   c.host = host;
-  c.fd = std::move(fd);
-  absl::Status st = Attach(host, c, name, kApp, "eth0", app_ip + "/24", false);
-  if (st.ok() && !ingress_ip.empty()) {
-    st = Attach(host, c, name, kIngress, "eth1", ingress_ip + "/24", false);
-  }
-  if (st.ok() && !gw_ip.empty()) st = Attach(host, c, name, kGw, "eth2", gw_ip + "/16", true);
+  auto run = containers_->Run(name, [&](int fd) -> absl::Status {
+    RETURN_IF_ERROR(Attach(host, fd, c, name, kApp, "eth0", app_ip + "/24", false));
+    if (!ingress_ip.empty()) {
+      RETURN_IF_ERROR(Attach(host, fd, c, name, kIngress, "eth1", ingress_ip + "/24", false));
+    }
+    if (!gw_ip.empty())
+      RETURN_IF_ERROR(Attach(host, fd, c, name, kGw, "eth2", gw_ip + "/16", true));
+    return absl::OkStatus();
+  });
+  absl::Status st = run.status();
   if (st.ok()) st = SyncPeers();
   if (!st.ok()) {
     (void)RemoveContainer(name);
@@ -155,36 +155,30 @@ absl::Status MeshLab::AddContainer(int host, const std::string& name, const std:
 }
 
 absl::Status MeshLab::RemoveContainer(const std::string& name) {
-  auto it = containers_.find(name);
-  if (it == containers_.end()) return absl::NotFoundError(name);
-  Container& c = it->second;
-  c.procs.clear();
-  for (auto& [net, id] : c.endpoints) {
-    if (net == kGw) {
-      (void)hosts_[c.host].bridge->DeleteEndpoint(net, id);
-    } else {
-      (void)hosts_[c.host].overlay->DeleteEndpoint(net, id);
-      endpoints_[net].erase(id);
-    }
-  }
-  c.fd.Reset();
-  containers_.erase(it);
-  (void)container_store_->Delete(name);
+  auto it = placed_.find(name);
+  if (it == placed_.end()) return absl::NotFoundError(name);
+  it->second.procs.clear();
+  DeleteEndpoints(it->second);
+  placed_.erase(it);
+  if (containers_->contains(name)) RETURN_IF_ERROR(containers_->Remove(name));
   return SyncPeers();
 }
 
 absl::StatusOr<lab::CommandResult> MeshLab::Run(const std::string& name, const std::string& cmd) {
-  return lab::RunIn(fd(name), cmd, std::chrono::seconds(30));
+  return containers_->at(name).Exec(cmd, std::chrono::seconds(60));
 }
 
 absl::Status MeshLab::StartServers(const std::string& name) {
-  std::string www = absl::StrCat(dir_, "/www-", name);
-  std::string cmd =
-      absl::StrCat("exec unshare -u sh -c 'hostname ", name, " && mkdir -p ", www,
-                   " && hostname > ", www, "/index.html && { busybox httpd -f -p 80 -h ", www,
-                   " & exec busybox nc -ll -p 9000 -e ", "/bin/sh ", dir_, "/echo.sh; }'");
-  ASSIGN_OR_RETURN(auto p, lab::Spawn(fd(name), cmd, absl::StrCat(dir_, "/", name, ".log")));
-  containers_.at(name).procs.push_back(std::move(p));
+  lab::LabContainer& c = containers_->at(name);
+  ASSIGN_OR_RETURN(lab::CommandResult r,
+                   c.Exec("mkdir -p /srv && hostname > /srv/index.html && "
+                          "printf 'hostname\\nwhile read l; do echo \"$l\"; done\\n' > "
+                          "/srv/echo.sh"));
+  if (!r.ok()) return absl::InternalError("prepare servers in " + name + ": " + r.output);
+  ASSIGN_OR_RETURN(auto httpd, c.Spawn("exec httpd -f -p 80 -h /srv"));
+  ASSIGN_OR_RETURN(auto lines, c.Spawn("exec nc -ll -p 9000 -e /bin/sh /srv/echo.sh"));
+  placed_.at(name).procs.push_back(std::move(httpd));
+  placed_.at(name).procs.push_back(std::move(lines));
   return absl::OkStatus();
 }
 
