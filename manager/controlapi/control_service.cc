@@ -5,17 +5,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "manager/controlapi/resolve.h"
 #include "manager/controlapi/validate.h"
 
 namespace shoal::manager::controlapi {
 namespace {
 
 constexpr uint32_t kDefaultPageSize = 1000;
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
 
 const std::string& NameOf(const api::Service& o) { return o.spec().annotations().name(); }
 const std::string& NameOf(const api::Network& o) { return o.spec().annotations().name(); }
@@ -94,23 +90,6 @@ std::vector<std::shared_ptr<const T>> Page(const store::ReadView& view, const ap
     return true;
   });
   return out;
-}
-
-// Finds by full id, then by unique name, then by unique id prefix (as the docker CLI resolves).
-template <typename T>
-absl::StatusOr<std::shared_ptr<const T>> Resolve(const store::ReadTx& view, const std::string& ref,
-                                                 absl::string_view kind) {
-  if (ref.empty()) return absl::InvalidArgumentError(absl::StrCat(kind, " id or name is required"));
-  if (auto o = view.Get<T>(ref)) return o;
-  auto by_name = view.Find<T>(store::ByName(ref));
-  if (by_name.size() == 1) return by_name[0];
-  auto by_prefix = view.Find<T>(store::ByIdPrefix(ref));
-  if (by_prefix.size() == 1) return by_prefix[0];
-  if (by_prefix.size() > 1) {
-    return absl::FailedPreconditionError(absl::StrCat(kind, " '", ref, "' is ambiguous (",
-                                                      by_prefix.size(), " matches)"));
-  }
-  return absl::NotFoundError(absl::StrCat(kind, " '", ref, "' not found"));
 }
 
 api::Secret Redacted(const api::Secret& s) {
@@ -426,6 +405,13 @@ grpc::Status ControlService::UpdateNode(grpc::ServerContext*, const api::UpdateN
     }
     api::Node next = *node;
     *next.mutable_spec() = req->spec();
+    if (req->spec().desired_role() != node->spec().desired_role()) {
+      if (req->spec().desired_role() == api::NODE_ROLE_WORKER) {
+        RETURN_IF_ERROR(CheckDemotionKeepsQuorum(tx, *node));
+      }
+      // The node renews its certificate and gets the new role with it (manager/ca).
+      next.mutable_certificate()->set_state(api::Certificate::ISSUANCE_RENEW);
+    }
     return tx.Update(next);
   });
   if (!r.ok()) return ToGrpc(r.status());

@@ -1,12 +1,17 @@
 // The Control gRPC service (api/control.proto) over the replicated store.
 //
 // Implemented: services, networks, secrets, configs (create/get/list/update/remove as the
-// proto defines them), tasks and nodes (get/list; node update). Every spec is validated first
+// proto defines them), tasks (get/list/remove), nodes (get/list/update/remove), the cluster
+// object (get/update with join-token rotation) and Watch. Every spec is validated first
 // (validate.h) and errors carry the canonical code and name the field. Lists are filtered and
 // paginated by id (page_size default 1000, next_page_token = last id returned), so no response
-// depends on a message-size cap. Secret data is never returned.
-// Not yet: GetCluster/UpdateCluster and Watch answer UNIMPLEMENTED; role checks (mTLS identity)
-// and forwarding to the leader are the transport's job (manager/ca issue follow-up).
+// depends on a message-size cap. Secret data, the CA key and unlock keys are never returned.
+// Nodes: changing desired_role marks the certificate for renewal (the node renews and gets the
+// new role); demoting a manager is refused when the remaining reachable managers would not
+// form a quorum; removing a node requires it to be a worker and not READY (unless force) and
+// blacklists its certificate until it expires (manager/ca/authz.h refuses it from then on).
+// Who may call: the access policy in manager/ca/authz.h (managers only, or the local socket).
+// Forwarding to the leader: not here — writes go through the store's proposer.
 //
 // Thread safety: gRPC calls methods concurrently; the store is thread-safe and the service
 // holds no other state.
@@ -23,7 +28,9 @@ namespace api = ::shoal::api::v1;
 
 class ControlService final : public api::Control::Service {
  public:
-  ControlService(store::MemoryStore& store, base::Random& random) : store_(store), random_(random) {}
+  // `clock` (optional; real time when null) dates certificate blacklist entries.
+  ControlService(store::MemoryStore& store, base::Random& random, base::Clock* clock = nullptr)
+      : store_(store), random_(random), clock_(clock) {}
 
   grpc::Status CreateService(grpc::ServerContext*, const api::CreateServiceRequest*,
                              api::CreateServiceResponse*) override;
@@ -73,10 +80,28 @@ class ControlService final : public api::Control::Service {
                          api::ListNodesResponse*) override;
   grpc::Status UpdateNode(grpc::ServerContext*, const api::UpdateNodeRequest*,
                           api::UpdateNodeResponse*) override;
+  grpc::Status RemoveNode(grpc::ServerContext*, const api::RemoveNodeRequest*,
+                          api::RemoveNodeResponse*) override;
+  grpc::Status RemoveTask(grpc::ServerContext*, const api::RemoveTaskRequest*,
+                          api::RemoveTaskResponse*) override;
+
+  grpc::Status GetCluster(grpc::ServerContext*, const api::GetClusterRequest*,
+                          api::GetClusterResponse*) override;
+  grpc::Status UpdateCluster(grpc::ServerContext*, const api::UpdateClusterRequest*,
+                             api::UpdateClusterResponse*) override;
+  grpc::Status Watch(grpc::ServerContext*, const api::WatchRequest*,
+                     grpc::ServerWriter<api::WatchEvent>*) override;
 
  private:
+  absl::Time clock_now() const { return clock_ != nullptr ? clock_->Now() : absl::Now(); }
+
   store::MemoryStore& store_;
   base::Random& random_;
+  base::Clock* clock_;
 };
+
+// FailedPrecondition unless the managers other than `node` that are reachable still form a
+// quorum of the managers that would remain after demoting it.
+absl::Status CheckDemotionKeepsQuorum(const store::ReadTx& tx, const api::Node& node);
 
 }  // namespace shoal::manager::controlapi
