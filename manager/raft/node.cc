@@ -109,6 +109,7 @@ void RaftNode::Stop() {
   if (thread_.joinable()) thread_.join();
   if (snap_writer_.joinable()) snap_writer_.join();
   transport_.Stop();
+  is_leader_ = false;
   FailAllWaiters(absl::UnavailableError("raft: node stopped"));
   for (auto& r : reads_) r.waiter->Complete(absl::UnavailableError("raft: node stopped"));
   for (auto& [i, w] : read_applies_) w->Complete(absl::UnavailableError("raft: node stopped"));

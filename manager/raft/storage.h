@@ -9,9 +9,12 @@
 //   <dir>/snap/<index>-<term>.snap       snapshot files, written atomically (temp + fsync +
 //       rename + fsync dir), [u32 CRC32C][SnapshotFile].
 //
-// Recovery (Open): a damaged record at the very end of the last segment is a torn write that
-// was never acknowledged (the process died before fdatasync returned): it is truncated and
-// reported in recovery(). Damage anywhere else — a bad record followed by more data, a bad
+// Segments are preallocated (fallocate to segment_bytes): records are written at the end of
+// the previous one and the zeros after the last record are unused space, not data.
+//
+// Recovery (Open): a damaged record at the very end of the last segment (only zeros after it)
+// is a torn write that was never acknowledged (the process died before fdatasync returned): it
+// is truncated and reported in recovery(). Damage anywhere else — a bad record followed by more data, a bad
 // non-last segment, a gap, a corrupt snapshot — is DataLoss naming the file and offset; the
 // member refuses to start rather than serve a log with a hole. (A bit flip inside the last
 // record is indistinguishable from a torn write and is treated as one.)
@@ -20,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,8 +37,14 @@ namespace shoal::manager::raft {
 
 struct StorageOptions {
   uint64_t segment_bytes = 64ull << 20;
+  // Allocate each segment's segment_bytes up front (fallocate), so an append does not grow
+  // the file and its fdatasync does not have to persist a new file size (etcd does the same).
+  bool preallocate = true;
   bool sync = true;  // fdatasync before Save returns (only tests of the format turn it off)
   int keep_snapshots = 2;
+  // Fault injection for tests: runs before every fdatasync of a WAL record (e.g. blocks to
+  // model a stalled disk). Null in production.
+  std::function<void()> before_sync;
 };
 
 struct RecoveryInfo {
@@ -84,6 +94,8 @@ class Storage {
   absl::Status LoadSnapshot();
   absl::Status Append(const api::WalRecord& rec, bool sync);
   absl::Status Roll();
+  absl::Status Preallocate(const std::string& path);  // current segment, from seg_size_ on
+  absl::Status WriteAt(absl::string_view data, const std::string& path);  // at seg_size_
   absl::Status DeleteOldSnapshots();
 
   std::string dir_;
@@ -92,7 +104,8 @@ class Storage {
   RecoveryInfo info_;
   std::vector<Segment> segments_;
   base::UniqueFd fd_;        // current (last) segment
-  uint64_t seg_size_ = 0;
+  uint64_t seg_size_ = 0;     // end of the records in the current segment (write offset)
+  uint64_t tail_offset_ = 0;  // recovery: end of the last good record of the last segment
   uint64_t last_index_ = 0;  // last entry index written
   api::HardState hs_;
   api::SnapshotMetadata snap_meta_;
