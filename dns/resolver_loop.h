@@ -178,6 +178,9 @@ class LoopResolver final : public Resolver {
   uint64_t next_conn_id_ = 0, seq_ = 0;
   uint32_t rotation_ = 0;
   std::minstd_rand rng_{std::random_device{}()};
+  static constexpr int kUdpBatch = 32;
+  static constexpr size_t kUdpQueryMax = 4096;
+  std::vector<char> udp_buf_;  // kUdpBatch receive buffers for OnUdp
 };
 
 }  // namespace shoal::dns::internal

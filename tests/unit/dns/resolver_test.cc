@@ -103,6 +103,35 @@ TEST_F(ResolverTest, AnswersOverUdp) {
   EXPECT_EQ(std::get<Ip4>(r->answers[0].data), (Ip4{10, 0, 0, 2}));
 }
 
+// A burst from two clients is read and answered in batches; every reply goes to the client
+// that asked, with its id.
+TEST_F(ResolverTest, BurstsFromSeveralClientsAreAnsweredToEachClient) {
+  base::UniqueFd a = Udp(), b = Udp();
+  sockaddr_in to = Loopback(port_);
+  constexpr int kPerClient = 50;  // 100 datagrams: well within the socket buffers
+  for (uint16_t id = 1; id <= kPerClient; ++id) {
+    for (int fd : {a.get(), b.get()}) {
+      std::string q = Query("web", fd == a.get() ? id : id + 1000);
+      ASSERT_GT(::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+                0);
+    }
+  }
+  for (int fd : {a.get(), b.get()}) {
+    std::vector<uint16_t> ids;
+    for (int i = 0; i < kPerClient; ++i) {
+      auto r = Recv(fd, 5000);
+      ASSERT_TRUE(r.has_value()) << "reply " << i << " missing";
+      auto m = ParseMessage(*r);
+      ASSERT_TRUE(m.ok());
+      ASSERT_EQ(m->answers.size(), 1u);
+      ids.push_back(m->header.id);
+    }
+    std::sort(ids.begin(), ids.end());
+    uint16_t base = fd == a.get() ? 1 : 1001;
+    for (int i = 0; i < kPerClient; ++i) EXPECT_EQ(ids[i], base + i);
+  }
+}
+
 TEST_F(ResolverTest, AnswersOverTcpWithSeveralQueriesPerConnection) {
   base::UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in to = Loopback(port_);
