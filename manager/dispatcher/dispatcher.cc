@@ -71,12 +71,17 @@ absl::Status Dispatcher::Start() {
   }
   absl::Time now = clock_.Now();
   absl::Duration grace = BasePeriod() * options_.leader_grace_periods;
-  absl::flat_hash_map<std::string, absl::Time> deadlines;
+  absl::flat_hash_map<std::string, absl::Time> deadlines, down;
   uint64_t version = 0;
   ASSIGN_OR_RETURN(auto watcher, store_.ViewAndWatch([&](const store::ReadView& view) {
     version = view.version();
     view.ForEach<api::Node>(store::All(), [&](const auto& n) {
-      if (n->status().state() != NodeState::STATE_DOWN) deadlines[n->id()] = now + grace;
+      if (n->status().state() != NodeState::STATE_DOWN) {
+        deadlines[n->id()] = now + grace;
+      } else {
+        const auto& at = n->meta().updated_at();
+        down[n->id()] = at.seconds() == 0 ? now : absl::FromUnixSeconds(at.seconds());
+      }
       return true;
     });
   }));
@@ -84,6 +89,7 @@ absl::Status Dispatcher::Start() {
   running_ = true;
   ++epoch_;
   grace_ = std::move(deadlines);
+  down_since_ = std::move(down);
   watch_version_ = version;
   uint64_t epoch = epoch_;
   watch_thread_ = std::thread(
@@ -108,6 +114,7 @@ void Dispatcher::Stop() {
       }
       sessions_.clear();
       grace_.clear();
+      down_since_.clear();
       registrations_.clear();
       cv_.notify_all();
     }
@@ -183,6 +190,7 @@ absl::StatusOr<std::unique_ptr<Dispatcher::SessionStream>> Dispatcher::OpenSessi
     }
     sessions_[id] = s;
     grace_.erase(id);
+    down_since_.erase(id);
   }
   auto written = store_.Update([&](store::Tx& tx) {
     auto n = tx.Get<api::Node>(id);
@@ -223,7 +231,7 @@ absl::StatusOr<std::unique_ptr<Dispatcher::AssignmentStream>> Dispatcher::OpenAs
 
 void Dispatcher::Tick() {
   absl::Time now = clock_.Now();
-  std::vector<std::string> expired, graced;
+  std::vector<std::string> expired, graced, orphaned;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!running_) return;
@@ -242,9 +250,16 @@ void Dispatcher::Tick() {
       graced.push_back(cur->first);
       grace_.erase(cur);
     }
+    for (auto it = down_since_.begin(); it != down_since_.end();) {
+      auto cur = it++;
+      if (cur->second + options_.node_down_period > now) continue;
+      orphaned.push_back(cur->first);
+      down_since_.erase(cur);
+    }
   }
   if (!expired.empty()) MarkDown(expired, "heartbeat failure");
   if (!graced.empty()) MarkDown(graced, "heartbeat failure: no session after the leader changed");
+  if (!orphaned.empty()) OrphanTasks(orphaned);
   bool due;
   {
     std::lock_guard<std::mutex> lock(status_mu_);
@@ -257,6 +272,8 @@ void Dispatcher::Tick() {
 }
 
 void Dispatcher::MarkDown(const std::vector<std::string>& node_ids, absl::string_view message) {
+  absl::Time now = clock_.Now();
+  std::vector<std::string> marked;
   auto written = store_.Update([&](store::Tx& tx) {
     for (const auto& id : node_ids) {
       {
@@ -269,11 +286,53 @@ void Dispatcher::MarkDown(const std::vector<std::string>& node_ids, absl::string
       copy.mutable_status()->set_state(NodeState::STATE_DOWN);
       copy.mutable_status()->set_message(std::string(message));
       RETURN_IF_ERROR(tx.Update(copy));
+      marked.push_back(id);
     }
     return absl::OkStatus();
   });
   if (!written.ok()) {
     base::Logger("dispatcher")->warn("mark nodes down: {}", written.status().ToString());
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& id : marked) {
+    if (!sessions_.contains(id)) down_since_[id] = now;
+  }
+}
+
+void Dispatcher::OrphanTasks(const std::vector<std::string>& node_ids) {
+  auto written = store_.BatchUpdate([&](store::Batch& b) -> absl::Status {
+    for (const auto& id : node_ids) {
+      auto tasks = store_.View().Find<api::Task>(store::ByNodeId(id));
+      for (const auto& t : tasks) {
+        RETURN_IF_ERROR(b.Update([&](store::Tx& tx) -> absl::Status {
+          auto cur = tx.Get<api::Task>(t->id());
+          if (cur == nullptr || cur->node_id() != id) return absl::OkStatus();
+          if (cur->status().state() < api::TASK_STATE_ASSIGNED ||
+              cur->status().state() > api::TASK_STATE_RUNNING) {
+            return absl::OkStatus();
+          }
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (sessions_.contains(id)) return absl::OkStatus();  // it came back
+          }
+          api::Task copy = *cur;
+          copy.mutable_status()->set_state(api::TASK_STATE_ORPHANED);
+          copy.mutable_status()->set_message(absl::StrCat(
+              "node ", id, " has been down for ", Fmt(options_.node_down_period), " or more"));
+          copy.mutable_status()->set_applied_by(options_.manager_id);
+          return tx.Update(copy);
+        }));
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!written.ok()) {
+    base::Logger("dispatcher")->warn("orphan tasks: {}", written.status().ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& id : node_ids) {
+      down_since_.try_emplace(id, clock_.Now() - options_.node_down_period);  // next Tick
+    }
   }
 }
 

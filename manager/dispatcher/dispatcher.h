@@ -14,6 +14,8 @@
 //                 node that misses `missed_heartbeats` periods is written DOWN ("heartbeat
 //                 failure") and its session closed. After Start (a leader change) every node
 //                 not already DOWN gets `leader_grace_periods` periods to open a session first.
+//                 Tasks of a node DOWN for `node_down_period` become ORPHANED (the down time
+//                 of nodes already DOWN at Start is taken from their last update).
 //   assignments   OpenAssignments returns a stream whose first message is COMPLETE (the whole
 //                 set, assignments.h), then INCREMENTAL diffs, each sent after the set changed
 //                 and `assignment_batch_wait` passed to gather more; `results_in` is the store
@@ -71,6 +73,9 @@ struct DispatcherOptions {
   absl::Duration heartbeat_period = absl::Seconds(5);
   int missed_heartbeats = 3;
   int leader_grace_periods = 6;  // SwarmKit: 3 x 2 periods after a leader change
+  // A node DOWN this long has its tasks in [ASSIGNED, RUNNING] marked ORPHANED (their
+  // resources are freed; the tasks stay for the orchestrators and `service ps`).
+  absl::Duration node_down_period = absl::Hours(24);
   absl::Duration status_batch_interval = absl::Milliseconds(100);
   size_t status_batch_items = 10000;
   absl::Duration assignment_batch_wait = absl::Milliseconds(100);  // real time
@@ -128,6 +133,7 @@ class Dispatcher {
   absl::Duration BasePeriod() const;
   absl::Duration JitteredPeriod();
   void MarkDown(const std::vector<std::string>& node_ids, absl::string_view message);
+  void OrphanTasks(const std::vector<std::string>& node_ids);
   void Detach(const SessionPtr& s);
   void WatchLoop(std::unique_ptr<store::Watcher> watcher, uint64_t epoch);
   void TimerLoop(uint64_t epoch);
@@ -146,8 +152,9 @@ class Dispatcher {
   std::condition_variable cv_;
   bool running_ = false;
   uint64_t epoch_ = 0;  // bumped by Start/Stop: threads of an older epoch exit
-  absl::flat_hash_map<std::string, SessionPtr> sessions_;  // by node id
-  absl::flat_hash_map<std::string, absl::Time> grace_;     // node id -> deadline
+  absl::flat_hash_map<std::string, SessionPtr> sessions_;    // by node id
+  absl::flat_hash_map<std::string, absl::Time> grace_;       // node id -> deadline
+  absl::flat_hash_map<std::string, absl::Time> down_since_;  // DOWN nodes with live tasks
   absl::flat_hash_map<std::string, std::vector<absl::Time>> registrations_;
   uint64_t watch_version_ = 0;  // last commit the watch thread processed
   std::thread watch_thread_;

@@ -90,6 +90,46 @@ TEST_F(SessionTest, NodeGoesDownAfterThreeMissedHeartbeats) {
   EXPECT_NE(late.error_message().find("has no session"), std::string::npos);
 }
 
+TEST_F(SessionTest, TasksOfANodeDownForADayAreOrphaned) {
+  AddNode("node1");
+  Create(MakeTask("running", "node1", api::TASK_STATE_RUNNING));
+  Create(MakeTask("done", "node1", api::TASK_STATE_COMPLETE));
+  auto agent = Agent("node1");
+  auto session = agent.OpenSession();
+  absl::Duration p;
+  ASSERT_TRUE(agent.Heartbeat(&p).ok());
+  clock_.Advance(p * 3);
+  dispatcher_->Tick();
+  ASSERT_EQ(GetNode("node1")->status().state(), api::NodeStatus::STATE_DOWN);
+  clock_.Advance(absl::Hours(24) - absl::Seconds(1));
+  dispatcher_->Tick();
+  EXPECT_EQ(GetTask("running")->status().state(), api::TASK_STATE_RUNNING);
+  clock_.Advance(absl::Seconds(1));
+  dispatcher_->Tick();
+  auto orphaned = GetTask("running");
+  EXPECT_EQ(orphaned->status().state(), api::TASK_STATE_ORPHANED);
+  EXPECT_NE(orphaned->status().message().find("node node1 has been down for 24h"),
+            std::string::npos)
+      << orphaned->status().message();
+  EXPECT_EQ(GetTask("done")->status().state(), api::TASK_STATE_COMPLETE);
+}
+
+TEST_F(SessionTest, ANodeBackWithinTheDayKeepsItsTasks) {
+  AddNode("node1");
+  Create(MakeTask("running", "node1", api::TASK_STATE_RUNNING));
+  auto agent = Agent("node1");
+  auto session = agent.OpenSession();
+  clock_.Advance(absl::Seconds(20));
+  dispatcher_->Tick();
+  ASSERT_EQ(GetNode("node1")->status().state(), api::NodeStatus::STATE_DOWN);
+  clock_.Advance(absl::Hours(1));
+  auto back = agent.OpenSession();
+  clock_.Advance(absl::Hours(24));
+  ASSERT_TRUE(agent.Heartbeat().ok());
+  dispatcher_->Tick();
+  EXPECT_EQ(GetTask("running")->status().state(), api::TASK_STATE_RUNNING);
+}
+
 TEST_F(SessionTest, LeaderChangeGivesNodesAGracePeriod) {
   dispatcher_->Stop();
   AddNode("node1");
