@@ -1,7 +1,7 @@
 #include "manager/leader/allocator_component.h"
 
-#include "base/log.h"
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
 #include "base/status.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"

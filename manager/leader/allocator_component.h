@@ -22,7 +22,8 @@ namespace shoal::manager::leader {
 
 class AllocatorComponent final : public Component {
  public:
-  explicit AllocatorComponent(allocator::AllocatorConfig config = {}) : config_(std::move(config)) {}
+  explicit AllocatorComponent(allocator::AllocatorConfig config = {})
+      : config_(std::move(config)) {}
   const char* name() const override { return "allocator"; }
   void Init(const store::ReadView& view) override;
   void Observe(const store::Commit& commit) override;
@@ -34,10 +35,10 @@ class AllocatorComponent final : public Component {
 
   allocator::AllocatorConfig config_;
   std::unique_ptr<allocator::Allocator> alloc_;
-  std::set<std::string> networks_;   // to allocate
-  std::set<std::string> services_;   // to (re)allocate
-  std::set<std::string> tasks_;      // NEW tasks to allocate
-  std::set<std::string> waiting_;    // NEW tasks that failed; retried after a release
+  std::set<std::string> networks_;             // to allocate
+  std::set<std::string> services_;             // to (re)allocate
+  std::set<std::string> tasks_;                // NEW tasks to allocate
+  std::set<std::string> waiting_;              // NEW tasks that failed; retried after a release
   std::map<std::string, api::v1::Task> held_;  // tasks whose addresses are allocated
 };
 

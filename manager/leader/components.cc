@@ -3,6 +3,7 @@
 #include "base/status.h"
 #include "google/protobuf/util/time_util.h"
 #include "manager/orchestrator/reconcile.h"
+#include "manager/orchestrator/update.h"
 
 namespace shoal::manager::leader {
 
@@ -16,7 +17,9 @@ google::protobuf::Timestamp Now(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 
-TaskPtr AsTask(const store::Event& e) { return std::static_pointer_cast<const api::Task>(e.object); }
+TaskPtr AsTask(const store::Event& e) {
+  return std::static_pointer_cast<const api::Task>(e.object);
+}
 
 }  // namespace
 
@@ -25,7 +28,10 @@ TaskPtr AsTask(const store::Event& e) { return std::static_pointer_cast<const ap
 void OrchestratorComponent::Init(const store::ReadView& view) {
   dirty_.clear();
   deleted_.clear();
+  nodes_.clear();
   for (const auto& s : view.Find<api::Service>(store::All())) dirty_.insert(s->id());
+  // Node changes may have been missed while no leader ran.
+  for (const auto& n : view.Find<api::Node>(store::All())) nodes_.insert(n->id());
   // Tasks whose service is gone (deleted while no leader ran) still need their removal.
   for (const auto& t : view.Find<api::Task>(store::All())) {
     if (!t->service_id().empty() && view.Get<api::Service>(t->service_id()) == nullptr) {
@@ -47,8 +53,9 @@ void OrchestratorComponent::Observe(const store::Commit& commit) {
       if (!t->service_id().empty() && !deleted_.contains(t->service_id())) {
         dirty_.insert(t->service_id());
       }
-    } else if (e.Get<api::Node>() != nullptr) {
+    } else if (const auto* n = e.Get<api::Node>()) {
       all_dirty_ = true;  // availability, state or labels change placement for every service
+      if (e.type == store::EventType::kUpdate) nodes_.insert(n->id());
     }
   }
 }
@@ -61,9 +68,18 @@ absl::Status OrchestratorComponent::Step(store::MemoryStore& store, absl::Time n
   }
   std::set<std::string> dirty = std::move(dirty_);
   std::set<std::string> deleted = std::move(deleted_);
+  std::set<std::string> nodes = std::move(nodes_);
   dirty_.clear();
   deleted_.clear();
+  nodes_.clear();
+  // Updates in flight move on with time (delays, monitor periods) even without commits.
+  dirty.insert(updating_.begin(), updating_.end());
   auto result = store.BatchUpdate([&](store::Batch& batch) -> absl::Status {
+    // Evictions first: their replacements are created in the same round.
+    for (const auto& id : nodes) {
+      RETURN_IF_ERROR(batch.Update(
+          [&](store::Tx& tx) { return orchestrator::EnforceNodeConstraints(tx, id); }));
+    }
     for (const auto& id : dirty) {
       RETURN_IF_ERROR(batch.Update([&](store::Tx& tx) -> absl::Status {
         auto svc = tx.Get<api::Service>(id);
@@ -73,6 +89,7 @@ absl::Status OrchestratorComponent::Step(store::MemoryStore& store, absl::Time n
         } else {
           RETURN_IF_ERROR(orchestrator::ReconcileReplicated(tx, *svc, env));
         }
+        RETURN_IF_ERROR(orchestrator::RollingUpdate(tx, id, env));
         return orchestrator::ReapTasks(tx, id, retention_);
       }));
     }
@@ -88,10 +105,16 @@ absl::Status OrchestratorComponent::Step(store::MemoryStore& store, absl::Time n
     // Try again next round: nothing is lost, the state is level-triggered.
     dirty_.insert(dirty.begin(), dirty.end());
     deleted_.insert(deleted.begin(), deleted.end());
+    nodes_.insert(nodes.begin(), nodes.end());
     return result.status();
   }
-  // Deleted services keep being reaped until their last task is gone.
   auto view = store.View();
+  updating_.clear();
+  for (const auto& id : dirty) {
+    auto svc = view.Get<api::Service>(id);
+    if (svc != nullptr && orchestrator::UpdateInFlight(*svc)) updating_.insert(id);
+  }
+  // Deleted services keep being reaped until their last task is gone.
   for (const auto& id : deleted) {
     if (!view.Find<api::Task>(store::ByServiceId(id)).empty()) deleted_.insert(id);
   }

@@ -1,7 +1,9 @@
 // The leader components that run in a LeaderLoop (loop.h).
 //
-//   OrchestratorComponent  replicated/global reconciliation of services whose service, tasks
-//                          or nodes changed; restart-delayed starts; task history reaping
+//   OrchestratorComponent  constraint enforcement on updated nodes; replicated/global service
+//                          and job reconciliation of services whose service, tasks or nodes
+//                          changed; rolling updates and rollbacks (progress in the store);
+//                          restart-delayed starts; task history reaping
 //   AllocatorComponent     networks, service endpoints, task addresses; NEW -> PENDING
 //                          (allocator_component.h)
 //   SchedulerComponent     PENDING -> ASSIGNED through manager/scheduler, with the reason a
@@ -38,6 +40,8 @@ class OrchestratorComponent final : public Component {
   int64_t retention_;
   std::set<std::string> dirty_;
   std::set<std::string> deleted_;
+  std::set<std::string> nodes_;     // updated nodes: constraint enforcement
+  std::set<std::string> updating_;  // services with a rolling update in flight
   bool all_dirty_ = false;
 };
 

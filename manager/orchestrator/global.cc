@@ -24,21 +24,24 @@ absl::Status ReconcileGlobal(store::Tx& tx, const api::Service& svc, Env& env) {
                                  svc.spec().task().placement().constraints().end());
   auto constraints = scheduler::ParseConstraints(exprs);
   if (!constraints.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("service ", svc.spec().annotations().name(), ": placement.",
-                     constraints.status().message()));
-  }
-  std::map<std::string, std::vector<TaskPtr>> by_node;
-  for (const auto& t : tx.Find<api::Task>(store::ByServiceId(svc.id()))) {
-    by_node[t->node_id()].push_back(t);
+    return absl::InvalidArgumentError(absl::StrCat("service ", svc.spec().annotations().name(),
+                                                   ": placement.", constraints.status().message()));
   }
   const bool is_job = svc.spec().has_global_job();
+  std::map<std::string, std::vector<TaskPtr>> by_node;
+  for (const auto& t : tx.Find<api::Task>(store::ByServiceId(svc.id()))) {
+    if (is_job && t->job_iteration() != svc.spec_version()) {
+      // An earlier run of the job: its tasks go away.
+      if (Runnable(*t)) RETURN_IF_ERROR(SetDesired(tx, *t, api::TASK_STATE_REMOVE));
+      continue;
+    }
+    by_node[t->node_id()].push_back(t);
+  }
 
   // Tasks on nodes that no longer qualify stop; finished tasks restart per policy.
   for (auto& [node_id, tasks] : by_node) {
     auto node = tx.Get<api::Node>(node_id);
-    const bool qualifies = NodeUsable(node.get()) &&
-                           scheduler::NodeMatchesAll(*constraints, *node);
+    const bool qualifies = NodeUsable(node.get()) && scheduler::NodeMatchesAll(*constraints, *node);
     for (const auto& t : tasks) {
       if (!Runnable(*t)) continue;
       if (!qualifies) {

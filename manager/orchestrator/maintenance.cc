@@ -31,14 +31,15 @@ absl::Status ReapTasks(store::Tx& tx, const std::string& service_id, int64_t ret
   };
   std::map<std::string, std::vector<TaskPtr>> groups;  // slot or node -> finished history
   for (const auto& t : tx.Find<api::Task>(store::ByServiceId(service_id))) {
-    const bool removable = (service == nullptr || t->desired_state() >= api::TASK_STATE_REMOVE) &&
-                           stopped(*t);
+    const bool removable =
+        (service == nullptr || t->desired_state() >= api::TASK_STATE_REMOVE) && stopped(*t);
     if (removable) {
       RETURN_IF_ERROR(tx.Delete<api::Task>(t->id()));
       continue;
     }
     if (!Runnable(*t) && Finished(*t)) {
-      groups[t->slot() > 0 ? absl::StrCat("slot:", t->slot()) : "node:" + t->node_id()].push_back(t);
+      groups[t->slot() > 0 ? absl::StrCat("slot:", t->slot()) : "node:" + t->node_id()].push_back(
+          t);
     }
   }
   if (retention < 0 || service == nullptr) return absl::OkStatus();

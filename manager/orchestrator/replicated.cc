@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "manager/orchestrator/reconcile.h"
+#include "manager/orchestrator/update.h"
 #include "manager/scheduler/constraint.h"
 
 namespace shoal::manager::orchestrator {
@@ -16,8 +17,6 @@ bool NodeUsable(const api::Node* node) {
          node->spec().availability() != api::NodeSpec::AVAILABILITY_DRAIN;
 }
 
-namespace {
-
 absl::Status SetDesired(store::Tx& tx, const api::Task& t, api::TaskState desired) {
   if (t.desired_state() >= desired) return absl::OkStatus();  // never move backwards
   api::Task copy = t;
@@ -25,9 +24,6 @@ absl::Status SetDesired(store::Tx& tx, const api::Task& t, api::TaskState desire
   return tx.Update(copy);
 }
 
-// Shuts `t` down and creates its replacement when its node is lost, or when it finished and
-// its restart policy allows. Returns the replacement (already created in `tx`), or null when
-// the slot keeps `t` (healthy, still starting, or finished with restarts forbidden).
 absl::StatusOr<TaskPtr> RestartIfNeeded(store::Tx& tx, const api::Service& svc, const TaskPtr& t,
                                         const std::vector<TaskPtr>& history, Env& env) {
   std::shared_ptr<const api::Node> node;
@@ -42,15 +38,18 @@ absl::StatusOr<TaskPtr> RestartIfNeeded(store::Tx& tx, const api::Service& svc, 
   return replacement;
 }
 
+namespace {
+
 struct SlotInfo {
   uint64_t slot;
-  TaskPtr task;  // the slot's runnable task
+  TaskPtr task;                   // the slot's runnable task
   std::vector<std::string> path;  // spread-preference values, outermost first
 };
 
 }  // namespace
 
 absl::Status ReconcileReplicated(store::Tx& tx, const api::Service& svc, Env& env) {
+  if (svc.spec().has_replicated_job()) return ReconcileReplicatedJob(tx, svc, env);
   const uint64_t replicas = svc.spec().replicated().replicas();
   std::map<uint64_t, std::vector<TaskPtr>> slots;
   for (const auto& t : tx.Find<api::Task>(store::ByServiceId(svc.id()))) {
@@ -62,9 +61,9 @@ absl::Status ReconcileReplicated(store::Tx& tx, const api::Service& svc, Env& en
     // The newest runnable task represents the slot; older runnable ones are leftovers.
     TaskPtr current;
     for (const auto& t : tasks) {
-      if (!Runnable(*t)) continue;
-      if (current == nullptr || t->meta().created_at().seconds() >
-                                    current->meta().created_at().seconds() ||
+      if (!Runnable(*t) || KeptByUpdate(svc, t->id())) continue;
+      if (current == nullptr ||
+          t->meta().created_at().seconds() > current->meta().created_at().seconds() ||
           (t->meta().created_at().seconds() == current->meta().created_at().seconds() &&
            t->meta().version().index() > current->meta().version().index())) {
         if (current != nullptr) RETURN_IF_ERROR(SetDesired(tx, *current, api::TASK_STATE_SHUTDOWN));
@@ -130,7 +129,8 @@ absl::Status ReconcileReplicated(store::Tx& tx, const api::Service& svc, Env& en
       return a.slot > b.slot;
     };
     auto victim = std::min_element(runnable.begin(), runnable.end(), worse);
-    for (size_t depth = 1; depth <= prefs.size(); ++depth) path_count[prefix_key(victim->path, depth)]--;
+    for (size_t depth = 1; depth <= prefs.size(); ++depth)
+      path_count[prefix_key(victim->path, depth)]--;
     node_count[victim->task->node_id()]--;
     for (const auto& t : slots[victim->slot]) {
       if (Runnable(*t)) RETURN_IF_ERROR(SetDesired(tx, *t, api::TASK_STATE_REMOVE));

@@ -7,16 +7,15 @@ namespace shoal::manager::orchestrator {
 
 using google::protobuf::util::TimeUtil;
 
-namespace {
-
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 absl::Time FromProto(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(ts));
 }
-
-}  // namespace
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
 
 api::Task NewTask(const api::Service& service, uint64_t slot, const std::string& node_id,
                   Env& env) {
@@ -32,6 +31,7 @@ api::Task NewTask(const api::Service& service, uint64_t slot, const std::string&
       slot > 0 ? absl::StrCat(service.spec().annotations().name(), ".", slot)
                : absl::StrCat(service.spec().annotations().name(), ".", node_id));
   *t.mutable_endpoint() = service.endpoint();
+  if (IsJob(service)) t.set_job_iteration(service.spec_version());
   t.set_desired_state(api::TASK_STATE_RUNNING);
   t.mutable_status()->set_state(api::TASK_STATE_NEW);
   t.mutable_status()->set_message("created");
@@ -45,7 +45,7 @@ bool Runnable(const api::Task& t) { return t.desired_state() <= api::TASK_STATE_
 absl::Duration RestartDelay(const api::Service& service) {
   const auto& r = service.spec().task().restart();
   if (!r.has_delay()) return kDefaultRestartDelay;
-  return absl::Seconds(r.delay().seconds()) + absl::Nanoseconds(r.delay().nanos());
+  return FromProto(r.delay());
 }
 
 bool RestartAllowed(const api::Service& service, const api::Task& finished,
@@ -60,14 +60,10 @@ bool RestartAllowed(const api::Service& service, const api::Task& finished,
     default:
       break;
   }
-  // Jobs never restart a completed task.
-  if ((service.spec().has_replicated_job() || service.spec().has_global_job()) &&
-      finished.status().state() == api::TASK_STATE_COMPLETE) {
-    return false;
-  }
+  // Jobs never restart a completed task (RestartOnAny is on-failure for them).
+  if (IsJob(service) && finished.status().state() == api::TASK_STATE_COMPLETE) return false;
   if (policy.max_attempts() == 0) return true;
-  absl::Duration window =
-      absl::Seconds(policy.window().seconds()) + absl::Nanoseconds(policy.window().nanos());
+  absl::Duration window = FromProto(policy.window());
   // Attempts so far = earlier tasks of this slot/node that finished within the window.
   uint64_t attempts = 0;
   for (const auto& h : history) {
@@ -81,20 +77,14 @@ bool RestartAllowed(const api::Service& service, const api::Task& finished,
   return attempts < policy.max_attempts();
 }
 
-api::Task Replacement(const api::Service& service, const api::Task& old, bool immediate,
-                      Env& env) {
-  api::Task t = NewTask(service, old.slot(), service.spec().has_global() ||
-                                                     service.spec().has_global_job()
-                                                 ? old.node_id()
-                                                 : "",
-                        env);
+api::Task Replacement(const api::Service& service, const api::Task& old, bool immediate, Env& env) {
+  api::Task t = NewTask(service, old.slot(), IsGlobal(service) ? old.node_id() : "", env);
   absl::Duration delay = immediate ? absl::ZeroDuration() : RestartDelay(service);
   if (delay > absl::ZeroDuration()) {
     t.set_desired_state(api::TASK_STATE_READY);
     absl::Time at = env.clock.Now() + delay;
-    t.mutable_status()->set_message(
-        absl::StrCat("restart delayed until ", absl::FormatTime(absl::RFC3339_sec, at,
-                                                                 absl::UTCTimeZone())));
+    t.mutable_status()->set_message(absl::StrCat(
+        "restart delayed until ", absl::FormatTime(absl::RFC3339_sec, at, absl::UTCTimeZone())));
     *t.mutable_start_after() = ToProto(at);
   }
   return t;

@@ -21,10 +21,17 @@ struct Env {
   base::Random& random;
 };
 
+inline bool IsJob(const api::Service& s) {
+  return s.spec().has_replicated_job() || s.spec().has_global_job();
+}
+inline bool IsGlobal(const api::Service& s) {
+  return s.spec().has_global() || s.spec().has_global_job();
+}
+
 // A new task for `service`: spec and endpoint copied, state NEW, desired RUNNING. Replicated
-// tasks have a slot >= 1; global tasks have slot 0 and `node_id` preset.
-api::Task NewTask(const api::Service& service, uint64_t slot, const std::string& node_id,
-                  Env& env);
+// tasks have a slot >= 1; global tasks have slot 0 and `node_id` preset. Job tasks carry the
+// job iteration (= the service's spec version: every update of a job re-runs it).
+api::Task NewTask(const api::Service& service, uint64_t slot, const std::string& node_id, Env& env);
 
 // Observed state past RUNNING: the task's process is gone (COMPLETE, SHUTDOWN, FAILED,
 // REJECTED, ORPHANED).
@@ -42,10 +49,13 @@ bool RestartAllowed(const api::Service& service, const api::Task& finished,
 // 5 s; none when `immediate`), the replacement is created with desired READY and a
 // status.message naming the time it will be started; StartDelayedTasks promotes it. The delay
 // lives in the store, so it survives a leader change.
-api::Task Replacement(const api::Service& service, const api::Task& old, bool immediate,
-                      Env& env);
+api::Task Replacement(const api::Service& service, const api::Task& old, bool immediate, Env& env);
 
 inline constexpr absl::Duration kDefaultRestartDelay = absl::Seconds(5);
+
+google::protobuf::Timestamp ToProto(absl::Time t);
+absl::Time FromProto(const google::protobuf::Timestamp& ts);
+absl::Duration FromProto(const google::protobuf::Duration& d);
 absl::Duration RestartDelay(const api::Service& service);
 
 }  // namespace shoal::manager::orchestrator

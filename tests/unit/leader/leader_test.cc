@@ -5,11 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "manager/leader/allocator_component.h"
-#include "manager/leader/components.h"
-#include "manager/orchestrator/tasks.h"
-#include "manager/store/fake_proposer.h"
-#include "manager/store/store.h"
+#include "tests/unit/leader/fixture.h"
 
 namespace shoal::manager::leader {
 namespace {
@@ -17,112 +13,17 @@ namespace {
 namespace api = ::shoal::api::v1;
 using TaskPtr = std::shared_ptr<const api::Task>;
 
-// Stands in for the agents of every node: runs assigned tasks and stops them when asked, on
-// nodes that are "alive".
-class FakeAgents final : public Component {
- public:
-  const char* name() const override { return "agents"; }
-  void Init(const store::ReadView&) override {}
-  void Observe(const store::Commit&) override {}
-  absl::Status Step(store::MemoryStore& store, absl::Time) override {
-    return store
-        .BatchUpdate([&](store::Batch& b) -> absl::Status {
-          for (const auto& t : store.View().Find<api::Task>(store::All())) {
-            if (t->node_id().empty() || dead.contains(t->node_id())) continue;
-            api::TaskState next = t->status().state();
-            if (t->desired_state() >= api::TASK_STATE_SHUTDOWN &&
-                t->status().state() <= api::TASK_STATE_RUNNING &&
-                t->status().state() >= api::TASK_STATE_ASSIGNED) {
-              next = api::TASK_STATE_SHUTDOWN;
-            } else if (t->desired_state() == api::TASK_STATE_RUNNING &&
-                       t->status().state() >= api::TASK_STATE_ASSIGNED &&
-                       t->status().state() < api::TASK_STATE_RUNNING) {
-              next = api::TASK_STATE_RUNNING;
-            }
-            if (next == t->status().state()) continue;
-            auto s = b.Update([&](store::Tx& tx) {
-              api::Task copy = *tx.Get<api::Task>(t->id());
-              copy.mutable_status()->set_state(next);
-              return tx.Update(copy);
-            });
-            if (!s.ok()) return s;
-          }
-          return absl::OkStatus();
-        })
-        .status();
-  }
-  std::set<std::string> dead;
-};
-
-class LeaderTest : public ::testing::Test {
+class LeaderTest : public fixtures::LeaderFixture {
  protected:
-  void SetUp() override { proposer_.Attach(&store_); }
-
-  void AddNode(const std::string& id, std::map<std::string, std::string> labels = {}) {
-    api::Node n;
-    n.set_id(id);
-    n.mutable_status()->set_state(api::NodeStatus::STATE_READY);
-    for (auto& [k, v] : labels) (*n.mutable_spec()->mutable_annotations()->mutable_labels())[k] = v;
-    ASSERT_TRUE(store_.Update([&](store::Tx& tx) { return tx.Create(n); }).ok());
-  }
-  void EditNode(const std::string& id, const std::function<void(api::Node&)>& edit) {
-    ASSERT_TRUE(store_
-                    .Update([&](store::Tx& tx) {
-                      api::Node n = *tx.Get<api::Node>(id);
-                      edit(n);
-                      return tx.Update(n);
-                    })
-                    .ok());
-  }
   std::string CreateService(const std::function<void(api::Service&)>& edit) {
-    api::Service s;
-    s.set_id(base::NewId(random_));
-    s.mutable_spec()->mutable_annotations()->set_name("web");
-    s.set_spec_version(1);
-    edit(s);
-    EXPECT_TRUE(store_.Update([&](store::Tx& tx) { return tx.Create(s); }).ok());
-    return s.id();
+    return MakeService(edit).id();
   }
-  // Runs loop rounds until `done` holds (or a bound on rounds is hit); fake time advances a
-  // tick per round so restart delays elapse.
-  bool RunUntil(const std::function<bool()>& done, int max_rounds = 500) {
-    for (int i = 0; i < max_rounds; ++i) {
-      if (done()) return true;
-      (void)loop_.RunOnce(absl::ZeroDuration());
-      clock_.Advance(absl::Milliseconds(100));
-    }
-    return done();
-  }
-  std::map<std::string, int> RunningPerNode(const std::string& service_id) {
-    std::map<std::string, int> m;
-    for (const auto& t : store_.View().Find<api::Task>(store::ByServiceId(service_id))) {
-      if (t->desired_state() == api::TASK_STATE_RUNNING &&
-          t->status().state() == api::TASK_STATE_RUNNING) {
-        m[t->node_id()]++;
-      }
-    }
-    return m;
-  }
-  int Running(const std::string& service_id) {
-    int n = 0;
-    for (auto& [_, c] : RunningPerNode(service_id)) n += c;
-    return n;
-  }
-
-  store::FakeProposer proposer_;
-  base::FakeClock clock_;
-  base::FakeRandom random_{11};
-  store::MemoryStore store_{&proposer_, &clock_, &random_};
-  OrchestratorComponent orchestrator_{clock_, random_};
-  AllocatorComponent allocator_;
-  SchedulerComponent scheduler_{clock_};
-  FakeAgents agents_;
-  LeaderLoop loop_{store_, clock_, {&orchestrator_, &allocator_, &scheduler_, &agents_}};
 };
 
 TEST_F(LeaderTest, HundredReplicasReachRunningSpreadOverNodes) {
   for (int i = 0; i < 10; ++i) AddNode(absl::StrCat("n", i));
-  std::string svc = CreateService([](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(100); });
+  std::string svc = CreateService(
+      [](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(100); });
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 100; }));
   auto per = RunningPerNode(svc);
   ASSERT_EQ(per.size(), 10u);
@@ -131,7 +32,8 @@ TEST_F(LeaderTest, HundredReplicasReachRunningSpreadOverNodes) {
 
 TEST_F(LeaderTest, TasksOfADownNodeAreReplacedElsewhere) {
   for (int i = 0; i < 3; ++i) AddNode(absl::StrCat("n", i));
-  std::string svc = CreateService([](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(6); });
+  std::string svc = CreateService(
+      [](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(6); });
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 6; }));
   agents_.dead.insert("n0");
   EditNode("n0", [](api::Node& n) { n.mutable_status()->set_state(api::NodeStatus::STATE_DOWN); });
@@ -147,9 +49,12 @@ TEST_F(LeaderTest, TasksOfADownNodeAreReplacedElsewhere) {
 TEST_F(LeaderTest, DrainMovesTasksAndStopsTheOldOnes) {
   AddNode("a");
   AddNode("b");
-  std::string svc = CreateService([](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(4); });
+  std::string svc = CreateService(
+      [](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(4); });
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 4; }));
-  EditNode("a", [](api::Node& n) { n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_DRAIN); });
+  EditNode("a", [](api::Node& n) {
+    n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_DRAIN);
+  });
   ASSERT_TRUE(RunUntil([&] { return RunningPerNode(svc)["b"] == 4; }));
   for (const auto& t : store_.View().Find<api::Task>(store::ByNodeId("a"))) {
     EXPECT_EQ(t->status().state(), api::TASK_STATE_SHUTDOWN) << t->id();
@@ -163,7 +68,9 @@ TEST_F(LeaderTest, GlobalServiceFollowsNodesJoiningAndLeaving) {
   AddNode("n2");
   AddNode("n3");
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 3; }));
-  EditNode("n2", [](api::Node& n) { n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_DRAIN); });
+  EditNode("n2", [](api::Node& n) {
+    n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_DRAIN);
+  });
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 2 && RunningPerNode(svc).count("n2") == 0; }));
 }
 
@@ -177,7 +84,8 @@ TEST_F(LeaderTest, UnplaceableTasksExplainWhy) {
     auto tasks = store_.View().Find<api::Task>(store::ByServiceId(svc));
     if (tasks.size() != 2) return false;
     for (auto& t : tasks) {
-      if (t->status().err() != "no suitable node (scheduling constraints not satisfied on 1 node)") {
+      if (t->status().err() !=
+          "no suitable node (scheduling constraints not satisfied on 1 node)") {
         return false;
       }
     }
@@ -185,20 +93,25 @@ TEST_F(LeaderTest, UnplaceableTasksExplainWhy) {
   };
   ASSERT_TRUE(RunUntil(explained));
   // Give the node the label: the tasks get placed.
-  EditNode("n1", [](api::Node& n) { (*n.mutable_spec()->mutable_annotations()->mutable_labels())["ssd"] = "true"; });
+  EditNode("n1", [](api::Node& n) {
+    (*n.mutable_spec()->mutable_annotations()->mutable_labels())["ssd"] = "true";
+  });
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 2; }));
 }
 
 TEST_F(LeaderTest, CrashingTaskIsRestartedAfterItsDelay) {
   AddNode("n1");
-  std::string svc = CreateService([](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(1); });
+  std::string svc = CreateService(
+      [](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(1); });
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 1; }));
   auto first = store_.View().Find<api::Task>(store::ByServiceId(svc))[0];
-  ASSERT_TRUE(store_.Update([&](store::Tx& tx) {
-    api::Task copy = *tx.Get<api::Task>(first->id());
-    copy.mutable_status()->set_state(api::TASK_STATE_FAILED);
-    return tx.Update(copy);
-  }).ok());
+  ASSERT_TRUE(store_
+                  .Update([&](store::Tx& tx) {
+                    api::Task copy = *tx.Get<api::Task>(first->id());
+                    copy.mutable_status()->set_state(api::TASK_STATE_FAILED);
+                    return tx.Update(copy);
+                  })
+                  .ok());
   absl::Time failed_at = clock_.Now();
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 1; }));
   EXPECT_GE(clock_.Now() - failed_at, orchestrator::kDefaultRestartDelay);
@@ -207,20 +120,14 @@ TEST_F(LeaderTest, CrashingTaskIsRestartedAfterItsDelay) {
 
 TEST_F(LeaderTest, ANewLeaderConvergesFromTheStoreAlone) {
   for (int i = 0; i < 4; ++i) AddNode(absl::StrCat("n", i));
-  std::string svc = CreateService([](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(8); });
+  std::string svc = CreateService(
+      [](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(8); });
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 8; }));
   // A node dies while no leader runs; then a fresh set of components takes over.
   agents_.dead.insert("n3");
   EditNode("n3", [](api::Node& n) { n.mutable_status()->set_state(api::NodeStatus::STATE_DOWN); });
-  OrchestratorComponent orchestrator{clock_, random_};
-  AllocatorComponent allocator;
-  SchedulerComponent scheduler{clock_};
-  LeaderLoop next{store_, clock_, {&orchestrator, &allocator, &scheduler, &agents_}};
-  bool done = false;
-  for (int i = 0; i < 500 && !done; ++i) {
-    (void)next.RunOnce(absl::ZeroDuration());
-    done = Running(svc) == 8 && RunningPerNode(svc).count("n3") == 0;
-  }
+  NewLeader();
+  bool done = RunUntil([&] { return Running(svc) == 8 && RunningPerNode(svc).count("n3") == 0; });
   EXPECT_TRUE(done);
 }
 
@@ -257,11 +164,13 @@ TEST_F(LeaderTest, OverlayTasksGetAddressesAndExhaustionIsVisible) {
   EXPECT_EQ(addrs, (std::set<std::string>{"10.99.0.3/29", "10.99.0.4/29", "10.99.0.5/29",
                                           "10.99.0.6/29"}));
   // Scaling down to 4 removes the stuck tasks; nothing is left waiting.
-  ASSERT_TRUE(store_.Update([&](store::Tx& tx) {
-    api::Service copy = *tx.Get<api::Service>(svc);
-    copy.mutable_spec()->mutable_replicated()->set_replicas(4);
-    return tx.Update(copy);
-  }).ok());
+  ASSERT_TRUE(store_
+                  .Update([&](store::Tx& tx) {
+                    api::Service copy = *tx.Get<api::Service>(svc);
+                    copy.mutable_spec()->mutable_replicated()->set_replicas(4);
+                    return tx.Update(copy);
+                  })
+                  .ok());
   ASSERT_TRUE(RunUntil([&] { return Running(svc) == 4 && stuck() == 0; }));
 }
 

@@ -3,93 +3,29 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "manager/orchestrator/reconcile.h"
-#include "manager/store/fake_proposer.h"
-#include "manager/store/store.h"
+#include "manager/orchestrator/update.h"
+#include "tests/unit/leader/fixture.h"
 
 namespace shoal::manager::orchestrator {
 namespace {
 
 using TaskPtr = std::shared_ptr<const api::Task>;
 
-class OrchestratorTest : public ::testing::Test {
+class OrchestratorTest : public fixtures::StoreFixture {
  protected:
-  void SetUp() override { proposer_.Attach(&store_); }
-
-  void AddNode(const std::string& id, std::map<std::string, std::string> labels = {}) {
-    api::Node n;
-    n.set_id(id);
-    n.mutable_status()->set_state(api::NodeStatus::STATE_READY);
-    for (auto& [k, v] : labels) (*n.mutable_spec()->mutable_annotations()->mutable_labels())[k] = v;
-    ASSERT_TRUE(store_.Update([&](store::Tx& tx) { return tx.Create(n); }).ok());
-  }
-  void EditNode(const std::string& id, const std::function<void(api::Node&)>& edit) {
-    ASSERT_TRUE(store_
-                    .Update([&](store::Tx& tx) {
-                      api::Node n = *tx.Get<api::Node>(id);
-                      edit(n);
-                      return tx.Update(n);
-                    })
-                    .ok());
-  }
-  api::Service MakeService(const std::function<void(api::Service&)>& edit) {
-    api::Service s;
-    s.set_id(absl::StrCat("svc", ++services_));
-    s.mutable_spec()->mutable_annotations()->set_name(absl::StrCat("web", services_));
-    s.set_spec_version(1);
-    edit(s);
-    EXPECT_TRUE(store_.Update([&](store::Tx& tx) { return tx.Create(s); }).ok());
-    return s;
-  }
-  api::Service Replicated(uint64_t n) {
-    return MakeService([&](api::Service& s) { s.mutable_spec()->mutable_replicated()->set_replicas(n); });
-  }
-  void SetReplicas(api::Service& s, uint64_t n) {
-    ASSERT_TRUE(store_
-                    .Update([&](store::Tx& tx) {
-                      api::Service copy = *tx.Get<api::Service>(s.id());
-                      copy.mutable_spec()->mutable_replicated()->set_replicas(n);
-                      s = copy;
-                      return tx.Update(copy);
-                    })
-                    .ok());
-    s = *store_.View().Get<api::Service>(s.id());
-  }
   void Reconcile(const api::Service& s) {
     Env env{clock_, random_};
     auto r = store_.Update([&](store::Tx& tx) {
       auto current = tx.Get<api::Service>(s.id());
-      return current->spec().has_global() ? ReconcileGlobal(tx, *current, env)
-                                          : ReconcileReplicated(tx, *current, env);
+      return IsGlobal(*current) ? ReconcileGlobal(tx, *current, env)
+                                : ReconcileReplicated(tx, *current, env);
     });
     ASSERT_TRUE(r.ok()) << r.status();
   }
-  std::vector<TaskPtr> Tasks(const std::string& service_id) {
-    return store_.View().Find<api::Task>(store::ByServiceId(service_id));
+  void Run(const TaskPtr& t, const std::string& node,
+           api::TaskState state = api::TASK_STATE_RUNNING) {
+    SetTask(t, node, state);
   }
-  std::vector<TaskPtr> RunnableTasks(const std::string& service_id) {
-    std::vector<TaskPtr> out;
-    for (auto& t : Tasks(service_id)) {
-      if (Runnable(*t)) out.push_back(t);
-    }
-    return out;
-  }
-  // What the scheduler and an agent would do: place and run a task.
-  void Run(const TaskPtr& t, const std::string& node, api::TaskState state = api::TASK_STATE_RUNNING) {
-    ASSERT_TRUE(store_
-                    .Update([&](store::Tx& tx) {
-                      api::Task copy = *tx.Get<api::Task>(t->id());
-                      copy.set_node_id(node);
-                      copy.mutable_status()->set_state(state);
-                      return tx.Update(copy);
-                    })
-                    .ok());
-  }
-
-  store::FakeProposer proposer_;
-  base::FakeClock clock_;
-  base::FakeRandom random_{7};
-  store::MemoryStore store_{&proposer_, &clock_, &random_};
-  int services_ = 0;
 };
 
 TEST_F(OrchestratorTest, CreatesOneTaskPerSlotAndIsIdempotent) {
@@ -164,7 +100,9 @@ TEST_F(OrchestratorTest, TasksOnDownOrDrainedNodesAreReplacedAtOnce) {
   Run(tasks[0], "n1");
   Run(tasks[1], "n2");
   EditNode("n1", [](api::Node& n) { n.mutable_status()->set_state(api::NodeStatus::STATE_DOWN); });
-  EditNode("n2", [](api::Node& n) { n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_DRAIN); });
+  EditNode("n2", [](api::Node& n) {
+    n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_DRAIN);
+  });
   Reconcile(s);
   auto old0 = store_.View().Get<api::Task>(tasks[0]->id());
   EXPECT_EQ(old0->desired_state(), api::TASK_STATE_SHUTDOWN);
@@ -189,14 +127,17 @@ TEST_F(OrchestratorTest, FailedTaskRestartsAfterTheDelayStoredInTheTask) {
   EXPECT_EQ(runnable[0]->desired_state(), api::TASK_STATE_READY);
   EXPECT_NE(runnable[0]->status().message().find("restart delayed until"), std::string::npos);
   auto start = [&] {
-    ASSERT_TRUE(store_.Update([&](store::Tx& tx) { return StartDelayedTasks(tx, clock_.Now()); }).ok());
+    ASSERT_TRUE(
+        store_.Update([&](store::Tx& tx) { return StartDelayedTasks(tx, clock_.Now()); }).ok());
   };
   clock_.Advance(absl::Seconds(4));
   start();
-  EXPECT_EQ(store_.View().Get<api::Task>(runnable[0]->id())->desired_state(), api::TASK_STATE_READY);
+  EXPECT_EQ(store_.View().Get<api::Task>(runnable[0]->id())->desired_state(),
+            api::TASK_STATE_READY);
   clock_.Advance(absl::Seconds(1));
   start();
-  EXPECT_EQ(store_.View().Get<api::Task>(runnable[0]->id())->desired_state(), api::TASK_STATE_RUNNING);
+  EXPECT_EQ(store_.View().Get<api::Task>(runnable[0]->id())->desired_state(),
+            api::TASK_STATE_RUNNING);
   // A second reconcile does not restart again.
   Reconcile(s);
   EXPECT_EQ(Tasks(s.id()).size(), 2u);
@@ -206,7 +147,8 @@ TEST_F(OrchestratorTest, RestartConditions) {
   AddNode("n1");
   auto none = MakeService([](api::Service& s) {
     s.mutable_spec()->mutable_replicated()->set_replicas(1);
-    s.mutable_spec()->mutable_task()->mutable_restart()->set_condition(api::RestartPolicy::CONDITION_NONE);
+    s.mutable_spec()->mutable_task()->mutable_restart()->set_condition(
+        api::RestartPolicy::CONDITION_NONE);
   });
   Reconcile(none);
   Run(Tasks(none.id())[0], "n1", api::TASK_STATE_FAILED);
@@ -252,7 +194,9 @@ TEST_F(OrchestratorTest, GlobalServiceFollowsNodes) {
   AddNode("n1");
   AddNode("n2", {{"gpu", "yes"}});
   AddNode("n3");
-  EditNode("n3", [](api::Node& n) { n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_PAUSE); });
+  EditNode("n3", [](api::Node& n) {
+    n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_PAUSE);
+  });
   auto s = MakeService([](api::Service& s) { s.mutable_spec()->mutable_global(); });
   Reconcile(s);
   std::set<std::string> nodes;
@@ -266,7 +210,9 @@ TEST_F(OrchestratorTest, GlobalServiceFollowsNodes) {
   Reconcile(s);
   EXPECT_EQ(RunnableTasks(s.id()).size(), 3u);
 
-  EditNode("n1", [](api::Node& n) { n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_DRAIN); });
+  EditNode("n1", [](api::Node& n) {
+    n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_DRAIN);
+  });
   Reconcile(s);
   nodes.clear();
   for (auto& t : RunnableTasks(s.id())) nodes.insert(t->node_id());
@@ -285,7 +231,9 @@ TEST_F(OrchestratorTest, GlobalServiceHonoursConstraints) {
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0]->node_id(), "n2");
   // The label goes away: the task is shut down.
-  EditNode("n2", [](api::Node& n) { n.mutable_spec()->mutable_annotations()->mutable_labels()->clear(); });
+  EditNode("n2", [](api::Node& n) {
+    n.mutable_spec()->mutable_annotations()->mutable_labels()->clear();
+  });
   Reconcile(s);
   EXPECT_TRUE(RunnableTasks(s.id()).empty());
 }
@@ -311,6 +259,48 @@ TEST_F(OrchestratorTest, ReaperKeepsHistoryAndDeletesRemovedTasks) {
   // The removed task never reached a node: deleted at once; history stays.
   EXPECT_EQ(Tasks(s.id()).size(), 2u);
   EXPECT_TRUE(RunnableTasks(s.id()).empty());
+}
+
+TEST_F(OrchestratorTest, PlacementOnlyChangeIsDirtyOnlyWhereTheNodeNoLongerMatches) {
+  AddNode("east", {{"zone", "east"}});
+  AddNode("west", {{"zone", "west"}});
+  auto s = Replicated(2);
+  Reconcile(s);
+  auto tasks = Tasks(s.id());
+  Run(tasks[0], "east");
+  Run(tasks[1], "west");
+  tasks = {store_.View().Get<api::Task>(tasks[0]->id()),
+           store_.View().Get<api::Task>(tasks[1]->id())};
+  UpdateSpec(s.id(), [](api::ServiceSpec& spec) {
+    spec.mutable_task()->mutable_placement()->add_constraints("node.labels.zone==east");
+  });
+  auto svc = *Service(s.id());
+  auto on = [&](const TaskPtr& t) { return store_.View().Get<api::Node>(t->node_id()); };
+  EXPECT_FALSE(TaskDirty(svc, *tasks[0], on(tasks[0]).get()));
+  EXPECT_TRUE(TaskDirty(svc, *tasks[1], on(tasks[1]).get()));
+  // Any other change makes every task dirty.
+  UpdateSpec(s.id(), [](api::ServiceSpec& spec) {
+    spec.mutable_task()->mutable_container()->set_image("app:2");
+  });
+  svc = *Service(s.id());
+  EXPECT_TRUE(TaskDirty(svc, *tasks[0], on(tasks[0]).get()));
+}
+
+TEST_F(OrchestratorTest, ReplicatedJobNeverExceedsMaxConcurrent) {
+  AddNode("n1");
+  auto s = MakeService([](api::Service& s) {
+    s.mutable_spec()->mutable_replicated_job()->set_max_concurrent(3);
+    s.mutable_spec()->mutable_replicated_job()->set_total_completions(4);
+  });
+  Reconcile(s);
+  auto first = Tasks(s.id());
+  ASSERT_EQ(first.size(), 3u);
+  for (auto& t : first) EXPECT_EQ(t->job_iteration(), 1u);
+  for (auto& t : first) Run(t, "n1", api::TASK_STATE_COMPLETE);
+  Reconcile(s);
+  EXPECT_EQ(Tasks(s.id()).size(), 4u);  // one more to reach 4 completions
+  Reconcile(s);
+  EXPECT_EQ(Tasks(s.id()).size(), 4u);
 }
 
 }  // namespace

@@ -1,0 +1,55 @@
+// RoleManager: applies node.spec.desired_role (promote / demote) on the leader, keeping the
+// Raft quorum safe (semantics in swarmkit.md §4 "Role manager").
+//
+//   promote  worker -> manager: node.role becomes MANAGER (the node then renews its
+//            certificate with the manager OU and joins Raft itself)
+//   demote   manager -> worker: refused while it would lose quorum or remove the last
+//            manager (the reason goes to node.role_message and is retried as reachability
+//            changes); the leader hands leadership away before demoting itself; otherwise the
+//            Raft member is removed first, then node.role becomes WORKER
+//
+// Reachability comes from node.manager_status (kept by the raft layer); removal and leadership
+// transfer go through RaftMembership (an adapter over manager/raft's RaftNode in shoald, a fake
+// in tests).
+//
+// Thread safety: a Component: runs on the leader loop thread only.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "manager/leader/loop.h"
+
+namespace shoal::manager::leader {
+
+class RaftMembership {
+ public:
+  virtual ~RaftMembership() = default;
+  // Raft id of this (the leader's) member.
+  virtual uint64_t self() const = 0;
+  virtual absl::Status RemoveMember(uint64_t raft_id) = 0;
+  // Hands leadership to another reachable voter; the caller stops being the leader.
+  virtual absl::Status TransferLeadership() = 0;
+};
+
+// Whether `node_id` may leave the managers: OK, or FailedPrecondition naming the reason
+// ("it is the last manager", "2 of the 3 managers would be left, 1 reachable: quorum needs 2").
+absl::Status CheckDemotion(const std::vector<api::v1::Node>& nodes, const std::string& node_id);
+
+class RoleManager final : public Component {
+ public:
+  explicit RoleManager(RaftMembership& raft) : raft_(raft) {}
+  const char* name() const override { return "roles"; }
+  void Init(const store::ReadView& view) override;
+  void Observe(const store::Commit& commit) override;
+  absl::Status Step(store::MemoryStore& store, absl::Time now) override;
+
+ private:
+  absl::Status Reconcile(store::MemoryStore& store, const api::v1::Node& node);
+  RaftMembership& raft_;
+  std::set<std::string> pending_;  // nodes whose desired role differs from their role
+};
+
+}  // namespace shoal::manager::leader
