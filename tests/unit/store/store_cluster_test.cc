@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -377,6 +378,102 @@ TEST(StoreClusterTest, LeaderWithAStalledDiskIsReplacedAndServesNothingStale) {
   if (during.ok()) {
     ASSERT_EQ(want.count("service/b"), 1u);
     EXPECT_EQ(want.at("service/b").first, *during);
+  }
+}
+
+
+// Membership changes while a client writes: a manager joins, a follower is removed, then the
+// leader removes itself (it steps down once the change is applied; the rest elect a leader).
+TEST(StoreClusterTest, MembershipChangesWhileWritingLoseNoAcknowledgedWrite) {
+  auto c = StartCluster();
+  auto leader = c->WaitLeader(kWait);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+
+  std::mutex mu;
+  std::vector<MemoryStore*> stores;  // guarded by mu; the writer tries each in turn
+  for (uint64_t id : c->running()) stores.push_back(c->store(id));
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked_count{0};
+  std::map<std::string, uint64_t> acked;  // writer thread only until join
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      const std::string id = absl::StrCat("m", i);
+      bool done = false;
+      while (!done && !stop.load()) {
+        std::vector<MemoryStore*> now;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          now = stores;
+        }
+        for (MemoryStore* s : now) {
+          auto v = s->Update([&](Tx& tx) { return tx.Create(MakeService(id, id)); });
+          if (v.ok()) acked[id] = *v;
+          if (v.ok() || v.status().code() == absl::StatusCode::kAlreadyExists) {
+            acked_count.fetch_add(v.ok() ? 1 : 0);
+            done = true;
+            break;
+          }
+        }
+        if (!done) absl::SleepFor(absl::Milliseconds(2));
+      }
+    }
+  });
+  struct Join {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join{stop, writer};
+  auto wait_acks = [&](int more) {
+    const int want = acked_count.load() + more;
+    const absl::Time deadline = absl::Now() + kWait;
+    while (acked_count.load() < want && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return acked_count.load() >= want;
+  };
+  ASSERT_TRUE(wait_acks(20));
+
+  auto added = c->AddManager(kWait);
+  ASSERT_TRUE(added.ok()) << added.status();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    stores.push_back(c->store(*added));
+  }
+  ASSERT_TRUE(wait_acks(20));
+
+  leader = c->WaitLeader(kWait);
+  ASSERT_TRUE(leader.ok());
+  uint64_t follower = 0;
+  for (uint64_t id : c->Followers(*leader)) {
+    if (id != *added) follower = id;
+  }
+  ASSERT_TRUE(c->RemoveManager(follower, kWait).ok());
+  ASSERT_TRUE(wait_acks(20)) << "writes stalled after removing a follower";
+
+  // The leader removes itself, without handing over leadership first.
+  leader = c->WaitLeader(kWait);
+  ASSERT_TRUE(leader.ok());
+  const uint64_t old_leader = *leader;
+  ASSERT_TRUE(c->node(old_leader)->RemoveMember(old_leader, kWait).ok());
+  ASSERT_TRUE(c->Stop(old_leader).ok());
+  auto next = c->WaitLeader(kWait);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_TRUE(wait_acks(20)) << "writes stalled after the leader removed itself";
+  EXPECT_EQ(c->node(*next)->Status().members.size(), 2u);
+
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(c->WaitConverged(kWait).ok());
+  const Dump want = DumpStore(*c->store(*next));
+  EXPECT_EQ(c->running().size(), 2u);
+  for (uint64_t id : c->running()) EXPECT_EQ(DumpStore(*c->store(id)), want) << "manager " << id;
+  for (auto& [id, version] : acked) {
+    auto it = want.find("service/" + id);
+    ASSERT_NE(it, want.end()) << "acknowledged write " << id << " lost";
+    EXPECT_EQ(it->second.first, version) << id;
   }
 }
 
