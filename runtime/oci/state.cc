@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "base/file.h"
 #include "base/status.h"
+#include "kernel/ns/ns.h"
 
 namespace shoal::runtime {
 namespace {
@@ -63,6 +65,15 @@ void WriteReply(int fd, const absl::Status& s) {
     }
     absl::Status s = c->Start();
     if (s.ok()) s = base::WriteFileAtomic(dir + "/started", "", 0600);
+    if (!s.ok()) {
+      // A failed start (exec error) must read as "stopped" as soon as `start` returns, or
+      // containerd sees a "created" task with a pid it refuses to delete: make sure PID 1 is
+      // gone (dead; its reaper collects it) before replying.
+      (void)kernel::PidfdSignal(c->pidfd(), SIGKILL);
+      struct pollfd dead = {c->pidfd(), POLLIN, 0};
+      while (poll(&dead, 1, 10000) < 0 && errno == EINTR) {
+      }
+    }
     WriteReply(conn, s);
     close(conn);
     _exit(s.ok() ? 0 : 1);

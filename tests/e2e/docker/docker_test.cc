@@ -53,6 +53,8 @@ class DockerTest : public ::testing::Test {
     std::string dir = dockerd_->dir();
     dockerd_.reset();  // stops dockerd + containerd, removes all state
     EXPECT_TRUE(Dockerd::ProcessesMatching(dir).empty());
+    EXPECT_TRUE(std::filesystem::is_empty("/run/containerd/s", ec_) || ec_)
+        << "a containerd-shim socket is left in /run/containerd/s";
     EXPECT_FALSE(std::filesystem::exists(dir));
   }
   Dockerd::Result D(const std::string& args) { return dockerd_->Docker(args); }
@@ -92,6 +94,7 @@ class DockerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Dockerd> dockerd_;
+  std::error_code ec_;
 };
 
 TEST_F(DockerTest, RunShowsTheProbesReportAndPropagatesExitCodes) {

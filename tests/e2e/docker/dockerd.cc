@@ -12,10 +12,12 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "base/file.h"
+#include "openssl/sha.h"
 
 namespace shoal::testing {
 namespace {
@@ -54,6 +56,28 @@ void SubdirsDeepestFirst(const std::string& root, std::vector<std::string>& out)
   for (const std::string& c : children) out.push_back(c);
 }
 
+// containerd 1.6 shims listen on /run/containerd/s/<sha256(address/namespace/id)>
+// (runtime/v2/shim SocketAddress); a killed shim leaves it behind.
+std::string ShimSocket(const std::string& address, const std::string& id) {
+  std::string key = absl::StrCat(address, "/moby/", id);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  std::string hex;
+  for (unsigned char b : digest) absl::StrAppend(&hex, absl::Hex(b, absl::kZeroPad2));
+  return "/run/containerd/s/" + hex;
+}
+
+// "-id <id>" of a shim's command line, "" for other processes.
+std::string ShimId(pid_t pid) {
+  auto cmdline = base::ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+  if (!cmdline.ok()) return "";
+  std::vector<std::string> args = absl::StrSplit(*cmdline, '\0');
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "-id") return args[i + 1];
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string Dockerd::MissingReason() {
@@ -75,6 +99,7 @@ absl::Status Dockerd::Start(absl::Duration timeout) {
   std::filesystem::remove_all(dir_);
   std::filesystem::create_directories(dir_ + "/cli");
   run_docker_existed_ = access("/run/docker", F_OK) == 0;
+  run_containerd_existed_ = access("/run/containerd", F_OK) == 0;
   // deprecated-key-path keeps dockerd 20.10 from creating /etc/docker/key.json.
   auto s = base::WriteFileAtomic(
       dir_ + "/daemon.json", absl::StrCat("{\"deprecated-key-path\": \"", dir_, "/key.json\"}\n"));
@@ -218,7 +243,13 @@ void Dockerd::Stop() {
       }
     }
     if (left.empty()) break;
-    for (pid_t p : left) kill(p, SIGKILL);
+    for (pid_t p : left) {
+      std::string shim = ShimId(p);
+      if (!shim.empty()) {
+        unlink(ShimSocket(dir_ + "/exec/containerd/containerd.sock", shim).c_str());
+      }
+      kill(p, SIGKILL);
+    }
     while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
     usleep(100000);
@@ -237,6 +268,10 @@ void Dockerd::Stop() {
   if (!run_docker_existed_) {  // dockerd 20.10 always creates /run/docker/plugins
     rmdir("/run/docker/plugins");
     rmdir("/run/docker");
+  }
+  if (!run_containerd_existed_) {  // the shims' socket directory (fails if not empty)
+    rmdir("/run/containerd/s");
+    rmdir("/run/containerd");
   }
 }
 

@@ -4,7 +4,8 @@
 // no bridge, no forwarding/masquerade, the cgroupfs driver with a unique "shdk-<pid>" cgroup
 // parent, and `--add-runtime shoal=<shoal-runtime>`. Stop() removes every container, stops
 // dockerd (and with it containerd and the shims), kills whatever is left in our cgroups or
-// refers to our directory, unmounts what is under it and deletes it; the destructor calls
+// refers to our directory (and a killed shim's socket), unmounts what is under it and deletes
+// it, and the /run/docker and /run/containerd directories if it created them; the destructor calls
 // Stop(), so nothing is left behind on failure either.
 #pragma once
 
@@ -58,6 +59,7 @@ class Dockerd {
   std::string cgroup_parent_;
   pid_t pid_ = -1;
   bool run_docker_existed_ = true;
+  bool run_containerd_existed_ = true;
   bool stopped_ = true;
 };
 
