@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "base/status.h"
-#include "dns/redirect.h"
+#include "dns/container_dns.h"
 #include "kernel/nft/netlink_nft.h"
 
 namespace shoal::dns::e2e {
@@ -147,19 +147,15 @@ absl::StatusOr<lab::LabContainer*> DnsLab::AddContainer(int host, const std::str
                                        absl::StrCat("172.18.0.", 2 + endpoints_.size(), "/16")));
       RETURN_IF_ERROR(node.gw->CreateEndpoint(gw).status());
     }
-    // DNS is served before the container's process runs (no start-up race, moby#34596).
+    // DNS is served before the container's process runs (no start-up race, moby#34596), as
+    // the agent does it: endpoint in the container's namespace + its :53 DNAT.
     dns::EndpointSpec d;
     d.id = name;
     d.netns_fd = fd;
     d.networks = {kNetwork};
     d.upstreams = {kUpstream};
-    ASSIGN_OR_RETURN(BoundEndpoint bound, node.resolver->AddEndpoint(d));
-    absl::Status st = [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(auto nft, kernel::nft::OpenNft(fd));
-      return InstallRedirect(*nft, "127.0.0.11", bound.port);
-    }();
-    if (!st.ok()) (void)node.resolver->RemoveEndpoint(name);
-    return st;
+    ASSIGN_OR_RETURN(auto nft, kernel::nft::OpenNft(fd));
+    return ServeContainer(*node.resolver, *nft, d).status();
   };
   lab::ContainerOptions opts;
   std::string resolv = dir_ + "/resolv.conf";

@@ -10,9 +10,10 @@
 // Every container is a real runtime container (tests/lab/containers.h) with
 // /etc/resolv.conf = "nameserver 127.0.0.11" bind-mounted read-only, like Docker. Before its
 // PID 1 runs, the node's resolver gets an endpoint in the container's namespace (random port on
-// 127.0.0.11, upstream = the outside host) and dns::InstallRedirect DNATs 127.0.0.11:53 to it,
-// so the container keeps :53 for itself. The resolver forwards from inside the container's
-// namespace: the test process (the "daemon") itself has no route into the lab at all.
+// 127.0.0.11, upstream = the outside host) and its 127.0.0.11:53 is DNATed to it
+// (dns::ServeContainer, what the agent calls), so the container keeps :53 for itself. The resolver
+// forwards from inside the container's namespace: the test process (the "daemon") itself has no
+// route into the lab at all.
 //
 // Teardown (destructor, also after a failed assertion): resolvers, dnsmasq, containers, then
 // drivers, sandboxes and the lab namespaces.
