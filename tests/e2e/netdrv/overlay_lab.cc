@@ -24,6 +24,7 @@ absl::StatusOr<std::unique_ptr<OverlayLab>> OverlayLab::Create(const OverlayLabO
         std::make_unique<kernel::BindMountNetnsStore>(absl::StrCat(o->dir_, "/h", i + 1)));
     OverlayConfig c;
     c.node_netns_fd = o->lab_->host(i).netns.get();
+    c.vxlan_port = options.vxlan_port;
     c.vtep = options.ipv6_underlay ? o->lab_->host(i).ip6 : o->lab_->host(i).ip;
     o->vteps_.push_back(c.vtep);
     ASSIGN_OR_RETURN(auto d,

@@ -23,6 +23,7 @@ struct OverlayLabOptions {
   int hosts = 3;
   uint32_t underlay_mtu = 1500;
   bool ipv6_underlay = false;  // VTEPs are the hosts' IPv6 underlay addresses
+  uint16_t vxlan_port = 4789;  // the data-path UDP port of every host's driver
 };
 
 class OverlayLab {

@@ -248,7 +248,8 @@ TEST_F(OverlayE2eTest, BadInputIsAClearErrorAndLeavesNoLinkNamespaceOrAddress) {
   EXPECT_TRUE(PingSoon("c1", "10.10.1.12"));
 }
 
-// dataplane.md §10.14: VTEPs on an IPv6 underlay (VXLAN over IPv6: 70 bytes of overhead).
+// dataplane.md §10.14: VTEPs on an IPv6 underlay (VXLAN over IPv6: 70 bytes of overhead), and a
+// data-path port other than 4789 (`swarm init --data-path-port`).
 class OverlayIpv6UnderlayTest : public OverlayE2eTest {
  protected:
   void SetUp() override {
@@ -257,12 +258,14 @@ class OverlayIpv6UnderlayTest : public OverlayE2eTest {
     opts.prefix = "shnt-o6-";
     opts.underlay_mtu = kUnderlayMtu;
     opts.ipv6_underlay = true;
+    opts.vxlan_port = 4790;
     Build(opts);
   }
 };
 
-TEST_F(OverlayIpv6UnderlayTest, ContainersTalkAcrossHostsOverAnIpv6Underlay) {
+TEST_F(OverlayIpv6UnderlayTest, ContainersTalkAcrossHostsOverAnIpv6UnderlayOnPort4790) {
   std::string d = Sandbox(0, "ip -d link show vxlan0");
+  EXPECT_NE(d.find("dstport 4790"), std::string::npos) << d;
   EXPECT_NE(d.find("local fd77::1"), std::string::npos) << d;
   EXPECT_NE(d.find("mtu 1330"), std::string::npos) << d;  // 1400 - 70
   std::string fdb = Sandbox(0, "bridge fdb show dev vxlan0");
@@ -276,6 +279,11 @@ TEST_F(OverlayIpv6UnderlayTest, ContainersTalkAcrossHostsOverAnIpv6Underlay) {
   ASSERT_TRUE(neigh.ok());
   EXPECT_TRUE(absl::StrContains(neigh->output, "fd77::3 ")) << neigh->output;
   EXPECT_FALSE(absl::StrContains(neigh->output, "192.168.77.3 ")) << neigh->output;
+  // The VXLAN socket listens on the configured port (in the node namespace, not the sandbox).
+  auto udp = lab::RunIn(o_->lab().host(0).netns.get(), "ss -Hlun");
+  ASSERT_TRUE(udp.ok());
+  EXPECT_TRUE(absl::StrContains(udp->output, ":4790 ")) << udp->output;
+  EXPECT_FALSE(absl::StrContains(udp->output, ":4789 ")) << udp->output;
 }
 
 }  // namespace
