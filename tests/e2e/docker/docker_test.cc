@@ -116,6 +116,18 @@ TEST_F(DockerTest, RunShowsTheProbesReportAndPropagatesExitCodes) {
   auto sysctl = Run("", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start");
   EXPECT_EQ(sysctl.out, "0\n") << sysctl.err;
 
+  // What shoal-runtime does not support is refused with the config field named, through
+  // docker's own error path.
+  auto tty = Run("-t", "true");
+  EXPECT_NE(tty.code, 0);
+  EXPECT_TRUE(absl::StrContains(tty.err, "terminals (docker -t) are not supported")) << tty.err;
+  auto privileged = Run("--privileged", "true");
+  EXPECT_NE(privileged.code, 0);
+  EXPECT_TRUE(absl::StrContains(privileged.err, "linux.devices: ")) << privileged.err;
+  auto host_pid = Run("--pid=host", "true");
+  EXPECT_NE(host_pid.code, 0);
+  EXPECT_TRUE(absl::StrContains(host_pid.err, "the host's pid namespace")) << host_pid.err;
+
   auto missing = Run("", "/nonexistent");
   EXPECT_NE(missing.code, 0);
   EXPECT_TRUE(absl::StrContains(missing.err, "/nonexistent")) << missing.err;
