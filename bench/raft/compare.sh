@@ -4,10 +4,17 @@
 # gRPC KV API): 256-byte Puts with 1, 16 and 256 clients (throughput, p50, p99), then leader
 # failover: kill -9 the leader N times, time until the next write commits.
 #
-# Usage: bench/raft/compare.sh [BUILD_DIR]   env: RAFT_BENCH_SECS (10), RAFT_BENCH_KILLS (20)
+# Each load point runs RAFT_BENCH_ROUNDS times, alternating shoal and etcd runs so both see the
+# same background load; the RESULT lines give the median of the rounds (every round is printed).
+#
+# Usage: bench/raft/compare.sh [BUILD_DIR]
+#   env: RAFT_BENCH_SECS (10), RAFT_BENCH_ROUNDS (3), RAFT_BENCH_CLIENTS ("1 16 256"),
+#        RAFT_BENCH_KILLS (20; 0 skips the failover part)
 set -euo pipefail
 build=${1:-build}
 secs=${RAFT_BENCH_SECS:-10}
+rounds=${RAFT_BENCH_ROUNDS:-3}
+clients=${RAFT_BENCH_CLIENTS:-1 16 256}
 kills=${RAFT_BENCH_KILLS:-20}
 srv=$build/manager/raft/tools/shoal-raft-server
 load=$build/manager/raft/tools/shoal-raft-load
@@ -69,21 +76,29 @@ for i in 1 2 3; do start_shoal "$i"; start_etcd "$i"; done
 wait_leader shoal "$shoal_eps" >/dev/null
 wait_leader etcd "$etcd_eps" >/dev/null
 
-for c in 1 16 256; do
-  cmd_s="$load run --mode shoal --endpoints $shoal_eps --clients $c --duration $secs --value-size 256 --prefix s$c-"
-  cmd_e="$load run --mode etcd --endpoints $etcd_eps --clients $c --duration $secs --value-size 256 --prefix e$c-"
-  echo "command: $cmd_s"
-  out_s=$($cmd_s)
-  echo "  shoal: $out_s"
-  echo "command: $cmd_e"
-  out_e=$($cmd_e)
-  echo "  etcd:  $out_e"
-  ts=$(field ops_per_s "$out_s"); te=$(field ops_per_s "$out_e")
-  if [[ -z $te || $te == 0.0 ]]; then echo "raft bench: etcd run failed: $out_e" >&2; exit 1; fi
-  echo "RESULT raft_put_256B_c${c}_throughput shoal=${ts}ops/s etcd=${te}ops/s ratio=$(ratio "$ts" "$te")"
-  for p in p50 p99; do
-    a=$(field ${p}_ms "$out_s"); b=$(field ${p}_ms "$out_e")
-    echo "RESULT raft_put_256B_c${c}_${p} shoal=${a}ms etcd=${b}ms ratio=$(ratio "$a" "$b")"
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for c in $clients; do
+  cmd_s="$load run --mode shoal --endpoints $shoal_eps --clients $c --duration $secs --value-size 256"
+  cmd_e="$load run --mode etcd --endpoints $etcd_eps --clients $c --duration $secs --value-size 256"
+  echo "command: $cmd_s --prefix s$c-<round>-"
+  echo "command: $cmd_e --prefix e$c-<round>-"
+  : >"$work/c$c-shoal"; : >"$work/c$c-etcd"
+  for r in $(seq 1 "$rounds"); do
+    out_s=$($cmd_s --prefix "s$c-$r-")
+    echo "  round $r shoal: $out_s"
+    echo "$out_s" >>"$work/c$c-shoal"
+    out_e=$($cmd_e --prefix "e$c-$r-")
+    echo "  round $r etcd:  $out_e"
+    if [[ -z $(field ops_per_s "$out_e") ]]; then echo "raft bench: etcd run failed: $out_e" >&2; exit 1; fi
+    echo "$out_e" >>"$work/c$c-etcd"
+  done
+  for m in ops_per_s p50_ms p99_ms; do
+    a=$(while read -r l; do field "$m" "$l"; done <"$work/c$c-shoal" | median)
+    b=$(while read -r l; do field "$m" "$l"; done <"$work/c$c-etcd" | median)
+    case $m in
+      ops_per_s) echo "RESULT raft_put_256B_c${c}_throughput shoal=${a}ops/s etcd=${b}ops/s ratio=$(ratio "$a" "$b")" ;;
+      *) echo "RESULT raft_put_256B_c${c}_${m%_ms} shoal=${a}ms etcd=${b}ms ratio=$(ratio "$a" "$b")" ;;
+    esac
   done
 done
 
@@ -102,8 +117,8 @@ failover() {  # mode endpoints -> prints one ms value per kill
     sleep 2  # let the restarted member catch up before the next kill
   done
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 maxv() { sort -n | tail -1; }
+[[ $kills -gt 0 ]] || exit 0
 # (Not in $(...): the restarted members must stay children of this shell for cleanup.)
 failover shoal "$shoal_eps" >"$work/failover-shoal"
 failover etcd "$etcd_eps" >"$work/failover-etcd"

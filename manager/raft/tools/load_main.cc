@@ -212,10 +212,14 @@ int Run(const Options& o) {
     std::ofstream out(o.ack_log);
     for (auto& [k, v] : acked) out << k << ' ' << v << '\n';
   }
-  double p50 = Percentile(lat_ms, 0.50), p99 = Percentile(lat_ms, 0.99);
-  std::printf("ops=%zu errors=%ld secs=%.2f ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f\n",
-              lat_ms.size(), static_cast<long>(errors.load()), secs, lat_ms.size() / secs, p50,
-              p99);
+  double p50 = Percentile(lat_ms, 0.50), p90 = Percentile(lat_ms, 0.90);
+  double p99 = Percentile(lat_ms, 0.99), p999 = Percentile(lat_ms, 0.999);
+  double max = lat_ms.empty() ? 0 : *std::max_element(lat_ms.begin(), lat_ms.end());
+  std::printf(
+      "ops=%zu errors=%ld secs=%.2f ops_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
+      "p999_ms=%.3f max_ms=%.3f\n",
+      lat_ms.size(), static_cast<long>(errors.load()), secs, lat_ms.size() / secs, p50, p90, p99,
+      p999, max);
   return 0;
 }
 
