@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -33,9 +34,12 @@ absl::StatusOr<BoundEndpoint> LoopResolver::AddEndpoint(const EndpointSpec& spec
   ASSIGN_OR_RETURN(ep->tcp, BoundSocketInNetns(spec.netns_fd, SOCK_STREAM, spec.listen_ip, port));
   for (const Upstream& u : ep->upstreams) {
     int slot = ForwardSlot(u);
-    if (ep->fwd[slot]) continue;
+    if (!ep->fwd[slot].empty()) continue;
     int ns = u.loopback ? -1 : spec.netns_fd;
-    ASSIGN_OR_RETURN(ep->fwd[slot], UdpSocketInNetns(ns, u.addr.ss_family));
+    for (size_t k = 0; k < std::max<size_t>(1, options_.upstream_sockets); ++k) {
+      ASSIGN_OR_RETURN(base::UniqueFd fd, UdpSocketInNetns(ns, u.addr.ss_family));
+      ep->fwd[slot].push_back(std::move(fd));
+    }
   }
   std::promise<absl::Status> done;
   Post([&] { done.set_value(Register(std::move(ep))); });
@@ -59,9 +63,11 @@ absl::Status LoopResolver::Register(std::unique_ptr<Endpoint> ep) {
   RETURN_IF_ERROR(Watch(e->udp.get(), &e->udp_src, EPOLLIN));
   absl::Status s = Watch(e->tcp.get(), &e->tcp_src, EPOLLIN);
   for (int i = 0; i < 4 && s.ok(); ++i) {
-    if (!e->fwd[i]) continue;
-    e->fwd_src[i] = Source{Source::kForward, e, 0, e->fwd[i].get()};
-    s = Watch(e->fwd[i].get(), &e->fwd_src[i], EPOLLIN);
+    e->fwd_src[i].resize(e->fwd[i].size());
+    for (size_t k = 0; k < e->fwd[i].size() && s.ok(); ++k) {
+      e->fwd_src[i][k] = Source{Source::kForward, e, 0, e->fwd[i][k].get()};
+      s = Watch(e->fwd[i][k].get(), &e->fwd_src[i][k], EPOLLIN);
+    }
   }
   if (!s.ok()) {
     Unwatch(*e);
@@ -72,9 +78,13 @@ absl::Status LoopResolver::Register(std::unique_ptr<Endpoint> ep) {
 }
 
 void LoopResolver::Unwatch(Endpoint& e) {
-  for (int fd :
-       {e.udp.get(), e.tcp.get(), e.fwd[0].get(), e.fwd[1].get(), e.fwd[2].get(), e.fwd[3].get()}) {
+  auto del = [&](int fd) {
     if (fd >= 0) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  };
+  del(e.udp.get());
+  del(e.tcp.get());
+  for (const auto& pool : e.fwd) {
+    for (const base::UniqueFd& fd : pool) del(fd.get());
   }
 }
 

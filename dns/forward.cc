@@ -29,7 +29,8 @@ void LoopResolver::SendNext(Pending p) {
   Endpoint& e = *p.ep;
   while (p.next_upstream < e.upstreams.size()) {
     const Upstream& u = e.upstreams[p.next_upstream++];
-    int fd = e.fwd[ForwardSlot(u)].get();
+    const std::vector<base::UniqueFd>& pool = e.fwd[ForwardSlot(u)];
+    int fd = pool[rng_() % pool.size()].get();
     uint16_t id = 0;
     for (int tries = 0; tries < 16; ++tries) {
       id = static_cast<uint16_t>(rng_());

@@ -52,6 +52,10 @@ struct ResolverOptions {
   // One container cannot use up the node's forwarding capacity (Docker's cap of 1024 is per
   // container, since each has its own resolver; here one resolver serves them all).
   size_t max_concurrent_forwards_per_endpoint = 256;
+  // UDP sockets per endpoint and upstream address family, each on its own kernel-chosen port;
+  // every forwarded query leaves from one picked at random (source-port entropy besides the
+  // 16-bit id and the question, RFC 5452 §9.2).
+  size_t upstream_sockets = 4;
   size_t max_tcp_connections_per_endpoint = 64;
   std::chrono::milliseconds tcp_idle_timeout{10000};
 };

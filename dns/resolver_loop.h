@@ -59,9 +59,12 @@ struct Endpoint {
   std::vector<std::string> networks;
   std::vector<Upstream> upstreams;
   base::UniqueFd udp, tcp;
-  // Upstream sockets: [0] IPv4 and [1] IPv6 in the container's namespace, [2]/[3] in ours.
-  base::UniqueFd fwd[4];
-  Source udp_src, tcp_src, fwd_src[4];
+  // Upstream sockets: [0] IPv4 and [1] IPv6 in the container's namespace, [2]/[3] in ours;
+  // each a pool of `upstream_sockets` (one picked at random per query, so a spoofer must also
+  // guess the source port). fwd_src[i][k] is fwd[i][k]'s epoll source (sized once).
+  std::vector<base::UniqueFd> fwd[4];
+  std::vector<Source> fwd_src[4];
+  Source udp_src, tcp_src;
   size_t conns = 0;
   size_t forwards = 0;   // queries of this endpoint being forwarded (UDP or TCP upstream)
   base::UniqueFd netns;  // dup of the endpoint's namespace (for TCP upstream sockets)

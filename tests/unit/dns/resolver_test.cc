@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <set>
 
 #include "base/unique_fd.h"
 #include "gtest/gtest.h"
@@ -188,6 +189,30 @@ TEST_F(ResolverTest, ForwardsUnknownNamesAndRelaysTheAnswer) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->header.id, 0x7777);  // the client's id restored
   ASSERT_EQ(m->answers.size(), 1u);
+}
+
+// Forwarded queries leave from several source ports (a pool of upstream sockets), not one.
+TEST_F(ResolverTest, ForwardedQueriesUseSeveralSourcePorts) {
+  base::UniqueFd c = Udp();
+  sockaddr_in to = Loopback(port_);
+  std::set<uint16_t> ports;
+  for (uint16_t id = 1; id <= 24; ++id) {
+    std::string q = Query("example.com", id);
+    ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    sockaddr_in from{};
+    auto fwd = Recv(upstream_.get(), 5000, &from);
+    ASSERT_TRUE(fwd.has_value());
+    ports.insert(ntohs(from.sin_port));
+    std::string wire = *BuildMessage(MakeResponse(*ParseMessage(*fwd), kNoError));
+    ::sendto(upstream_.get(), wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&from),
+             sizeof(from));
+    auto r = Recv(c.get(), 5000);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(ParseMessage(*r)->header.id, id);
+  }
+  // 24 random picks among 4 sockets all landing on one: probability 4^-23.
+  EXPECT_GE(ports.size(), 2u);
+  EXPECT_LE(ports.size(), 4u);
 }
 
 // An upstream reply with the right id from the right address but for another question is
