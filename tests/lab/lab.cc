@@ -1,5 +1,7 @@
 #include "tests/lab/lab.h"
 
+#include <filesystem>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
@@ -112,6 +114,25 @@ absl::StatusOr<LabHost> Lab::AddHost(const std::string& name, const std::string&
 
 absl::StatusOr<CommandResult> Lab::Run(int i, const std::string& cmd) {
   return RunIn(host(i).netns.get(), cmd);
+}
+
+std::vector<std::string> Leftovers(const std::string& prefix) {
+  std::vector<std::string> out;
+  auto scan = [&](const std::string& dir) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      if (absl::StartsWith(e.path().filename().string(), prefix)) out.push_back(e.path().string());
+    }
+  };
+  scan("/run/netns");
+  scan("/run");
+  scan("/tmp");
+  scan("/sys/fs/cgroup");
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    if (e.is_directory(ec)) scan(e.path().string());
+  }
+  return out;
 }
 
 }  // namespace shoal::lab

@@ -75,4 +75,10 @@ class Lab {
   std::unique_ptr<LabHost> outside_;
 };
 
+// Everything named with `prefix` that a lab, its containers (tests/lab/containers.h) or their
+// drivers may create and must remove: namespaces in /run/netns, directories directly under /run
+// and /tmp, cgroup directories under /sys/fs/cgroup (any hierarchy). Empty after a clean
+// teardown; tests assert that.
+std::vector<std::string> Leftovers(const std::string& prefix);
+
 }  // namespace shoal::lab

@@ -43,9 +43,11 @@ class LabDriversTest : public ::testing::Test {
     containers_ = std::move(*c);
   }
   void TearDown() override {
+    if (!lab_) return;
     containers_.reset();  // first: the containers' namespaces take their eth0 with them
     bridge_.reset();
     lab_.reset();
+    EXPECT_EQ(lab::Leftovers("shnt-bm-"), std::vector<std::string>{}) << "left behind";
   }
   // A real container `name` whose eth0 is an endpoint created by `driver` (its netns_fd is the
   // container's namespace). nullptr (and a test failure) when it cannot be made.

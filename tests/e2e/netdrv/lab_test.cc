@@ -1,7 +1,10 @@
 // The lab harness itself: hosts reach each other over the underlay, and nothing is left behind.
 #include "tests/lab/lab.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "gtest/gtest.h"
 #include "tests/testing/priv.h"
@@ -71,6 +74,32 @@ TEST(LabTest, RunReportsExitCodesAndOutput) {
   EXPECT_EQ(r->output, "hello\n");
   auto slow = RunIn(-1, "sleep 5", std::chrono::milliseconds(100));
   EXPECT_EQ(slow.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(LabTest, LeftoversFindsNamespacesDirsAndCgroupsWithThePrefix) {
+  SHOAL_REQUIRE_ROOT();
+  const std::string p = "shnt-lo-";
+  EXPECT_EQ(Leftovers(p), std::vector<std::string>{});
+  std::string dir = "/run/" + p + "dir";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  kernel::BindMountNetnsStore store("/run/netns");
+  ASSERT_TRUE(store.Create(p + "ns").ok());
+  std::string cg = "/sys/fs/cgroup/pids/" + p + "cg";  // hybrid/v1 hierarchy on this host
+  bool have_cg = ::mkdir(cg.c_str(), 0755) == 0;
+  if (!have_cg) {  // pure cgroup v2
+    cg = "/sys/fs/cgroup/" + p + "cg";
+    have_cg = ::mkdir(cg.c_str(), 0755) == 0;
+  }
+  std::vector<std::string> left = Leftovers(p);
+  EXPECT_NE(std::find(left.begin(), left.end(), dir), left.end());
+  EXPECT_NE(std::find(left.begin(), left.end(), "/run/netns/" + p + "ns"), left.end());
+  if (have_cg) {
+    EXPECT_NE(std::find(left.begin(), left.end(), cg), left.end());
+  }
+  ::rmdir(dir.c_str());
+  (void)store.Delete(p + "ns");
+  if (have_cg) ::rmdir(cg.c_str());
+  EXPECT_EQ(Leftovers(p), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -38,6 +38,7 @@ class OverlayE2eTest : public ::testing::Test {
     Build(opts);
   }
   void Build(const OverlayLabOptions& opts) {
+    prefix_ = opts.prefix;
     auto o = OverlayLab::Create(opts);
     ASSERT_TRUE(o.ok()) << o.status();
     o_ = std::move(*o);
@@ -50,7 +51,11 @@ class OverlayE2eTest : public ::testing::Test {
     }
     ASSERT_TRUE(o_->SyncPeers(a.id).ok());
   }
-  void TearDown() override { o_.reset(); }
+  void TearDown() override {
+    if (!o_) return;
+    o_.reset();
+    EXPECT_EQ(lab::Leftovers(prefix_), std::vector<std::string>{}) << "left behind";
+  }
 
   // Runs inside container `c`; "" when it exited 0, else its output (for failure messages).
   std::string Fails(const std::string& c, const std::string& cmd) {
@@ -72,6 +77,7 @@ class OverlayE2eTest : public ::testing::Test {
     return r.ok() ? r->output : r.status().ToString();
   }
 
+  std::string prefix_;
   std::unique_ptr<OverlayLab> o_;
 };
 
