@@ -26,6 +26,10 @@
 // 5 s, PAUSE, ratio 0, stop-first); in a set config, parallelism 0 means all at once and an unset
 // monitor means 5 s.
 //
+// A manual rollback (`service update --rollback`) is a spec change the control API marks by
+// writing update_status {state ROLLBACK_STARTED, spec_version = the new spec version, message};
+// it then rolls with the rollback config like an automatic one. Unmarked, it rolls as an update.
+//
 // Jobs are never rolled (each spec change starts a new job iteration instead).
 #pragma once
 

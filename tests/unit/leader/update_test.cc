@@ -217,5 +217,45 @@ TEST_F(UpdateTest, GlobalServiceUpdatesNodeByNode) {
   EXPECT_LE(most_missing, 1);  // parallelism 1: one node at a time
 }
 
+TEST_F(UpdateTest, ManualRollbackUsesTheRollbackConfig) {
+  std::string svc = Deploy(3, [](api::ServiceSpec& spec) {
+    // Updates stop first; rollbacks start first.
+    spec.mutable_rollback()->set_order(api::UpdateConfig::ORDER_START_FIRST);
+    spec.mutable_rollback()->set_parallelism(1);
+  });
+  SetImage(svc, "app:2");
+  ASSERT_TRUE(RunUntil([&] { return UpdateState(svc) == State::STATE_COMPLETED; }));
+  std::set<std::string> v2;
+  for (const auto& t : RunnableTasks(svc)) v2.insert(t->id());
+  // What the control API writes for `service update --rollback`.
+  ASSERT_TRUE(store_
+                  .Update([&](store::Tx& tx) {
+                    api::Service s = *tx.Get<api::Service>(svc);
+                    std::swap(*s.mutable_spec(), *s.mutable_previous_spec());
+                    s.set_previous_spec_version(s.spec_version());
+                    s.set_spec_version(s.spec_version() + 1);
+                    api::UpdateStatus st;
+                    st.set_state(State::STATE_ROLLBACK_STARTED);
+                    st.set_spec_version(s.spec_version());
+                    st.set_message("manually requested rollback");
+                    *s.mutable_update_status() = st;
+                    return tx.Update(s);
+                  })
+                  .ok());
+  ASSERT_TRUE(RunUntil([&] { return UpdateState(svc) == State::STATE_ROLLBACK_COMPLETED; }));
+  EXPECT_EQ(Service(svc)->update_status().message(), "rollback completed");
+  ASSERT_TRUE(RunUntil([&] { return Running(svc, "app:1") == 3 && Running(svc) == 3; }));
+  // Start-first: every app:1 task of the rollback ran before its slot's app:2 task stopped.
+  for (const auto& t : RunnableTasks(svc)) {
+    ASSERT_EQ(t->spec().container().image(), "app:1");
+    for (const auto& old : v2) {
+      auto o = store_.View().Get<api::Task>(old);
+      if (o->slot() != t->slot()) continue;
+      EXPECT_LT(LogIndex(t->id(), api::TASK_STATE_RUNNING),
+                LogIndex(old, api::TASK_STATE_SHUTDOWN));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shoal::manager::leader
