@@ -45,8 +45,7 @@ absl::Status RejectIfSet(const json& parent, const std::string& key, const std::
   return Unsupported(field, absl::StrCat(why, " (got ", parent[key].dump(), ")"));
 }
 
-absl::StatusOr<ProcessSpec> ParseProcess(const json& p, const std::string& prefix,
-                                         ProcessSpec s) {
+absl::StatusOr<ProcessSpec> ParseProcess(const json& p, const std::string& prefix, ProcessSpec s) {
   if (p.value("terminal", false)) {
     return Unsupported(prefix + ".terminal",
                        "a console (terminal: true, docker -t) is not supported yet");
@@ -69,7 +68,7 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& p, const std::string& prefi
   if (p.contains("capabilities")) {
     const json& caps = p["capabilities"];
     RETURN_IF_ERROR(RejectIfSet(caps, "ambient", prefix + ".capabilities.ambient",
-                                   "ambient capabilities are not supported"));
+                                "ambient capabilities are not supported"));
     // Shoal's model: effective = permitted = bounding, inheritable empty.
     s.cap_drop = {"ALL"};
     s.cap_add = caps.value("bounding", std::vector<std::string>{});
@@ -85,9 +84,8 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& p, const std::string& prefi
 // The v1/v2 device rules the runtime applies anyway (Docker's default allowlist).
 bool WithinDefaultDevices(const json& rule) {
   static const std::set<std::string> kAllowed = {
-      "c *:* m",   "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",
-      "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
-      "c 136:* rwm", "c 10:200 rwm"};
+      "c *:* m",   "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
+      "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm"};
   auto num = [&](const char* k) {
     return rule.contains(k) && !rule[k].is_null() ? absl::StrCat(rule[k].get<int64_t>()) : "*";
   };
@@ -106,8 +104,7 @@ bool WithinDefaultDevices(const json& rule) {
 
 absl::Status ParseResources(const json& res, ContainerSpec& s) {
   for (const char* key : {"blockIO", "hugepageLimits", "network", "rdma", "unified"}) {
-    RETURN_IF_ERROR(RejectIfSet(res, key, absl::StrCat("linux.resources.", key),
-                                   "not supported"));
+    RETURN_IF_ERROR(RejectIfSet(res, key, absl::StrCat("linux.resources.", key), "not supported"));
   }
   const json devices = res.value("devices", json::array());
   for (size_t i = 0; i < devices.size(); ++i) {
@@ -120,8 +117,8 @@ absl::Status ParseResources(const json& res, ContainerSpec& s) {
   const json mem = res.value("memory", json::object());
   for (const char* key : {"reservation", "kernel", "kernelTCP", "swappiness", "disableOOMKiller",
                           "useHierarchy", "checkBeforeUpdate"}) {
-    RETURN_IF_ERROR(RejectIfSet(mem, key, absl::StrCat("linux.resources.memory.", key),
-                                   "not supported"));
+    RETURN_IF_ERROR(
+        RejectIfSet(mem, key, absl::StrCat("linux.resources.memory.", key), "not supported"));
   }
   if (mem.contains("limit") && mem["limit"].get<int64_t>() > 0) {
     s.resources.memory_limit = mem["limit"].get<int64_t>();
@@ -131,8 +128,8 @@ absl::Status ParseResources(const json& res, ContainerSpec& s) {
   }
   const json cpu = res.value("cpu", json::object());
   for (const char* key : {"realtimeRuntime", "realtimePeriod", "idle", "burst"}) {
-    RETURN_IF_ERROR(RejectIfSet(cpu, key, absl::StrCat("linux.resources.cpu.", key),
-                                   "not supported"));
+    RETURN_IF_ERROR(
+        RejectIfSet(cpu, key, absl::StrCat("linux.resources.cpu.", key), "not supported"));
   }
   if (cpu.contains("quota") && cpu["quota"].get<int64_t>() > 0) {
     s.resources.cpu_quota_us = cpu["quota"].get<int64_t>();
@@ -184,7 +181,8 @@ absl::StatusOr<std::string> CgroupParent(const std::string& path, const std::str
   if (path.empty()) return std::string();
   if (absl::StrContains(path, ":")) {
     return Unsupported("linux.cgroupsPath",
-                       absl::StrCat("\"", path, "\" is in systemd form; only cgroupfs paths are "
+                       absl::StrCat("\"", path,
+                                    "\" is in systemd form; only cgroupfs paths are "
                                     "supported (dockerd --exec-opt native.cgroupdriver=cgroupfs)"));
   }
   std::string p = path;
@@ -226,7 +224,7 @@ absl::StatusOr<std::vector<OciHook>> ParseHookList(const json& list, const std::
 absl::Status ParseHooks(const json& hooks, OciHooks& out) {
   for (const char* key : {"createContainer", "startContainer"}) {
     RETURN_IF_ERROR(RejectIfSet(hooks, key, absl::StrCat("hooks.", key),
-                                   "hooks inside the container are not supported"));
+                                "hooks inside the container are not supported"));
   }
   auto list = [&](const char* key) { return hooks.value(key, json::array()); };
   auto assign = [&](const char* key, std::vector<OciHook>& to) -> absl::Status {
@@ -283,8 +281,8 @@ absl::StatusOr<OciBundle> ParseOciConfig(const std::string& text, const std::str
     if (p.contains("oomScoreAdj") && p["oomScoreAdj"].is_number()) {
       b.oom_score_adj = p["oomScoreAdj"].get<int>();
     }
-    static const std::set<std::string> kProvided = {"/proc", "/dev", "/dev/pts", "/dev/shm",
-                                                    "/dev/mqueue", "/sys", "/sys/fs/cgroup"};
+    static const std::set<std::string> kProvided = {
+        "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"};
     const json mounts = j.value("mounts", json::array());
     for (size_t i = 0; i < mounts.size(); ++i) {
       if (kProvided.count(mounts[i].value("destination", ""))) continue;
@@ -295,8 +293,8 @@ absl::StatusOr<OciBundle> ParseOciConfig(const std::string& text, const std::str
     const json linux = j.value("linux", json::object());
     b.sysctls = linux.value("sysctl", std::map<std::string, std::string>{});
     RETURN_IF_ERROR(ValidateSysctls(b.sysctls));
-    for (const char* key : {"uidMappings", "gidMappings", "devices", "mountLabel",
-                            "intelRdt", "personality", "timeOffsets"}) {
+    for (const char* key : {"uidMappings", "gidMappings", "devices", "mountLabel", "intelRdt",
+                            "personality", "timeOffsets"}) {
       RETURN_IF_ERROR(RejectIfSet(linux, key, absl::StrCat("linux.", key), "not supported"));
     }
     std::string propagation = linux.value("rootfsPropagation", "");
@@ -315,7 +313,8 @@ absl::StatusOr<OciBundle> ParseOciConfig(const std::string& text, const std::str
       std::string action = linux["seccomp"].value("defaultAction", "SCMP_ACT_ERRNO");
       if (action != "SCMP_ACT_ERRNO") {
         return Unsupported("linux.seccomp.defaultAction",
-                           absl::StrCat("\"", action, "\": only Docker's default profile "
+                           absl::StrCat("\"", action,
+                                        "\": only Docker's default profile "
                                         "(SCMP_ACT_ERRNO) is supported"));
       }
     }

@@ -69,11 +69,11 @@ absl::Status RunHook(const OciHook& h, const std::string& field, const std::stri
         absl::StrCat(field, ": ", h.path, " timed out after ", h.timeout_s, "s: ", text));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        field, ": ", h.path, " failed (",
-        WIFEXITED(status) ? absl::StrCat("exit ", WEXITSTATUS(status))
-                          : absl::StrCat("signal ", WTERMSIG(status)),
-        ")", text.empty() ? "" : ": ", text));
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ": ", h.path, " failed (",
+                     WIFEXITED(status) ? absl::StrCat("exit ", WEXITSTATUS(status))
+                                       : absl::StrCat("signal ", WTERMSIG(status)),
+                     ")", text.empty() ? "" : ": ", text));
   }
   return absl::OkStatus();
 }

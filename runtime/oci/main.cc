@@ -52,14 +52,13 @@ int Fail(const absl::Status& s) {
   if (g_for_fail && !g_for_fail->log.empty()) {
     int fd = open(g_for_fail->log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0) {
-      std::string line =
-          g_for_fail->log_format == "json"
-              ? json({{"level", "error"},
-                      {"msg", msg},
-                      {"time", absl::FormatTime(absl::RFC3339_full, absl::Now(),
-                                                absl::UTCTimeZone())}})
-                        .dump()
-              : absl::StrCat("error: ", msg);
+      std::string line = g_for_fail->log_format == "json"
+                             ? json({{"level", "error"},
+                                     {"msg", msg},
+                                     {"time", absl::FormatTime(absl::RFC3339_full, absl::Now(),
+                                                               absl::UTCTimeZone())}})
+                                   .dump()
+                             : absl::StrCat("error: ", msg);
       line += "\n";
       (void)!write(fd, line.data(), line.size());
       close(fd);
@@ -197,8 +196,12 @@ int Create(const Globals& g, const std::string& bundle, const std::string& id,
   if (!start_time) return fail(absl::InternalError("container init exited during create"));
   if (auto s = WriteOomScoreAdj(pid, b->oom_score_adj); !s.ok()) return fail(s);
   if (auto s = runtime::ApplySysctls(pid, b->sysctls); !s.ok()) return fail(s);
-  runtime::OciState st{id,   bundle,      b->cgroup_parent,
-                       Now(), pid, *start_time,
+  runtime::OciState st{id,
+                       bundle,
+                       b->cgroup_parent,
+                       Now(),
+                       pid,
+                       *start_time,
                        runtime::HooksToJson(b->hooks.poststart),
                        runtime::HooksToJson(b->hooks.poststop)};
   if (auto s = base::WriteFileAtomic(dir + "/spec.json", runtime::SpecToJson(b->spec), 0600);
@@ -287,9 +290,8 @@ int Kill(const runtime::OciState& st, const std::string& dir, const std::string&
   return rc < 0 ? Fail(absl::FailedPreconditionError("container not running")) : 0;
 }
 
-int Exec(const runtime::OciState& st, const std::string& dir,
-         const std::string& process_file, const std::vector<std::string>& args,
-         const std::string& pid_file, bool detach) {
+int Exec(const runtime::OciState& st, const std::string& dir, const std::string& process_file,
+         const std::vector<std::string>& args, const std::string& pid_file, bool detach) {
   if (runtime::OciStatus(dir, st) != "running") {
     return Fail(absl::FailedPreconditionError("container not running"));
   }
@@ -324,9 +326,9 @@ int Features() {
       {"ociVersionMin", "1.0.0"},
       {"ociVersionMax", "1.2.0"},
       {"hooks", {"prestart", "createRuntime", "poststart", "poststop"}},
-      {"mountOptions", {"ro", "rw", "bind", "rbind", "nosuid", "suid", "nodev", "dev", "noexec",
-                        "exec", "noatime", "strictatime", "relatime", "private", "rprivate",
-                        "slave", "rslave", "shared", "rshared"}},
+      {"mountOptions",
+       {"ro", "rw", "bind", "rbind", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "noatime",
+        "strictatime", "relatime", "private", "rprivate", "slave", "rslave", "shared", "rshared"}},
       {"linux",
        {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "uts"}},
         {"capabilities", caps},

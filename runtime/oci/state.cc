@@ -83,9 +83,14 @@ void WriteReply(int fd, const absl::Status& s) {
 }  // namespace
 
 absl::Status WriteOciState(const std::string& dir, const OciState& s) {
-  json j = {{"id", s.id},       {"bundle", s.bundle},         {"cgroup_parent", s.cgroup_parent},
-            {"pid", s.pid},     {"start_time", s.start_time}, {"created", s.created},
-            {"poststart", s.poststart}, {"poststop", s.poststop}};
+  json j = {{"id", s.id},
+            {"bundle", s.bundle},
+            {"cgroup_parent", s.cgroup_parent},
+            {"pid", s.pid},
+            {"start_time", s.start_time},
+            {"created", s.created},
+            {"poststart", s.poststart},
+            {"poststop", s.poststop}};
   return base::WriteFileAtomic(dir + "/state.json", j.dump(), 0600);
 }
 

@@ -18,9 +18,9 @@ namespace {
 int NamespaceOf(const std::string& key) {
   if (absl::StartsWith(key, "net.")) return CLONE_NEWNET;
   if (absl::StartsWith(key, "fs.mqueue.")) return CLONE_NEWIPC;
-  for (const char* k : {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
-                        "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
-                        "kernel.shm_rmid_forced"}) {
+  for (const char* k :
+       {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+        "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}) {
     if (key == k) return CLONE_NEWIPC;
   }
   return 0;

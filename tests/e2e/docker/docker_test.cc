@@ -31,9 +31,9 @@ class DockerTest : public ::testing::Test {
     auto s = dockerd_->Start();
     ASSERT_TRUE(s.ok()) << s;
     std::string img = dockerd_->dir() + "/img";
-    std::string cmd = absl::StrCat(SHOAL_SOURCE_DIR, "/scripts/mkimage ", img, " ",
-                                   SHOAL_PROBE_PATH, " >/dev/null && tar -C ", img, " -cf ",
-                                   img, ".tar .");
+    std::string cmd =
+        absl::StrCat(SHOAL_SOURCE_DIR, "/scripts/mkimage ", img, " ", SHOAL_PROBE_PATH,
+                     " >/dev/null && tar -C ", img, " -cf ", img, ".tar .");
     ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
     auto r = D(absl::StrCat("import ", img, ".tar ", kImage));
     ASSERT_EQ(r.code, 0) << r.err;
@@ -42,8 +42,9 @@ class DockerTest : public ::testing::Test {
     if (!dockerd_) return;
     // Every container gone through docker itself leaves no cgroup behind.
     auto ids = D("ps -aq");
-    if (!ids.out.empty()) D("rm -f $(" + std::string(Dockerd::kDocker) + " -H unix://" +
-                           dockerd_->dir() + "/docker.sock ps -aq)");
+    if (!ids.out.empty())
+      D("rm -f $(" + std::string(Dockerd::kDocker) + " -H unix://" + dockerd_->dir() +
+        "/docker.sock ps -aq)");
     // (docker removes --rm containers whose start failed in the background: poll.)
     absl::Time deadline = absl::Now() + absl::Seconds(20);
     while (!dockerd_->CgroupLeaves().empty() && absl::Now() < deadline) usleep(50000);
@@ -60,12 +61,12 @@ class DockerTest : public ::testing::Test {
   Dockerd::Result D(const std::string& args) { return dockerd_->Docker(args); }
   // `docker run --rm --runtime=shoal --network=none <flags> shdk-img:1 <cmd>`
   Dockerd::Result Run(const std::string& flags, const std::string& cmd) {
-    return D(absl::StrCat("run --rm --runtime=shoal --network=none ", flags, " ", kImage, " ",
-                          cmd));
+    return D(
+        absl::StrCat("run --rm --runtime=shoal --network=none ", flags, " ", kImage, " ", cmd));
   }
   std::string RunDetached(const std::string& flags, const std::string& cmd) {
-    auto r = D(absl::StrCat("run -d --runtime=shoal --network=none ", flags, " ", kImage, " ",
-                            cmd));
+    auto r =
+        D(absl::StrCat("run -d --runtime=shoal --network=none ", flags, " ", kImage, " ", cmd));
     EXPECT_EQ(r.code, 0) << r.err;
     return std::string(absl::StripAsciiWhitespace(r.out));
   }
@@ -101,7 +102,8 @@ TEST_F(DockerTest, RunShowsTheProbesReportAndPropagatesExitCodes) {
   auto probe = Run("", "shoal-probe");
   ASSERT_EQ(probe.code, 0) << probe.err;
   EXPECT_TRUE(absl::StrContains(probe.out, "pid=1\n")) << probe.out;
-  EXPECT_TRUE(absl::StrContains(probe.out, "CapEff=00000000a80425fb\n")) << probe.out;  // Docker's 14
+  EXPECT_TRUE(absl::StrContains(probe.out, "CapEff=00000000a80425fb\n"))
+      << probe.out;  // Docker's 14
   EXPECT_TRUE(absl::StrContains(probe.out, "Seccomp=2\n")) << probe.out;
   EXPECT_TRUE(absl::StrContains(probe.out, "mount=EPERM\n")) << probe.out;
   EXPECT_TRUE(absl::StrContains(probe.out, "proc_sys_write=EROFS\n")) << probe.out;
@@ -110,7 +112,6 @@ TEST_F(DockerTest, RunShowsTheProbesReportAndPropagatesExitCodes) {
   EXPECT_EQ(r.code, 7) << r.err;
   EXPECT_EQ(r.out, "to-out\n");
   EXPECT_TRUE(absl::StrContains(r.err, "to-err")) << r.err;
-
 
   // docker's own sysctls for a private network namespace reach the container's namespace.
   auto sysctl = Run("", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start");
@@ -136,8 +137,9 @@ TEST_F(DockerTest, RunShowsTheProbesReportAndPropagatesExitCodes) {
 TEST_F(DockerTest, StopHonoursTheGracePeriod) {
   // Handles SIGTERM: docker stop waits for it; the exit code is the container's own.
   std::string graceful = RunDetached(
-      "", "sh -c 'trap \"echo got-term; sleep 1; echo cleaned-up; exit 3\" TERM; echo ready; "
-          "while true; do sleep 0.1; done'");
+      "",
+      "sh -c 'trap \"echo got-term; sleep 1; echo cleaned-up; exit 3\" TERM; echo ready; "
+      "while true; do sleep 0.1; done'");
   ASSERT_TRUE(absl::StrContains(WaitForLogs(graceful, "ready"), "ready"));
   auto stop = D("stop -t 60 " + graceful);
   EXPECT_EQ(stop.code, 0) << stop.err;
@@ -164,8 +166,8 @@ TEST_F(DockerTest, StopHonoursTheGracePeriod) {
 }
 
 TEST_F(DockerTest, ExecJoinsTheContainerAndLogsShowItsOutput) {
-  std::string id =
-      RunDetached("--name shdk-exec", "sh -c 'echo to-stdout; echo to-stderr >&2; exec sleep 1000'");
+  std::string id = RunDetached("--name shdk-exec",
+                               "sh -c 'echo to-stdout; echo to-stderr >&2; exec sleep 1000'");
   std::string logs = WaitForLogs(id, "to-stderr");
   EXPECT_TRUE(absl::StrContains(logs, "to-stdout")) << logs;
   EXPECT_TRUE(absl::StrContains(logs, "to-stderr")) << logs;
@@ -177,7 +179,8 @@ TEST_F(DockerTest, ExecJoinsTheContainerAndLogsShowItsOutput) {
   EXPECT_EQ(r.code, 4) << r.err;
   EXPECT_EQ(r.out, absl::StrCat("exec-", id.substr(0, 12), "\n"));
   // Same pid/net/mnt namespaces and cgroup as PID 1, same seccomp and capabilities.
-  r = D("exec shdk-exec sh -c 'for n in pid net mnt ipc uts; do [ $(readlink /proc/1/ns/$n) = "
+  r =
+      D("exec shdk-exec sh -c 'for n in pid net mnt ipc uts; do [ $(readlink /proc/1/ns/$n) = "
         "$(readlink /proc/self/ns/$n) ] || echo differs-$n; done; "
         "[ \"$(cat /proc/1/cgroup)\" = \"$(cat /proc/self/cgroup)\" ] || echo differs-cgroup; "
         "grep -E \"^(Seccomp|CapEff):\" /proc/self/status'");
@@ -213,6 +216,33 @@ TEST_F(DockerTest, MemoryLimitIsInTheContainersCgroup) {
   EXPECT_EQ(Inspect("shdk-oom", "{{.State.OOMKilled}}"), "true");
 }
 
+// Common `docker run` options become config.json fields shoal-runtime honours.
+TEST_F(DockerTest, RunOptionsReachTheContainer) {
+  std::string vol = dockerd_->dir() + "/vol";
+  std::filesystem::create_directories(vol);
+  ASSERT_TRUE(base::WriteFileAtomic(vol + "/in.txt", "from-host\n").ok());
+  auto r = Run(absl::StrCat("--read-only --tmpfs /scratch -v ", vol, ":/vol -u 65534:65534 ",
+                            "-w /vol -e GREETING=hi --hostname shdk-host --cap-drop ALL "
+                            "--init --ulimit nofile=123:456"),
+               "sh -c 'cat in.txt; echo $GREETING $(hostname) $(id -u):$(id -g) $(pwd); "
+               "touch /x 2>/dev/null || echo rootfs-ro; touch /scratch/y && echo tmpfs-rw; "
+               "grep CapEff /proc/self/status; ulimit -n; ulimit -Hn; cat /proc/1/comm'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "from-host\nhi shdk-host 65534:65534 /vol\nrootfs-ro\ntmpfs-rw\n"
+            "CapEff:\t0000000000000000\n123\n456\ndocker-init\n")
+      << r.err;
+
+  // docker restart: delete + create again under the same id.
+  std::string id = RunDetached("", "sh -c 'echo boot; exec sleep 1000'");
+  ASSERT_TRUE(absl::StrContains(WaitForLogs(id, "boot"), "boot"));
+  auto restart = D("restart -t 1 " + id);
+  EXPECT_EQ(restart.code, 0) << restart.err;
+  EXPECT_TRUE(absl::StrContains(WaitForLogs(id, "boot\nboot"), "boot\nboot"));
+  EXPECT_EQ(Inspect(id, "{{.State.Running}}"), "true");
+  EXPECT_EQ(D("exec " + id + " true").code, 0);
+}
+
 TEST_F(DockerTest, RmForceLeavesNoProcessCgroupMountOrState) {
   std::vector<std::string> mounts_before = dockerd_->MountsUnderDir();
   std::string id = RunDetached("", "sh -c 'sleep 1000 & exec sleep 1001'");
@@ -225,8 +255,7 @@ TEST_F(DockerTest, RmForceLeavesNoProcessCgroupMountOrState) {
   auto rm = D("rm -f " + id);
   ASSERT_EQ(rm.code, 0) << rm.err;
   absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while ((kill(pid, 0) == 0 || !Dockerd::ProcessesMatching(id).empty()) &&
-         absl::Now() < deadline) {
+  while ((kill(pid, 0) == 0 || !Dockerd::ProcessesMatching(id).empty()) && absl::Now() < deadline) {
     usleep(20000);
   }
   EXPECT_NE(kill(pid, 0), 0) << "container PID 1 survived docker rm -f";

@@ -152,8 +152,9 @@ absl::Status Dockerd::Start(absl::Duration timeout) {
 
 Dockerd::Result Dockerd::Docker(const std::string& args) const {
   std::string out = dir_ + "/cli.out", err = dir_ + "/cli.err";
-  std::string cmd = absl::StrCat("DOCKER_CONFIG=", dir_, "/cli timeout 120 ", kDocker, " -H unix://",
-                                 dir_, "/docker.sock ", args, " </dev/null >", out, " 2>", err);
+  std::string cmd =
+      absl::StrCat("DOCKER_CONFIG=", dir_, "/cli timeout 120 ", kDocker, " -H unix://", dir_,
+                   "/docker.sock ", args, " </dev/null >", out, " 2>", err);
   int status = system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -255,9 +256,8 @@ void Dockerd::Stop() {
     usleep(100000);
   }
   std::vector<std::string> mounts = MountsUnderDir();
-  std::sort(mounts.begin(), mounts.end(), [](const std::string& a, const std::string& b) {
-    return a.size() > b.size();
-  });
+  std::sort(mounts.begin(), mounts.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const std::string& m : mounts) umount2(m.c_str(), MNT_DETACH);
   for (const std::string& leaf : CgroupLeaves()) rmdir(leaf.c_str());
   for (const std::string& h : CgroupHierarchies()) {

@@ -40,15 +40,23 @@ class OciTest : public RuntimeTest {
     RuntimeTest::TearDown();
   }
   void WriteConfig(const std::vector<std::string>& args, nlohmann::json extra = {}) {
-    nlohmann::json c = {
-        {"ociVersion", "1.0.2"},
-        {"process", {{"args", args}, {"env", {"PATH=/bin"}}, {"cwd", "/"}, {"user", {{"uid", 0}, {"gid", 0}}}}},
-        {"root", {{"path", "rootfs"}}},
-        {"hostname", "oci"},
-        {"linux", {{"namespaces", {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "mount"}},
-                                   {{"type", "ipc"}}, {{"type", "uts"}}}},
-                   {"maskedPaths", {"/proc/kcore"}},
-                   {"seccomp", {{"defaultAction", "SCMP_ACT_ERRNO"}}}}}};
+    nlohmann::json c = {{"ociVersion", "1.0.2"},
+                        {"process",
+                         {{"args", args},
+                          {"env", {"PATH=/bin"}},
+                          {"cwd", "/"},
+                          {"user", {{"uid", 0}, {"gid", 0}}}}},
+                        {"root", {{"path", "rootfs"}}},
+                        {"hostname", "oci"},
+                        {"linux",
+                         {{"namespaces",
+                           {{{"type", "pid"}},
+                            {{"type", "network"}},
+                            {{"type", "mount"}},
+                            {{"type", "ipc"}},
+                            {{"type", "uts"}}}},
+                          {"maskedPaths", {"/proc/kcore"}},
+                          {"seccomp", {{"defaultAction", "SCMP_ACT_ERRNO"}}}}}};
     if (extra.is_object()) c.merge_patch(extra);
     ASSERT_TRUE(base::WriteFileAtomic(bundle_ + "/config.json", c.dump()).ok());
   }
@@ -215,8 +223,7 @@ TEST_F(OciTest, UnsupportedFieldsAreRejectedByName) {
       {{{"linux", {{"cgroupsPath", "system.slice:docker:x"}}}}, "linux.cgroupsPath: "},
       {{{"linux", {{"cgroupsPath", "/docker/other"}}}}, "must end with the container id"},
       {{{"linux", {{"sysctl", {{"kernel.hostname", "x"}}}}}}, "linux.sysctl[\"kernel.hostname\"]"},
-      {{{"linux", {{"resources", {{"blockIO", {{"weight", 10}}}}}}}},
-       "linux.resources.blockIO: "},
+      {{{"linux", {{"resources", {{"blockIO", {{"weight", 10}}}}}}}}, "linux.resources.blockIO: "},
       {{{"linux", {{"uidMappings", {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}}}}},
        "linux.uidMappings: "},
       {{{"hooks", {{"startContainer", {{{"path", "/bin/true"}}}}}}}, "hooks.startContainer: "},
