@@ -11,7 +11,8 @@ absl::StatusOr<std::unique_ptr<Backend>> NewBackend(const kernel::Features& feat
                                                     SelectOptions options) {
   if (features.ipvs && !options.prefer_nft) {
     ASSIGN_OR_RETURN(auto ipvs, kernel::ipvs::OpenIpvs(netns_fd));
-    return std::unique_ptr<Backend>(new IpvsBackend(std::move(ipvs)));
+    ASSIGN_OR_RETURN(auto marks, kernel::nft::OpenNft(netns_fd));  // fwmarks of published ports
+    return std::unique_ptr<Backend>(new IpvsBackend(std::move(ipvs), std::move(marks)));
   }
   if (!features.nftables) {
     return absl::FailedPreconditionError(

@@ -11,7 +11,7 @@
 namespace shoal::lb {
 
 struct SelectOptions {
-  bool prefer_nft = false;  // use nft even where IPVS exists (published ports need it today)
+  bool prefer_nft = false;  // use nft even where IPVS exists
   NftBackendOptions nft;
 };
 

@@ -118,6 +118,12 @@ nftnl_expr* EncodeExpr(const Expr& expr) {
             nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, m.dreg);
             return e;
           },
+          [](const MetaSetExpr& m) {
+            nftnl_expr* e = nftnl_expr_alloc("meta");
+            nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, MetaKeyToKernel(m.key));
+            nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, m.sreg);
+            return e;
+          },
           [](const PayloadExpr& p) {
             nftnl_expr* e = nftnl_expr_alloc("payload");
             nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE,
@@ -234,6 +240,10 @@ Expr DecodeExpr(const nftnl_expr* e) {
   if (name == "meta" && has(NFTNL_EXPR_META_DREG)) {
     if (auto k = MetaKeyFromKernel(u32(NFTNL_EXPR_META_KEY))) {
       return MetaExpr{*k, u32(NFTNL_EXPR_META_DREG)};
+    }
+  } else if (name == "meta" && has(NFTNL_EXPR_META_SREG)) {
+    if (auto k = MetaKeyFromKernel(u32(NFTNL_EXPR_META_KEY))) {
+      return MetaSetExpr{*k, u32(NFTNL_EXPR_META_SREG)};
     }
   } else if (name == "payload" && has(NFTNL_EXPR_PAYLOAD_DREG)) {
     uint32_t base = u32(NFTNL_EXPR_PAYLOAD_BASE);

@@ -310,4 +310,18 @@ Rule RuleBuilder::DnatMap(const std::vector<Field>& key, const Slot& slot, absl:
   return rule_;
 }
 
+Rule RuleBuilder::MarkMap(const std::vector<Field>& key, absl::string_view map) {
+  uint32_t key_bytes = LoadConcat(key);
+  CHECK(key_bytes <= 64) << "map key longer than 64 bytes";
+  rule_.exprs.push_back(LookupExpr{kReg1, kReg1, std::string(map), false});
+  rule_.exprs.push_back(MetaSetExpr{MetaKey::kMark, kReg1});
+  return rule_;
+}
+
+Rule RuleBuilder::SetMark(uint32_t mark) {
+  rule_.exprs.push_back(ImmediateExpr{kReg1, U32(mark).bytes, std::nullopt});
+  rule_.exprs.push_back(MetaSetExpr{MetaKey::kMark, kReg1});
+  return rule_;
+}
+
 }  // namespace shoal::kernel::nft

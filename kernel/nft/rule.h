@@ -109,6 +109,10 @@ class RuleBuilder {
   };
   Rule DnatMap(const std::vector<Field>& key, const Slot& slot, absl::string_view map,
                bool v6 = false);
+  // meta mark set <key> map @map — a typed map with data kMark (fwmark services for IPVS).
+  Rule MarkMap(const std::vector<Field>& key, absl::string_view map);
+  // meta mark set <mark>
+  Rule SetMark(uint32_t mark);
   // The rule as built so far with no statement (e.g. only a counter).
   Rule Build();
 

@@ -183,6 +183,9 @@ std::string DebugString(const Expr& e) {
   return std::visit(
       Overloaded{
           [](const MetaExpr& m) { return absl::StrCat("[meta ", static_cast<int>(m.key), " => r", m.dreg, "]"); },
+          [](const MetaSetExpr& m) {
+            return absl::StrCat("[meta set ", static_cast<int>(m.key), " <= r", m.sreg, "]");
+          },
           [](const PayloadExpr& p) {
             return absl::StrCat("[payload ", p.base == PayloadBase::kNetwork ? "nh" : "th", " @",
                                 p.offset, ",", p.len, " => r", p.dreg, "]");

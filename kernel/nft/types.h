@@ -114,6 +114,11 @@ enum class CmpOp : uint8_t { kEq, kNeq, kLt, kLte, kGt, kGte };
 enum class NatType : uint8_t { kSnat, kDnat };
 
 struct MetaExpr { MetaKey key; uint32_t dreg; friend bool operator==(const MetaExpr&, const MetaExpr&) = default; };
+struct MetaSetExpr {  // meta <key> set <sreg> (e.g. meta mark set)
+  MetaKey key;
+  uint32_t sreg;
+  friend bool operator==(const MetaSetExpr&, const MetaSetExpr&) = default;
+};
 struct PayloadExpr {
   PayloadBase base;
   uint32_t offset, len, dreg;
@@ -175,7 +180,7 @@ struct CounterExpr {
 // one never equals a desired rule, so the plan replaces it.
 struct OtherExpr { std::string name; friend bool operator==(const OtherExpr&, const OtherExpr&) = default; };
 
-using Expr = std::variant<MetaExpr, PayloadExpr, CmpExpr, BitwiseExpr, LookupExpr, ImmediateExpr,
+using Expr = std::variant<MetaExpr, MetaSetExpr, PayloadExpr, CmpExpr, BitwiseExpr, LookupExpr, ImmediateExpr,
                           NatExpr, MasqExpr, RedirExpr, NumgenExpr, HashExpr, FibExpr,
                           CtStateExpr, CounterExpr, OtherExpr>;
 
