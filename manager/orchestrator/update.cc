@@ -80,6 +80,10 @@ absl::Status SetDesired(store::Tx& tx, const std::string& id, api::TaskState des
   return tx.Update(copy);
 }
 
+// A stop-first replacement starts at the latest this long after it was created, even if its
+// predecessor never reports that it stopped (SwarmKit's defaultOldTaskTimeout).
+constexpr absl::Duration kOldTaskTimeout = absl::Minutes(1);
+
 // A stop-first replacement may start: its predecessor is gone, stopped, never reached a node,
 // or sits on a node that is lost.
 bool PredecessorStopped(const store::Tx& tx, const std::string& old_id) {
@@ -211,7 +215,8 @@ absl::Status RollingUpdate(store::Tx& tx, const std::string& service_id, Env& en
         continue;
       }
     } else if (nt->desired_state() == api::TASK_STATE_READY && !nt->has_start_after() &&
-               PredecessorStopped(tx, e.old_task_id())) {
+               (PredecessorStopped(tx, e.old_task_id()) ||
+                now - FromProto(nt->meta().created_at()) > kOldTaskTimeout)) {
       RETURN_IF_ERROR(SetDesired(tx, nt->id(), api::TASK_STATE_RUNNING));
     }
     *keep.Add() = next;

@@ -12,7 +12,8 @@
 //  - a spec version change with dirty slots starts an update (state UPDATING) and abandons any
 //    update still running for an older version (its not-yet-started new tasks are shut down);
 //  - every slot in flight advances: stop-first starts the new task (desired READY -> RUNNING)
-//    once the old one has stopped; start-first stops the old task once the new one RUNS;
+//    once the old one has stopped (or after 1 min, if its agent never says so); start-first
+//    stops the old task once the new one RUNS;
 //  - a new task that stops (COMPLETE/FAILED/REJECTED) before RUNNING or within `monitor` of
 //    reaching RUNNING counts as a failure; once failures / total > max_failure_ratio the
 //    failure action runs: PAUSE (state PAUSED, until the next spec change), CONTINUE, or

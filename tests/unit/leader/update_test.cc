@@ -257,5 +257,20 @@ TEST_F(UpdateTest, ManualRollbackUsesTheRollbackConfig) {
   }
 }
 
+TEST_F(UpdateTest, StopFirstStartsTheNewTaskWhenTheOldOneNeverReportsStopping) {
+  std::string svc = Deploy(1);
+  const std::string node = RunnableTasks(svc)[0]->node_id();
+  // The old task's agent is hung (the node still looks READY); no new task may go there.
+  agents_.dead.insert(node);
+  EditNode(node, [](api::Node& n) {
+    n.mutable_spec()->set_availability(api::NodeSpec::AVAILABILITY_PAUSE);
+  });
+  SetImage(svc, "app:2");
+  const absl::Time updated_at = clock_.Now();
+  ASSERT_TRUE(RunUntil([&] { return Running(svc, "app:2") == 1; }));
+  EXPECT_GE(clock_.Now() - updated_at, absl::Minutes(1));
+  ASSERT_TRUE(RunUntil([&] { return UpdateState(svc) == State::STATE_COMPLETED; }));
+}
+
 }  // namespace
 }  // namespace shoal::manager::leader
