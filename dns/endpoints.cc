@@ -24,6 +24,11 @@ absl::StatusOr<BoundEndpoint> LoopResolver::AddEndpoint(const EndpointSpec& spec
     ep->netns = base::UniqueFd(::fcntl(spec.netns_fd, F_DUPFD_CLOEXEC, 0));
     if (!ep->netns) return base::ErrnoStatus(errno, "dup netns fd");
   }
+  if (spec.upstreams.size() > kMaxUpstreams) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dns endpoint ", spec.id, ": upstreams: ", spec.upstreams.size(),
+                     " given, at most ", kMaxUpstreams, " (like glibc's MAXNS)"));
+  }
   for (const std::string& u : spec.upstreams) {
     ASSIGN_OR_RETURN(Upstream up, ParseUpstream(u));
     ep->upstreams.push_back(up);

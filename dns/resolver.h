@@ -60,13 +60,18 @@ struct ResolverOptions {
   std::chrono::milliseconds tcp_idle_timeout{10000};
 };
 
+inline constexpr size_t kMaxUpstreams = 3;
+
 struct EndpointSpec {
   std::string id;     // unique per resolver (e.g. the container id)
   int netns_fd = -1;  // borrowed; -1 = the daemon's own namespace
   std::string listen_ip = "127.0.0.11";
-  uint16_t port = 0;                   // 0 = kernel's choice (same port for UDP and TCP)
-  std::vector<std::string> networks;   // attached networks, priority order
-  std::vector<std::string> upstreams;  // see ParseUpstream; empty = internal network
+  uint16_t port = 0;                  // 0 = kernel's choice (same port for UDP and TCP)
+  std::vector<std::string> networks;  // attached networks, priority order
+  // See ParseUpstream; empty = internal network. At most kMaxUpstreams (glibc's MAXNS), tried
+  // in order, each with upstream_timeout (worst case 3 x 2 s; a glibc client waits 5 s per
+  // attempt and tries twice).
+  std::vector<std::string> upstreams;
 };
 
 struct BoundEndpoint {

@@ -390,6 +390,10 @@ TEST_F(ResolverTest, EndpointLifecycle) {
   bad.listen_ip = "127.0.0.1";
   bad.upstreams = {"not-an-ip"};
   EXPECT_EQ(resolver_->AddEndpoint(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.upstreams = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"};
+  absl::Status four = resolver_->AddEndpoint(bad).status();
+  EXPECT_EQ(four.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(four.message().find("upstreams: 4 given, at most 3"), absl::string_view::npos) << four;
   ASSERT_TRUE(resolver_->RemoveEndpoint("c1").ok());
   EXPECT_EQ(resolver_->RemoveEndpoint("c1").code(), absl::StatusCode::kNotFound);
   // The port is closed: binding it again works.
