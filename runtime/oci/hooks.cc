@@ -84,7 +84,7 @@ absl::Status RunHooks(const std::vector<OciHook>& hooks, const std::string& kind
                       const std::string& state_json, const std::string& scratch_dir) {
   for (size_t i = 0; i < hooks.size(); ++i) {
     RETURN_IF_ERROR(RunHook(hooks[i], absl::StrCat("hooks.", kind, "[", i, "]"), state_json,
-                            scratch_dir + "/hook.out"));
+                            absl::StrCat(scratch_dir, "/hook-", getpid(), ".out")));
   }
   return absl::OkStatus();
 }

@@ -391,6 +391,15 @@ int main(int argc, char** argv) {
   exec->add_option("--preserve-fds", preserve_fds);
   exec->add_option("id", id)->required();
   exec->add_option("args", exec_args);
+  // runc commands docker can reach that Shoal does not implement: a clear error, not a usage
+  // message.
+  for (const char* name : {"update", "pause", "resume", "checkpoint", "restore", "events"}) {
+    auto* c = app.add_subcommand(name, "not supported");
+    c->allow_extras();
+    c->callback([name] {
+      exit(Fail(absl::UnimplementedError(absl::StrCat("\"", name, "\" is not supported"))));
+    });
+  }
   CLI11_PARSE(app, argc, argv);
 
   if (*features) return Features();

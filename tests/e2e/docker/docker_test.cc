@@ -203,6 +203,10 @@ TEST_F(DockerTest, MemoryLimitIsInTheContainersCgroup) {
   auto limit = base::ReadFile(MemoryLimitFile(id));
   ASSERT_TRUE(limit.ok()) << limit.status();
   EXPECT_EQ(*limit, "33554432\n");
+  // docker stats (containerd-shim reads the cgroup of PID 1) shows the limit.
+  auto stats = D("stats --no-stream --format '{{.MemUsage}}' " + id);
+  EXPECT_EQ(stats.code, 0) << stats.err;
+  EXPECT_TRUE(absl::StrContains(stats.out, "/ 32MiB")) << stats.out;
   std::string pid = Inspect(id, "{{.State.Pid}}");
   auto cgroup = base::ReadFile("/proc/" + pid + "/cgroup");
   ASSERT_TRUE(cgroup.ok());
