@@ -4,11 +4,13 @@
 // pings (shoal-dfping); the driver's rows are observed with `bridge fdb` / `ip neigh` in the
 // sandbox. Root only; nothing is left behind.
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "netdrv/reconcile_loop.h"
 #include "tests/e2e/netdrv/overlay_lab.h"
 #include "tests/lab/process.h"
 #include "tests/testing/priv.h"
@@ -167,6 +169,22 @@ TEST_F(OverlayE2eTest, AnFdbRowDeletedByHandIsRestoredByReconciliation) {
   EXPECT_NE(Sandbox(0, "bridge fdb show dev vxlan0").find(mac + " dst 192.168.77.2"),
             std::string::npos);
   EXPECT_TRUE(Ping("c1", "10.10.1.12"));
+  // The same without anyone asking: the background loop's periodic pass (an FDB row raises no
+  // link event) puts the row back while c1 keeps pinging.
+  std::mutex mu;
+  ReconcileLoop::Options lo;
+  lo.interval = std::chrono::milliseconds(200);
+  lo.node_netns_fd = -2;
+  ReconcileLoop loop(o_->driver(0), mu, lo);
+  auto again = o_->RunInSandbox(0, kNetA, "bridge fdb del " + mac + " dev vxlan0 dst 192.168.77.2");
+  ASSERT_TRUE(again.ok() && again->exit_code == 0);
+  ASSERT_FALSE(Ping("c1", "10.10.1.12"));
+  loop.Start();
+  EXPECT_TRUE(PingSoon("c1", "10.10.1.12"));
+  loop.Stop();  // joins: from here on only this thread touches the driver
+  EXPECT_GE(loop.passes(), 1);
+  EXPECT_NE(Sandbox(0, "bridge fdb show dev vxlan0").find(mac + " dst 192.168.77.2"),
+            std::string::npos);
 }
 
 TEST_F(OverlayE2eTest, LargestPacketFittingTheDerivedMtuPassesWithDfAndOneMoreByteDoesNot) {
