@@ -298,6 +298,7 @@ absl::Status Mesh::SetServices(const std::vector<ServiceConfig>& services) {
   if (ingress_) {
     RETURN_IF_ERROR(Converge(*ingress_, d.ingress));
     RETURN_IF_ERROR(SyncNodeTable(d.ingress_ports));
+    ingress_ports_ = d.ingress_ports;
   }
   std::sort(d.host_ports.begin(), d.host_ports.end());
   for (const netdrv::PortMapping& m : host_ports_) {
@@ -316,6 +317,19 @@ absl::Status Mesh::SetServices(const std::vector<ServiceConfig>& services) {
   return absl::OkStatus();
 }
 
+absl::Status Mesh::Reconcile() {
+  absl::Status first;
+  auto note = [&](absl::Status st) {
+    if (!st.ok() && first.ok()) first = st;
+  };
+  for (auto& [net, sb] : sandboxes_) note(sb->Reconcile());
+  if (ingress_) {
+    note(ingress_->Reconcile());
+    note(SyncNodeTable(ingress_ports_));
+  }
+  return first;
+}
+
 absl::Status Mesh::Destroy() {
   absl::Status first;
   auto note = [&](absl::Status st) {
@@ -331,6 +345,7 @@ absl::Status Mesh::Destroy() {
   if (ingress_) note(ingress_->Destroy());
   ingress_.reset();
   ingress_spec_.reset();
+  ingress_ports_.clear();
   for (auto& [net, sb] : sandboxes_) note(sb->Destroy());
   sandboxes_.clear();
   return first;

@@ -114,6 +114,10 @@ class Mesh {
   // ingress-published port, unknown network, ...
   absl::Status Validate(const std::vector<ServiceConfig>& services) const;
   absl::Status SetServices(const std::vector<ServiceConfig>& services);
+  // Level-triggered repair of what the last SetServices programmed (sandbox tables and VIPs,
+  // the node table); safe to call periodically. Host-mode DNAT is the bridge driver's
+  // (BridgeDriver::Reconcile).
+  absl::Status Reconcile();
 
   // Tears everything down (sandboxes, node table, host-mode mappings). Idempotent.
   absl::Status Destroy();
@@ -139,6 +143,7 @@ class Mesh {
   std::unique_ptr<LbSandbox> ingress_;
   std::optional<IngressSpec> ingress_spec_;
   std::vector<netdrv::PortMapping> host_ports_;
+  std::set<std::pair<uint8_t, uint16_t>> ingress_ports_;
   bool node_table_ = false;
 };
 

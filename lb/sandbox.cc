@@ -1,5 +1,6 @@
 #include "lb/sandbox.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -168,6 +169,19 @@ absl::Status LbSandbox::Apply(const Change& change) {
     if (!del.ok() && !absl::IsNotFound(del)) return base::Annotate(del, "remove vip " + vip);
   }
   vips_ = std::move(want);
+  return absl::OkStatus();
+}
+
+absl::Status LbSandbox::Reconcile() {
+  if (!backend_) return absl::FailedPreconditionError("sandbox " + spec_.name + " destroyed");
+  RETURN_IF_ERROR(backend_->Resync());
+  ASSIGN_OR_RETURN(std::vector<kernel::Address> have, nl_->ListAddresses());
+  for (const auto& [vip, n] : vips_) {
+    kernel::Address want{vip_link_, kernel::IpPrefix{*kernel::IpAddr::Parse(vip), 32}};
+    if (std::find(have.begin(), have.end(), want) != have.end()) continue;
+    absl::Status st = nl_->AddAddress(want);
+    if (!st.ok() && !absl::IsAlreadyExists(st)) return base::Annotate(st, "restore vip " + vip);
+  }
   return absl::OkStatus();
 }
 

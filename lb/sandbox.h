@@ -87,6 +87,9 @@ class LbSandbox {
   // removes the ones it added.
   absl::Status Apply(const Change& change);
   std::vector<Service> Services() const { return backend_->Services(); }
+  // Level-triggered repair: re-applies the nft table from the recorded services (a table or
+  // element removed by hand comes back) and re-adds missing VIP addresses.
+  absl::Status Reconcile();
   // Removes the endpoints and the namespace. Idempotent.
   absl::Status Destroy();
 

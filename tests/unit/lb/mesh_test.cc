@@ -251,6 +251,20 @@ TEST_F(MeshTest, BadInputNamesTheFieldAndChangesNothing) {
   EXPECT_TRUE(HasAddress(mesh_->sandbox("app"), "10.20.1.100/32"));
 }
 
+TEST_F(MeshTest, ReconcileRepairsHandEdits) {
+  ASSERT_TRUE(mesh_->SetServices({Web()}).ok());
+  LbSandbox* lb = mesh_->sandbox("app");
+  ASSERT_TRUE(nft::DeleteTableIfExists(NftOf(lb), {nft::Family::kIp, "shoal-lb"}).ok());
+  ASSERT_TRUE(nft::DeleteTableIfExists(node_nft_, {nft::Family::kIp, "shoal-ingress"}).ok());
+  auto nl = *kernel_.factory().Open(lb->fd());
+  int eth0 = nl->GetLink("eth0")->index;
+  ASSERT_TRUE(nl->DeleteAddress({eth0, *IpPrefix::Parse("10.20.1.100/32")}).ok());
+  ASSERT_TRUE(mesh_->Reconcile().ok());
+  EXPECT_TRUE(HasAddress(lb, "10.20.1.100/32"));
+  EXPECT_EQ(Elements(NftOf(lb), "shoal-lb", "vip-random"), 61u);
+  EXPECT_EQ(Elements(node_nft_, "shoal-ingress", "ingress-ports"), 1u);
+}
+
 TEST_F(MeshTest, DestroyLeavesNothing) {
   ASSERT_TRUE(mesh_->SetServices({Web()}).ok());
   EXPECT_GT(kernel_.NetnsCount(), baseline_ns_);
