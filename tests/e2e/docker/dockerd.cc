@@ -81,8 +81,8 @@ std::string ShimId(pid_t pid) {
 }  // namespace
 
 std::string Dockerd::MissingReason() {
-  if (access(kDockerd, X_OK) != 0 || access(kDocker, X_OK) != 0) {
-    return "docker.io is not installed (no /usr/sbin/dockerd or /usr/bin/docker; scripts/setup "
+  if (access(kDockerd, X_OK) != 0 || access(kDocker, X_OK) != 0 || access(kContainerd, X_OK) != 0) {
+    return "docker.io is not installed (no dockerd, docker or containerd binary; scripts/setup "
            "installs it)";
   }
   return "";
@@ -95,16 +95,77 @@ Dockerd::Dockerd(std::string runtime_path)
 
 Dockerd::~Dockerd() { Stop(); }
 
+std::string Dockerd::ContainerdAddress() const { return dir_ + "/containerd/containerd.sock"; }
+
+pid_t Dockerd::Spawn(std::vector<std::string> args, const std::string& log) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  setsid();
+  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int null = open("/dev/null", O_RDONLY);
+  dup2(null, 0);
+  dup2(fd, 1);
+  dup2(fd, 2);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
+void Dockerd::Terminate(pid_t& pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (waitpid(pid, nullptr, WNOHANG) == 0) {
+    if (absl::Now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      break;
+    }
+    usleep(50000);
+  }
+  pid = -1;
+}
+
 absl::Status Dockerd::Start(absl::Duration timeout) {
   std::filesystem::remove_all(dir_);
   std::filesystem::create_directories(dir_ + "/cli");
+  stopped_ = false;  // from here on Stop() cleans up
   run_docker_existed_ = access("/run/docker", F_OK) == 0;
   run_containerd_existed_ = access("/run/containerd", F_OK) == 0;
   // deprecated-key-path keeps dockerd 20.10 from creating /etc/docker/key.json.
   auto s = base::WriteFileAtomic(
       dir_ + "/daemon.json", absl::StrCat("{\"deprecated-key-path\": \"", dir_, "/key.json\"}\n"));
   if (!s.ok()) return s;
+  // Our own containerd: dockerd 20.10 would use a system containerd at
+  // /run/containerd/containerd.sock if one were running (systemContainerdRunning) and only
+  // otherwise start a managed one, so we start ours and point dockerd at it.
+  std::string ctd = dir_ + "/containerd";
+  std::filesystem::create_directories(ctd);
+  s = base::WriteFileAtomic(
+      ctd + "/config.toml",
+      absl::StrCat("version = 2\nroot = \"", ctd, "/root\"\nstate = \"", ctd,
+                   "/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+                   "[grpc]\n  address = \"",
+                   ContainerdAddress(), "\"\n[ttrpc]\n  address = \"", ctd,
+                   "/containerd.sock.ttrpc\"\n[debug]\n  address = \"", ctd,
+                   "/debug.sock\"\n[metrics]\n  address = \"\"\n"));
+  if (!s.ok()) return s;
+  containerd_pid_ = Spawn({kContainerd, "--config", ctd + "/config.toml"}, ctd + "/containerd.log");
+  if (containerd_pid_ < 0) return absl::InternalError("fork containerd");
+  absl::Time ctd_deadline = absl::Now() + timeout;
+  while (access(ContainerdAddress().c_str(), F_OK) != 0) {
+    if (waitpid(containerd_pid_, nullptr, WNOHANG) == containerd_pid_ ||
+        absl::Now() > ctd_deadline) {
+      containerd_pid_ = -1;
+      auto log = base::ReadFile(ctd + "/containerd.log");
+      return absl::InternalError(absl::StrCat("containerd did not start:\n", log.ok() ? *log : ""));
+    }
+    usleep(20000);
+  }
   std::vector<std::string> args = {kDockerd,
+                                   "--containerd=" + ContainerdAddress(),
                                    "--config-file=" + dir_ + "/daemon.json",
                                    "--data-root=" + dir_ + "/data",
                                    "--exec-root=" + dir_ + "/exec",
@@ -119,25 +180,9 @@ absl::Status Dockerd::Start(absl::Duration timeout) {
                                    "--userland-proxy=false",
                                    "--exec-opt=native.cgroupdriver=cgroupfs",
                                    "--cgroup-parent=" + cgroup_parent_,
-                                   "--storage-driver=overlay2",
                                    "--add-runtime=shoal=" + runtime_path_};
-  std::string log = dir_ + "/dockerd.log";
-  pid_ = fork();
+  pid_ = Spawn(args, dir_ + "/dockerd.log");
   if (pid_ < 0) return absl::InternalError("fork dockerd");
-  if (pid_ == 0) {
-    setsid();
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int null = open("/dev/null", O_RDONLY);
-    dup2(null, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(kDockerd, argv.data());
-    _exit(127);
-  }
-  stopped_ = false;
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
@@ -220,18 +265,9 @@ void Dockerd::Stop() {
     for (absl::string_view id : absl::StrSplit(ids.out, '\n', absl::SkipEmpty())) {
       Docker(absl::StrCat("rm -f ", id));
     }
-    kill(pid_, SIGTERM);
-    absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (waitpid(pid_, nullptr, WNOHANG) == 0) {
-      if (absl::Now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        break;
-      }
-      usleep(50000);
-    }
-    pid_ = -1;
+    Terminate(pid_);
   }
+  Terminate(containerd_pid_);
   // Whatever survived: the managed containerd and shims name our directory on their command
   // line; container processes sit in our cgroups.
   for (int round = 0; round < 50; ++round) {
@@ -247,7 +283,7 @@ void Dockerd::Stop() {
     for (pid_t p : left) {
       std::string shim = ShimId(p);
       if (!shim.empty()) {
-        unlink(ShimSocket(dir_ + "/exec/containerd/containerd.sock", shim).c_str());
+        unlink(ShimSocket(ContainerdAddress(), shim).c_str());
       }
       kill(p, SIGKILL);
     }

@@ -1,12 +1,12 @@
 // An isolated dockerd (Debian's docker.io 20.10) for e2e tests of shoal-runtime as an added
-// runtime: own --data-root/--exec-root/pidfile/socket under /tmp/shdk-<pid>, its own managed
-// containerd (dockerd starts one under its exec-root when given no --containerd), no iptables,
-// no bridge, no forwarding/masquerade, the cgroupfs driver with a unique "shdk-<pid>" cgroup
-// parent, and `--add-runtime shoal=<shoal-runtime>`. Stop() removes every container, stops
-// dockerd (and with it containerd and the shims), kills whatever is left in our cgroups or
-// refers to our directory (and a killed shim's socket), unmounts what is under it and deletes
-// it, and the /run/docker and /run/containerd directories if it created them; the destructor calls
-// Stop(), so nothing is left behind on failure either.
+// runtime: own --data-root/--exec-root/pidfile/socket under /tmp/shdk-<pid>, its own containerd
+// (started here with root/state/sockets under the same directory, passed as --containerd), no
+// iptables, no bridge, no forwarding/masquerade, the cgroupfs driver with a unique "shdk-<pid>"
+// cgroup parent, and `--add-runtime shoal=<shoal-runtime>`. Stop() removes every container, stops
+// dockerd, then containerd (the shims exit with their containers), kills whatever is left in our
+// cgroups or refers to our directory (and a killed shim's socket), unmounts what is under it and
+// deletes it, and the /run/docker and /run/containerd directories if it created them; the
+// destructor calls Stop(), so nothing is left behind on failure either.
 #pragma once
 
 #include <sys/types.h>
@@ -24,6 +24,7 @@ class Dockerd {
  public:
   static constexpr const char* kDockerd = "/usr/sbin/dockerd";
   static constexpr const char* kDocker = "/usr/bin/docker";  // Debian's CLI, not /usr/local
+  static constexpr const char* kContainerd = "/usr/bin/containerd";
 
   // Empty when docker.io is installed; otherwise the reason to skip.
   static std::string MissingReason();
@@ -54,10 +55,17 @@ class Dockerd {
   std::string LogTail() const;
 
  private:
+  std::string ContainerdAddress() const;
+  // fork + setsid + exec with stdout/stderr to `log`; -1 on failure.
+  static pid_t Spawn(std::vector<std::string> args, const std::string& log);
+  // SIGTERM, up to 30 s, then SIGKILL; reaps; sets pid to -1.
+  static void Terminate(pid_t& pid);
+
   std::string runtime_path_;
   std::string dir_;
   std::string cgroup_parent_;
   pid_t pid_ = -1;
+  pid_t containerd_pid_ = -1;
   bool run_docker_existed_ = true;
   bool run_containerd_existed_ = true;
   bool stopped_ = true;
