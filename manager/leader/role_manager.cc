@@ -1,5 +1,7 @@
 #include "manager/leader/role_manager.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
 
@@ -16,6 +18,18 @@ bool Reachable(const api::Node& n) {
 }
 
 }  // namespace
+
+absl::Status RaftNodeMembership::TransferLeadership() {
+  raft::NodeStatus st = node_.Status();
+  for (const auto& m : st.members) {
+    if (m.raft_id() == node_.id()) continue;
+    if (std::find(st.learners.begin(), st.learners.end(), m.raft_id()) != st.learners.end()) {
+      continue;  // a learner cannot lead
+    }
+    return node_.TransferLeadership(m.raft_id(), timeout_);
+  }
+  return absl::FailedPreconditionError("no other voting manager to hand leadership to");
+}
 
 absl::Status CheckDemotion(const std::vector<api::Node>& nodes, const std::string& node_id) {
   size_t left = 0, reachable = 0;

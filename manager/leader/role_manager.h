@@ -9,7 +9,7 @@
 //            Raft member is removed first, then node.role becomes WORKER
 //
 // Reachability comes from node.manager_status (kept by the raft layer); removal and leadership
-// transfer go through RaftMembership (an adapter over manager/raft's RaftNode in shoald, a fake
+// transfer go through RaftMembership (RaftNodeMembership over manager/raft's RaftNode, a fake
 // in tests).
 //
 // Thread safety: a Component: runs on the leader loop thread only.
@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "manager/leader/loop.h"
+#include "manager/raft/node.h"
 
 namespace shoal::manager::leader {
 
@@ -32,6 +33,22 @@ class RaftMembership {
   virtual absl::Status RemoveMember(uint64_t raft_id) = 0;
   // Hands leadership to another reachable voter; the caller stops being the leader.
   virtual absl::Status TransferLeadership() = 0;
+};
+
+// RaftMembership over this manager's raft::RaftNode (leadership goes to the first other voter).
+class RaftNodeMembership final : public RaftMembership {
+ public:
+  explicit RaftNodeMembership(raft::RaftNode& node, absl::Duration timeout = absl::Seconds(5))
+      : node_(node), timeout_(timeout) {}
+  uint64_t self() const override { return node_.id(); }
+  absl::Status RemoveMember(uint64_t raft_id) override {
+    return node_.RemoveMember(raft_id, timeout_);
+  }
+  absl::Status TransferLeadership() override;
+
+ private:
+  raft::RaftNode& node_;
+  absl::Duration timeout_;
 };
 
 // Whether `node_id` may leave the managers: OK, or FailedPrecondition naming the reason
