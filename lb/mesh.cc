@@ -100,6 +100,9 @@ absl::Status Mesh::EnableIngress(const IngressSpec& spec) {
   gw.default_route = true;  // replies to clients outside go back through the node
   s.legs = {overlay, gw};
   RETURN_IF_ERROR(config_.deps.sysctl(config_.node_netns_fd, "net/ipv4/ip_forward", "1"));
+  RETURN_IF_ERROR(config_.deps.sysctl(
+      config_.node_netns_fd,
+      absl::StrCat("net/ipv4/conf/", config_.gateway_bridge, "/route_localnet"), "1"));
   ASSIGN_OR_RETURN(ingress_, LbSandbox::Create(config_.deps, std::move(s)));
   ingress_spec_ = spec;
   absl::Status st = SyncNodeTable({});
@@ -120,6 +123,8 @@ absl::Status Mesh::SyncNodeTable(const std::set<std::pair<uint8_t, uint16_t>>& p
     t.chains.push_back(
         {name, nft::BaseChain{nft::ChainType::kNat, hook, nft::kPriorityDstNat, false}});
   }
+  t.chains.push_back({"postrouting", nft::BaseChain{nft::ChainType::kNat, nft::Hook::kPostrouting,
+                                                    nft::kPrioritySrcNat, false}});
   nft::Set set;
   set.name = kPortsSet;
   set.key = {nft::FieldType::kInetProto, nft::FieldType::kInetService};
@@ -131,12 +136,14 @@ absl::Status Mesh::SyncNodeTable(const std::set<std::pair<uint8_t, uint16_t>>& p
   t.sets.push_back(std::move(set));
   ASSIGN_OR_RETURN(nft::Addr to, nft::ParseAddr(ingress_spec_->gw_address.addr.ToString()));
   std::vector<nft::Field> key = {nft::Field::kL4Proto, nft::Field::kDport};
-  // Output: clients on the node itself (not through 127.0.0.1, see mesh.h).
-  t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, "output")
-                        .Daddr(*nft::ParsePrefix("127.0.0.0/8"), false)
-                        .FibDaddrLocal()
-                        .InSet(key, kPortsSet)
-                        .Dnat(to));
+  // Output: clients on the node itself, 127.0.0.1 included (see mesh.h).
+  t.rules.push_back(
+      nft::RuleBuilder(nft::Family::kIp, "output").FibDaddrLocal().InSet(key, kPortsSet).Dnat(to));
+  t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, "postrouting")
+                        .CtStatus(nft::kCtStatusDnat)
+                        .Saddr(*nft::ParsePrefix("127.0.0.0/8"))
+                        .OifName(config_.gateway_bridge)
+                        .Masquerade());
   t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, "prerouting")
                         .FibDaddrLocal()
                         .InSet(key, kPortsSet)

@@ -4,7 +4,8 @@
 //
 //   client container ──VIP:port──> lb-<net> sandbox (DNAT + masquerade) ──overlay──> task
 //   anyone ──<node addr>:P──> node nft table `ip shoal-ingress` (fib daddr type local,
-//        proto . port in @ingress-ports: DNAT to the ingress sandbox's gateway address)
+//        proto . port in @ingress-ports: DNAT to the ingress sandbox's gateway address;
+//        flows from 127.0.0.0/8 are masqueraded onto the bridge)
 //     ──gateway bridge──> ingress-sbox (DNAT to <task ingress ip>:<target port> + masquerade)
 //     ──ingress overlay──> task on any node
 //   anyone ──<node addr>:P (host mode)──> the bridge driver's DNAT ──> the local task only
@@ -22,8 +23,9 @@
 // the sandbox and nothing listens there: TCP RST, ICMP port unreachable) instead of hanging.
 //
 // The ingress sandbox on the node's egress bridge needs the bridge driver's network to exist
-// (its masquerade and forwarding). Published ports are not reachable through 127.0.0.1 of the
-// node (DNAT of a loopback source onto a bridge would need route_localnet).
+// (its masquerade and forwarding). Published ports also answer on the node's 127.0.0.1 (as
+// Docker's do): route_localnet=1 on the gateway bridge lets a loopback-sourced flow be DNATed
+// onto it, and the node table masquerades such flows to the bridge's address.
 // Thread safety: not thread-safe (the agent serializes calls).
 #pragma once
 
@@ -78,10 +80,10 @@ struct LbNetworkSpec {
 };
 
 struct IngressSpec {
-  std::string network_id;       // the `ingress` overlay network
-  kernel::IpPrefix address;     // ingress-sbox's address on it
-  kernel::IpPrefix gw_address;  // on MeshConfig::gateway_network_id  // ingress-sbox's address on
-                                // it, e.g. 172.18.0.2/16
+  std::string network_id;    // the `ingress` overlay network
+  kernel::IpPrefix address;  // ingress-sbox's address on it
+  // ingress-sbox's address on MeshConfig::gateway_network_id, e.g. 172.18.0.2/16
+  kernel::IpPrefix gw_address;
 };
 
 struct MeshConfig {
@@ -90,7 +92,8 @@ struct MeshConfig {
   netdrv::Driver* overlay = nullptr;        // service networks and the ingress network
   netdrv::BridgeDriver* gateway = nullptr;  // ingress sandbox leg + host-mode ports (optional)
   std::string gateway_network_id;           // the gateway bridge network of that driver
-  kernel::nft::Nft* node_nft = nullptr;     // the node namespace (routing-mesh DNAT)
+  std::string gateway_bridge = "shoal_gwbridge";  // its bridge device in the node namespace
+  kernel::nft::Nft* node_nft = nullptr;           // the node namespace (routing-mesh DNAT)
   std::string node_table = "shoal-ingress";
   std::string sandbox_prefix = "lb-";  // LB sandbox namespaces: <prefix><network id>
   std::string ingress_sandbox = "ingress-sbox";

@@ -191,6 +191,10 @@ TEST_F(MeshE2eTest, PublishedPortAnswersOnEveryHostAndReachesAllBackends) {
       0, CurlLoop(absl::StrCat("http://", lab_->lab().host(1).ip.ToString(), ":8080/"), 3));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Lines(r->output).count("FAIL"), 0u) << r->output;
+  // And a client on the host through 127.0.0.1 (route_localnet + masquerade onto the bridge).
+  r = lab_->lab().Run(2, CurlLoop("http://127.0.0.1:8080/", 20));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Distinct(Lines(r->output)), kAll) << r->output;
   // An unpublished port on the host is not forwarded.
   auto other = FromOutside(absl::StrCat("http://", lab_->lab().host(0).ip.ToString(), ":8082/"), 1);
   EXPECT_EQ(Distinct(other), std::set<std::string>{"FAIL"});
