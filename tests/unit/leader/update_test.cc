@@ -272,5 +272,29 @@ TEST_F(UpdateTest, StopFirstStartsTheNewTaskWhenTheOldOneNeverReportsStopping) {
   ASSERT_TRUE(RunUntil([&] { return UpdateState(svc) == State::STATE_COMPLETED; }));
 }
 
+TEST_F(UpdateTest, ScalingDownMidUpdateStillCompletes) {
+  std::string svc = Deploy(6, [](api::ServiceSpec& spec) {
+    spec.mutable_update()->set_parallelism(1);
+    spec.mutable_update()->set_order(api::UpdateConfig::ORDER_START_FIRST);
+    spec.mutable_update()->mutable_delay()->set_seconds(1);
+  });
+  SetImage(svc, "app:2");
+  ASSERT_TRUE(RunUntil([&] { return Running(svc, "app:2") == 2; }))
+      << Service(svc)->update_status().DebugString() << [&] {
+           std::string out;
+           for (const auto& t : Tasks(svc)) {
+             out += absl::StrCat(t->slot(), " ", t->spec().container().image(), " ",
+                                 t->desired_state(), " ", t->status().state(), " ", t->node_id(),
+                                 "\n");
+           }
+           return out;
+         }();
+  UpdateSpec(svc, [](api::ServiceSpec& spec) { spec.mutable_replicated()->set_replicas(3); });
+  ASSERT_TRUE(RunUntil([&] { return UpdateState(svc) == State::STATE_COMPLETED; }));
+  ASSERT_TRUE(RunUntil([&] { return Running(svc) == 3; }));
+  EXPECT_EQ(Running(svc, "app:2"), 3);
+  EXPECT_EQ(RunnableTasks(svc).size(), 3u);
+}
+
 }  // namespace
 }  // namespace shoal::manager::leader
