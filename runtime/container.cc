@@ -107,9 +107,20 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
 
 absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& spec,
                                                            const Stdio& stdio) {
+  return CreateInternal(spec, stdio, /*start=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<Container>> Runtime::Run(const ContainerSpec& spec,
+                                                        const Stdio& stdio) {
+  return CreateInternal(spec, stdio, /*start=*/true);
+}
+
+absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const ContainerSpec& spec,
+                                                                   const Stdio& stdio, bool start) {
   RETURN_IF_ERROR(ValidateSpec(spec));
   ASSIGN_OR_RETURN(std::unique_ptr<InitPlan> plan,
                    RenderInit(spec, options_.cgroup.mode, cgroup_mounts_, seccomp_));
+  plan->exec_when_ready = start;
   base::UniqueFd netns;
   if (!spec.netns_path.empty()) {
     netns.Reset(open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -151,10 +162,31 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& 
       return base::ErrnoStatus(errno, "netns_path: join ", spec.netns_path);
     }
   }
-  kernel::CloneResult r = kernel::Clone(flags);
+  // A fresh cgroup has no OOM kills; read the counter before the container can cause one.
+  auto oom = c->cgroup_->OomKills();
+  c->oom_baseline_ = oom.ok() ? *oom : 0;
+  // v2: clone straight into the cgroup (its limits apply from the first instruction, no
+  // migration). Without maps to write the child then has nothing to wait for.
+  base::UniqueFd cgroup_dir;
+  if (options_.cgroup.mode == kernel::CgroupMode::kV2) {
+    auto dir = c->cgroup_->OpenDir();
+    if (dir.ok()) cgroup_dir = std::move(*dir);
+  }
+  plan->wait_for_go = !cgroup_dir || userns;
+  kernel::CloneResult r = kernel::Clone(flags, cgroup_dir.get());
   if (r.pid == 0) {
     close(sp.parent.get());
     RunInit(*plan, sp.child.get());
+  }
+  if (r.pid < 0 && cgroup_dir) {
+    // Kernel without CLONE_INTO_CGROUP (< 5.7) or a cgroup it refuses: place it by hand.
+    cgroup_dir.Reset();
+    plan->wait_for_go = true;
+    r = kernel::Clone(flags);
+    if (r.pid == 0) {
+      close(sp.parent.get());
+      RunInit(*plan, sp.child.get());
+    }
   }
   if (thread_net) {
     CHECK(setns(thread_net.get(), CLONE_NEWNET) == 0)
@@ -179,11 +211,20 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& 
     RETURN_IF_ERROR(c->cgroup_->Delegate(*kernel::MapToHost(spec.uid_mappings, 0),
                                          *kernel::MapToHost(spec.gid_mappings, 0)));
   }
-  // Limits are in place before the child runs a single instruction of its own setup.
-  RETURN_IF_ERROR(base::Annotate(c->cgroup_->AddProcess(r.pid), "place container in cgroup"));
-  auto oom = c->cgroup_->OomKills();
-  c->oom_baseline_ = oom.ok() ? *oom : 0;
-  RETURN_IF_ERROR(SendFrame(c->sock_.get(), Msg::kGo));
+  if (plan->wait_for_go) {
+    // Limits are in place before the child runs a single instruction of its own setup.
+    if (!cgroup_dir) {
+      RETURN_IF_ERROR(base::Annotate(c->cgroup_->AddProcess(r.pid), "place container in cgroup"));
+    }
+    RETURN_IF_ERROR(SendFrame(c->sock_.get(), Msg::kGo));
+  }
+  if (start) {
+    c->started_ = true;
+    absl::Status s = AwaitExec(c->sock_.get(), options_.setup_timeout);
+    c->sock_.Reset();
+    if (!s.ok()) return base::Annotate(s, absl::StrCat("run container ", spec.id));
+    return c;
+  }
   auto ready = RecvFrame(c->sock_.get(), options_.setup_timeout, "create");
   if (!ready.ok()) {
     return base::Annotate(ready.status(), absl::StrCat("create container ", spec.id));
@@ -334,8 +375,14 @@ absl::Status Container::Delete() {
   sock_.Reset();
   absl::Status s = absl::OkStatus();
   if (cgroup_) {
-    (void)cgroup_->KillAll();  // exec'd processes outside PID 1's reach (none expected)
-    s = cgroup_->Remove();
+    // PID 1's exit killed its pid namespace, and every process of the container lives in
+    // it: the cgroup is normally empty now. Only when it is not (EBUSY), kill what is left
+    // and wait for it.
+    s = cgroup_->Remove(absl::ZeroDuration());
+    if (!s.ok()) {
+      (void)cgroup_->KillAll();
+      s = cgroup_->Remove();
+    }
   }
   deleted_ = true;
   return s;

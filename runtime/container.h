@@ -23,14 +23,14 @@
 namespace shoal::runtime {
 
 struct RuntimeOptions {
-  kernel::CgroupConfig cgroup;           // root (injectable) and v1/hybrid/v2 mode
-  std::string cgroup_parent = "shoal";   // containers live in <parent>/<id>
+  kernel::CgroupConfig cgroup;          // root (injectable) and v1/hybrid/v2 mode
+  std::string cgroup_parent = "shoal";  // containers live in <parent>/<id>
   absl::Duration setup_timeout = absl::Seconds(30);
 };
 
 struct ExitStatus {
-  int code = 0;        // exit code, or 128 + signal
-  int signal = 0;      // terminating signal, 0 if it exited
+  int code = 0;    // exit code, or 128 + signal
+  int signal = 0;  // terminating signal, 0 if it exited
   bool oom_killed = false;
 };
 
@@ -53,7 +53,7 @@ class Container {
  public:
   ~Container();  // kills and removes what is left (like Delete), unless attached
   const std::string& id() const { return id_; }
-  pid_t pid() const { return pid_; }  // PID 1 of the container, as seen from the host
+  pid_t pid() const { return pid_; }          // PID 1 of the container, as seen from the host
   int pidfd() const { return pidfd_.get(); }  // readable when PID 1 exits (-1 after Wait)
   bool started() const { return started_; }
   kernel::Cgroup& cgroup() { return *cgroup_; }
@@ -100,8 +100,11 @@ class Runtime {
   // Validates, renders, creates the cgroup with limits, clones PID 1 with new mnt, pid, uts,
   // ipc, cgroup and (unless netns_path) net namespaces, places it in the cgroup, and lets it
   // set up its rootfs and security; returns when it waits for Start(). Errors name the field.
-  absl::StatusOr<std::unique_ptr<Container>> Create(const ContainerSpec& spec,
-                                                    const Stdio& stdio);
+  absl::StatusOr<std::unique_ptr<Container>> Create(const ContainerSpec& spec, const Stdio& stdio);
+  // Create + Start in one round trip (`run`): the setup child execs as soon as it is set up
+  // instead of reporting and waiting for Start, saving two parent/child wake-ups. Returns a
+  // started container, or the setup/exec error (with nothing left behind).
+  absl::StatusOr<std::unique_ptr<Container>> Run(const ContainerSpec& spec, const Stdio& stdio);
   // A handle on a running container created by another process (e.g. a shoal-monitor), for
   // Exec/Stats/Signal. `pid` is its PID 1. The handle never deletes the container on its own.
   absl::StatusOr<std::unique_ptr<Container>> Attach(const ContainerSpec& spec, pid_t pid);
@@ -110,6 +113,8 @@ class Runtime {
 
  private:
   friend class Container;
+  absl::StatusOr<std::unique_ptr<Container>> CreateInternal(const ContainerSpec& spec,
+                                                            const Stdio& stdio, bool start);
   RuntimeOptions options_;
   kernel::SeccompCache seccomp_;
   std::vector<std::string> cgroup_mounts_;  // v1 hierarchy names to mount inside

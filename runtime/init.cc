@@ -221,7 +221,7 @@ void RunInit(const InitPlan& plan, int sock) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // CVE-2016-9962: nothing may ptrace the setup child
   umask(0);
   Frame f;
-  if (RecvFrameRaw(sock, &f) != 1 || f.type != Msg::kGo) _exit(125);
+  if (plan.wait_for_go && (RecvFrameRaw(sock, &f) != 1 || f.type != Msg::kGo)) _exit(125);
   if (plan.userns) {
     // The parent has written the maps: become root inside (crun set_id_init), so what the
     // setup creates on the container's own tmpfs mounts has an owner mapped in the namespace.
@@ -272,6 +272,7 @@ void RunInit(const InitPlan& plan, int sock) {
   Check(sock, setsid(), "setsid");
   Check(sock, chdir(plan.process.cwd), "chdir", plan.process.cwd);
   ApplySecurity(plan.process, sock);
+  if (plan.exec_when_ready) Exec(plan.process, sock);
   SendFrameRaw(sock, Msg::kReady, 0, 0, "");
   int rc = RecvFrameRaw(sock, &f);
   if (rc != 1 || f.type != Msg::kStart) _exit(125);  // parent gone or deleted before start

@@ -34,8 +34,8 @@ struct InitOp {
 
 // The security and process part, shared by create and exec.
 struct ProcessPlan {
-  std::vector<char*> argv;  // null-terminated
-  std::vector<char*> envp;  // null-terminated
+  std::vector<char*> argv;             // null-terminated
+  std::vector<char*> envp;             // null-terminated
   std::vector<const char*> path_dirs;  // PATH entries, when argv[0] has no '/'
   const char* cwd = "/";
   uid_t uid = 0;
@@ -64,6 +64,11 @@ struct InitPlan {
   // New user namespace: the parent writes the maps and joins netns before clone; the child
   // becomes root inside before it mounts anything.
   bool userns = false;
+  // Runtime::Run: exec right after setup instead of reporting kReady and waiting for kStart.
+  bool exec_when_ready = false;
+  // False when clone placed the child in its cgroup (CLONE_INTO_CGROUP) and there are no maps
+  // to write: nothing to wait for before the setup.
+  bool wait_for_go = true;
   const char* hostname = nullptr;
   int netns_fd = -1;
   std::vector<InitOp> ops;
@@ -78,9 +83,10 @@ struct InitPlan {
 
 // Renders a validated spec. `cgroup_mounts` are the v1 hierarchy directory names to mount
 // inside the container ("memory", "cpu,cpuacct"); empty on v2 (cgroup2 is mounted).
-absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(
-    const ContainerSpec& spec, kernel::CgroupMode mode,
-    const std::vector<std::string>& cgroup_mounts, kernel::SeccompCache& seccomp);
+absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(const ContainerSpec& spec,
+                                                     kernel::CgroupMode mode,
+                                                     const std::vector<std::string>& cgroup_mounts,
+                                                     kernel::SeccompCache& seccomp);
 
 // Renders the process part (also used for exec). Keeps strings in `strings`.
 absl::Status RenderProcess(const ProcessSpec& p, const std::string& hostname,

@@ -174,6 +174,11 @@ absl::StatusOr<std::unique_ptr<InitPlan>> RenderInit(const ContainerSpec& spec,
     mount("/sys", "sysfs", "sysfs", kNoSuidDevExec | MS_RDONLY, "");
   }
   if (mode == kernel::CgroupMode::kV2) {
+    if (p.userns && !spec.netns_path.empty()) {
+      // The bound host /sys brings the host's cgroup2 mount along, and the kernel refuses
+      // the same superblock on the same mountpoint (EBUSY): cover it first.
+      mount("/sys/fs/cgroup", "tmpfs", "tmpfs", kNoSuidDevExec, "mode=755,size=0k");
+    }
     mount("/sys/fs/cgroup", "cgroup", "cgroup2", kNoSuidDevExec | MS_RDONLY, "");
   } else {
     // v1: a tmpfs with one read-only mount per hierarchy; the cgroup namespace makes each show

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "base/file.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "kernel/cgroup/devices.h"
 
 namespace shoal::kernel {
 namespace {
@@ -94,10 +96,6 @@ std::string Cgroup::Dir(const std::string& controller) const {
   return absl::StrCat(config_.root, "/", c, "/", path_);
 }
 
-absl::Status Cgroup::Write(const CgroupWrite& w) {
-  return WriteFile(absl::StrCat(Dir(w.controller), "/", w.file), w.value);
-}
-
 absl::StatusOr<std::string> Cgroup::Read(const std::string& controller,
                                          const std::string& file) const {
   return base::ReadFile(absl::StrCat(Dir(controller), "/", file));
@@ -160,11 +158,28 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const CgroupConfig& confi
       }
     }
   }
+  // Successive writes to one file (the v1 device rules: one rule per write) share an fd.
+  base::UniqueFd fd;
+  std::string open_path;
   for (const CgroupWrite& w : writes) {
-    if (auto s = cg->Write(w); !s.ok()) {
-      return fail(absl::InvalidArgumentError(
-          absl::StrCat("resources: kernel rejected ", w.file, "=", w.value, ": ", s.message())));
+    std::string path = absl::StrCat(cg->Dir(w.controller), "/", w.file);
+    if (path != open_path) {
+      // O_CREAT only matters when the root is a plain directory (tests).
+      fd.Reset(open(path.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644));
+      open_path = fd ? path : "";
     }
+    if (!fd ||
+        write(fd.get(), w.value.data(), w.value.size()) != static_cast<ssize_t>(w.value.size())) {
+      return fail(absl::InvalidArgumentError(absl::StrCat("resources: kernel rejected ", w.file,
+                                                          "=", w.value, ": ", strerror(errno))));
+    }
+  }
+  fd.Reset();
+  if (IsV2(config) && config.device_filter) {
+    // In place before any process joins (the setup child is cloned into it afterwards).
+    absl::Status s =
+        AttachDeviceProgram(cg->Dir(""), BuildDeviceProgram(DockerDefaultDeviceRules()));
+    if (!s.ok()) return fail(s);
   }
   return cg;
 }
@@ -180,6 +195,14 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Open(const CgroupConfig& config,
     return base::ErrnoStatus(errno, "open cgroup ", cg->dirs_.front());
   }
   return cg;
+}
+
+absl::StatusOr<base::UniqueFd> Cgroup::OpenDir() const {
+  if (!IsV2(config_)) return absl::FailedPreconditionError("CLONE_INTO_CGROUP needs cgroup v2");
+  std::string dir = Dir("");
+  base::UniqueFd fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return base::ErrnoStatus(errno, "open ", dir);
+  return fd;
 }
 
 absl::Status Cgroup::AddProcess(pid_t pid) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/unique_fd.h"
 #include "kernel/cgroup/plan.h"
 #include "kernel/features.h"
 
@@ -21,6 +22,9 @@ namespace shoal::kernel {
 struct CgroupConfig {
   std::string root = "/sys/fs/cgroup";
   CgroupMode mode = CgroupMode::kV2;
+  // v2: attach the device allow-list program (v1 always writes devices.allow/deny). Off only
+  // for tests whose root is a plain directory standing in for cgroupfs.
+  bool device_filter = true;
 };
 
 struct CgroupStats {
@@ -38,7 +42,7 @@ struct CgroupStats {
 class Cgroup {
  public:
   // Creates `path` (relative, e.g. "shoal/<id>", no "..") in every hierarchy and writes
-  // `resources` (plus the v1 device allowlist). ALREADY_EXISTS if the leaf exists. On failure
+  // `resources` plus Docker's device allow-list (v1 devices.* files, v2 BPF program). ALREADY_EXISTS if the leaf exists. On failure
   // nothing created is left behind.
   static absl::StatusOr<std::unique_ptr<Cgroup>> Create(const CgroupConfig& config,
                                                         const std::string& path,
@@ -47,6 +51,9 @@ class Cgroup {
   static absl::StatusOr<std::unique_ptr<Cgroup>> Open(const CgroupConfig& config,
                                                       const std::string& path);
 
+  // v2: an O_PATH fd of the cgroup directory, for clone3 CLONE_INTO_CGROUP.
+  // FAILED_PRECONDITION on v1.
+  absl::StatusOr<base::UniqueFd> OpenDir() const;
   // Moves `pid` into the cgroup in every hierarchy.
   absl::Status AddProcess(pid_t pid);
   // v2: makes `uid`:`gid` (a user namespace's root) own the cgroup directory and its
@@ -71,7 +78,6 @@ class Cgroup {
 
  private:
   Cgroup(CgroupConfig config, std::string path, std::vector<std::string> controllers);
-  absl::Status Write(const CgroupWrite& w);
   absl::StatusOr<std::string> Read(const std::string& controller, const std::string& file) const;
 
   CgroupConfig config_;

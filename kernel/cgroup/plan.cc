@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "kernel/cgroup/devices.h"
 
 namespace shoal::kernel {
 namespace {
@@ -108,11 +109,9 @@ absl::StatusOr<std::vector<CgroupWrite>> PlanV2(const CgroupResources& r) {
 }
 
 std::vector<CgroupWrite> PlanV1Devices() {
-  std::vector<CgroupWrite> w = {{"devices", "devices.deny", "a"}};
-  for (const char* rule : {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",
-                           "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
-                           "c 136:* rwm"}) {
-    w.push_back({"devices", "devices.allow", rule});
+  std::vector<CgroupWrite> w;
+  for (const DeviceRule& r : DockerDefaultDeviceRules()) {
+    w.push_back({"devices", r.allow ? "devices.allow" : "devices.deny", DeviceRuleLine(r)});
   }
   return w;
 }

@@ -26,10 +26,14 @@ uint64_t NamespaceFlag(absl::string_view name) {
   return 0;
 }
 
-CloneResult Clone(uint64_t flags) {
+CloneResult Clone(uint64_t flags, int cgroup_fd) {
   CloneResult result;
   struct clone_args args = {};
   args.flags = flags | CLONE_PIDFD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
   args.pidfd = reinterpret_cast<uint64_t>(&result.pidfd);
   args.exit_signal = SIGCHLD;
   long rc = syscall(SYS_clone3, &args, sizeof(args));

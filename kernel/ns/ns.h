@@ -24,8 +24,10 @@ struct CloneResult {
   int pidfd = -1;  // parent only (CLONE_PIDFD), O_CLOEXEC
 };
 
-// clone3(flags | CLONE_PIDFD, exit_signal=SIGCHLD). Returns -errno in pid on failure.
-CloneResult Clone(uint64_t flags);
+// clone3(flags | CLONE_PIDFD, exit_signal=SIGCHLD). With `cgroup_fd` >= 0 (a cgroup v2
+// directory) the child starts in that cgroup (CLONE_INTO_CGROUP, Linux >= 5.7): no
+// cgroup.procs write, no migration. Returns -errno in pid on failure.
+CloneResult Clone(uint64_t flags, int cgroup_fd = -1);
 
 // clone3 with CLONE_PARENT (the new process is a sibling of the caller); used by exec's helper
 // after it joined a pid namespace. Returns pid or -errno.

@@ -92,7 +92,7 @@ TEST(CgroupV2, WritesLimitsUnderAnInjectedRootAndReadsStats) {
   std::string root = ::testing::TempDir() + "/cgv2";
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root);
-  CgroupConfig config{root, CgroupMode::kV2};
+  CgroupConfig config{root, CgroupMode::kV2, /*device_filter=*/false};
   CgroupResources r{.memory_limit = 1 << 20, .pids_limit = 5};
   auto cg = Cgroup::Create(config, "shoal/c1", r);
   ASSERT_TRUE(cg.ok()) << cg.status();
