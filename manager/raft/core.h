@@ -116,6 +116,10 @@ class Core {
   // The application took a state machine snapshot covering every entry up to `index`
   // (<= applied): remember it for followers and drop the log up to index - keep.
   void Compact(uint64_t index, std::shared_ptr<const std::string> data, uint64_t keep = 0);
+  // As Compact, for a snapshot at an earlier applied index taken off the raft thread: `conf`
+  // is the configuration as of `index`. Ignored when a snapshot at or past `index` exists.
+  void Compact(uint64_t index, const api::ConfState& conf, std::shared_ptr<const std::string> data,
+               uint64_t keep);
 
   bool HasReady() const;
   Ready GetReady();

@@ -410,17 +410,27 @@ absl::Status Core::TransferLeadership(uint64_t target) {
 }
 
 void Core::Compact(uint64_t index, std::shared_ptr<const std::string> data, uint64_t keep) {
-  CHECK(data != nullptr);
   CHECK(index <= log_.applied()) << "snapshot beyond applied";
   if (snapshot_ && index <= snapshot_->metadata.index()) return;
-  SnapshotData sd;
-  sd.metadata.set_index(index);
-  sd.metadata.set_term(*log_.Term(index));
   // Configuration changes take effect when applied, so the current one is the one at index
   // only when index == applied; CHECK it to keep the contract exact.
   CHECK(index == log_.applied()) << "compact only at the applied index";
-  for (uint64_t v : voters_) sd.metadata.mutable_conf_state()->add_voters(v);
-  for (uint64_t l : learners_) sd.metadata.mutable_conf_state()->add_learners(l);
+  api::ConfState conf;
+  for (uint64_t v : voters_) conf.add_voters(v);
+  for (uint64_t l : learners_) conf.add_learners(l);
+  Compact(index, conf, std::move(data), keep);
+}
+
+void Core::Compact(uint64_t index, const api::ConfState& conf,
+                   std::shared_ptr<const std::string> data, uint64_t keep) {
+  CHECK(data != nullptr);
+  CHECK(index <= log_.applied()) << "snapshot beyond applied";
+  if (snapshot_ && index <= snapshot_->metadata.index()) return;
+  if (index < log_.snapshot_index()) return;  // a newer snapshot was installed meanwhile
+  SnapshotData sd;
+  sd.metadata.set_index(index);
+  sd.metadata.set_term(*log_.Term(index));
+  *sd.metadata.mutable_conf_state() = conf;
   sd.data = std::move(data);
   snapshot_ = std::move(sd);
   log_.Compact(index > keep ? index - keep : 0);

@@ -40,7 +40,8 @@ struct RaftNode::Waiter {
 
 struct RaftNode::Input {
   enum Kind { kMessage, kPropose, kConfChange, kRead, kTransfer, kSnapshotSaved } kind = kMessage;
-  absl::Status status;  // kSnapshotSaved: the file write's result; target = compact_to
+  absl::Status status;  // kSnapshotSaved: the serializer's or the file write's result
+  std::optional<SnapshotData> snapshot;  // kSnapshotSaved: set once serialized
   api::RaftMessage msg;
   std::string data;
   api::ConfChange cc;
@@ -256,7 +257,19 @@ void RaftNode::HandleInput(Input& in) {
     case Input::kSnapshotSaved: {
       snap_writing_ = false;
       if (snap_writer_.joinable()) snap_writer_.join();
-      absl::Status s = in.status.ok() ? storage_->CompactTo(in.target) : in.status;
+      if (!in.snapshot) {  // the state machine could not serialize: retry after an interval
+        base::Logger("raft")->error("raft {}: state machine snapshot failed: {}", opts_.id,
+                                    std::string(in.status.message()));
+        return;
+      }
+      const SnapshotData& sd = *in.snapshot;
+      const uint64_t index = sd.metadata.index();
+      absl::Status s = in.status;
+      if (s.ok() && index >= core_->log().snapshot_index()) {
+        // The file is durable: now the log may forget what it covers.
+        core_->Compact(index, sd.metadata.conf_state(), sd.data, opts_.snapshot_keep);
+        s = storage_->CompactTo(index > opts_.snapshot_keep ? index - opts_.snapshot_keep : 0);
+      }
       if (!s.ok()) {
         base::Logger("raft")->critical("raft {}: saving snapshot failed: {}", opts_.id,
                                        std::string(s.message()));
@@ -441,29 +454,40 @@ void RaftNode::RestoreSnapshot(const SnapshotData& s) {
 void RaftNode::MaybeSnapshot() {
   if (snap_writing_ || applied_ < last_snapshot_ + opts_.snapshot_interval) return;
   if (core_->log().applied() != applied_) return;
-  auto state = sm_->Snapshot();
-  if (!state.ok()) {
+  last_snapshot_ = applied_;  // on failure: retry after another interval
+  // Only the capture runs here (the store: one pointer copy); serializing the state and
+  // writing the file happen on the writer thread while the loop keeps heartbeating. The log
+  // is compacted once the file is durable (kSnapshotSaved).
+  auto serializer = sm_->CaptureSnapshot();
+  if (!serializer.ok()) {
     base::Logger("raft")->error("raft {}: state machine snapshot failed: {}", opts_.id,
-                                std::string(state.status().message()));
-    last_snapshot_ = applied_;  // retry after another interval
+                                std::string(serializer.status().message()));
     return;
   }
-  api::Snapshot snap;
-  for (auto& [id, m] : members_) *snap.add_members() = m;
-  for (uint64_t r : removed_) snap.add_removed(r);
-  snap.set_state(std::move(*state));
-  core_->Compact(applied_, std::make_shared<const std::string>(snap.SerializeAsString()),
-                 opts_.snapshot_keep);
-  uint64_t compact_to = applied_ > opts_.snapshot_keep ? applied_ - opts_.snapshot_keep : 0;
-  last_snapshot_ = applied_;
+  SnapshotData sd;
+  sd.metadata.set_index(applied_);
+  sd.metadata.set_term(core_->log().Term(applied_).value_or(0));
+  for (uint64_t v : core_->voters()) sd.metadata.mutable_conf_state()->add_voters(v);
+  for (uint64_t l : core_->learners()) sd.metadata.mutable_conf_state()->add_learners(l);
+  api::Snapshot envelope;
+  for (auto& [id, m] : members_) *envelope.add_members() = m;
+  for (uint64_t r : removed_) envelope.add_removed(r);
   snap_writing_ = true;
-  SnapshotData sd = *core_->snapshot();
+  if (snap_writer_.joinable()) snap_writer_.join();
   Storage* storage = storage_.get();
-  snap_writer_ = std::thread([this, storage, sd, compact_to] {
+  snap_writer_ = std::thread([this, storage, serialize = std::move(*serializer),
+                              sd = std::move(sd), envelope = std::move(envelope)]() mutable {
     Input in;
     in.kind = Input::kSnapshotSaved;
-    in.status = storage->WriteSnapshotFile(sd);
-    in.target = compact_to;
+    absl::StatusOr<std::string> state = serialize();
+    if (state.ok()) {
+      envelope.set_state(std::move(*state));
+      sd.data = std::make_shared<const std::string>(envelope.SerializeAsString());
+      in.status = storage->WriteSnapshotFile(sd);
+      in.snapshot = std::move(sd);
+    } else {
+      in.status = state.status();
+    }
     Enqueue(std::move(in));
   });
 }

@@ -7,8 +7,9 @@
 // fdatasync for every proposal batched into that Ready: group commit), sends the remaining
 // messages, applies committed entries to the StateMachine (this is the one apply thread),
 // wakes proposers whose entry was applied, and advances the core. Every `snapshot_interval`
-// applied entries it snapshots the StateMachine and compacts the log (keeping
-// `snapshot_keep` entries for slow followers).
+// applied entries it captures a StateMachine snapshot (CaptureSnapshot, on the loop); a writer
+// thread serializes it and writes the snapshot file, and only then is the log compacted
+// (keeping `snapshot_keep` entries for slow followers).
 //
 // Membership: a member added through AddMember() joins as a learner and is promoted to a
 // voter by the leader once it has caught up with the commit index.

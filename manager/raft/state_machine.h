@@ -2,9 +2,12 @@
 //
 // StateMachine is implemented by the store; the raft node calls it from ONE apply thread, in
 // log order, never concurrently with itself: Apply() for every committed normal entry that
-// carries data (the election no-op and configuration changes are not passed on), Snapshot()
-// when the node compacts its log, Restore() when a snapshot from the leader replaces the
-// local state (every entry up to `index` is then reflected in the restored state).
+// carries data (the election no-op and configuration changes are not passed on),
+// CaptureSnapshot() when the node compacts its log, Restore() when a snapshot from the leader
+// replaces the local state (every entry up to `index` is then reflected in the restored state).
+// CaptureSnapshot returns a serializer for the state as of that call; the node runs it on
+// another thread, concurrently with later Apply() calls, so a large state does not stall the
+// raft loop (heartbeats, elections). The default serializes at once through Snapshot().
 //
 // Proposer is implemented by the raft node: ProposeAndWait() replicates `data` as one normal
 // entry and returns its raft index once the entry is committed AND applied locally (so a
@@ -18,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -33,6 +37,12 @@ class StateMachine {
   virtual ~StateMachine() = default;
   virtual void Apply(uint64_t index, absl::string_view data) = 0;  // committed normal entry
   virtual absl::StatusOr<std::string> Snapshot() = 0;               // serialize state
+  using Serializer = std::function<absl::StatusOr<std::string>()>;
+  virtual absl::StatusOr<Serializer> CaptureSnapshot() {
+    absl::StatusOr<std::string> s = Snapshot();
+    if (!s.ok()) return s.status();
+    return Serializer([data = std::move(*s)]() -> absl::StatusOr<std::string> { return data; });
+  }
   virtual absl::Status Restore(uint64_t index, absl::string_view snapshot) = 0;
 };
 

@@ -58,6 +58,37 @@ std::string Hex16(uint64_t v) {
   return buf;
 }
 
+// Writes a snapshot file atomically (temp file, fsync, rename, fsync dir) in 1 MiB chunks, each
+// written back before the next (sync_file_range), so a snapshot of tens of MiB never queues
+// one large flush in front of the WAL's fdatasync on the same disk: the log's commit latency
+// stays bounded by one chunk while a snapshot is written.
+absl::Status WriteSnapshotPaced(const std::string& dir, const std::string& name,
+                                absl::string_view data) {
+  const std::string path = absl::StrCat(dir, "/", name);
+  const std::string tmp = absl::StrCat(dir, "/.", name, ".tmp-", ::gettid());
+  ASSIGN_OR_RETURN(base::UniqueFd fd, base::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+  auto fail = [&](absl::Status s) {
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  constexpr size_t kChunk = 1 << 20;
+  for (size_t off = 0; off < data.size(); off += kChunk) {
+    absl::string_view chunk = data.substr(off, kChunk);
+    if (auto s = base::WriteAll(fd.get(), chunk, tmp); !s.ok()) return fail(s);
+    if (::sync_file_range(fd.get(), static_cast<off_t>(off), static_cast<off_t>(chunk.size()),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                              SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      return fail(base::ErrnoStatus(errno, "sync_file_range ", tmp));
+    }
+  }
+  if (::fsync(fd.get()) != 0) return fail(base::ErrnoStatus(errno, "fsync ", tmp));
+  fd.Reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return fail(base::ErrnoStatus(errno, "rename ", tmp, " to ", path));
+  }
+  return base::FsyncDir(dir);
+}
+
 }  // namespace
 
 std::string FrameRecord(absl::string_view payload) {
@@ -304,10 +335,9 @@ absl::Status Storage::WriteSnapshotFile(const SnapshotData& snap) {
   std::string out;
   Put32(out, Crc32c(body));
   out += body;
-  return base::WriteFileAtomic(
-      absl::StrCat(dir_, "/snap/", Hex16(snap.metadata.index()), "-", Hex16(snap.metadata.term()),
-                   ".snap"),
-      out, 0600);
+  return WriteSnapshotPaced(
+      dir_ + "/snap",
+      absl::StrCat(Hex16(snap.metadata.index()), "-", Hex16(snap.metadata.term()), ".snap"), out);
 }
 
 absl::Status Storage::DeleteOldSnapshots() {

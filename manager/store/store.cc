@@ -202,8 +202,15 @@ void MemoryStore::Apply(uint64_t index, absl::string_view data) {
   if (request_id != 0) Resolve(request_id, std::move(status), index);
 }
 
-absl::StatusOr<std::string> MemoryStore::Snapshot() {
-  std::shared_ptr<const State> s = Current();
+absl::StatusOr<std::string> MemoryStore::Snapshot() { return SerializeState(*Current()); }
+
+absl::StatusOr<raft::StateMachine::Serializer> MemoryStore::CaptureSnapshot() {
+  std::shared_ptr<const State> s = Current();  // immutable: safe to read from any thread
+  return Serializer([s] { return SerializeState(*s); });
+}
+
+absl::StatusOr<std::string> MemoryStore::SerializeState(const State& state) {
+  const State* s = &state;
   api::StoreSnapshot snapshot;
   for (Kind kind : kAllKinds) {
     s->ForEach(kind, [&](const ObjectPtr& o) {

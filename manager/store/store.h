@@ -120,6 +120,8 @@ class MemoryStore final : public raft::StateMachine {
   // but the version; the proposer (if local) gets the error.
   void Apply(uint64_t index, absl::string_view data) override;
   absl::StatusOr<std::string> Snapshot() override;
+  // Captures the current version (one pointer copy); the serializer runs on any thread.
+  absl::StatusOr<Serializer> CaptureSnapshot() override;
   absl::Status Restore(uint64_t index, absl::string_view snapshot) override;
 
   uint64_t version() const { return View().version(); }
@@ -135,6 +137,7 @@ class MemoryStore final : public raft::StateMachine {
   };
 
   std::shared_ptr<const State> Current() const;
+  static absl::StatusOr<std::string> SerializeState(const State& state);
   absl::StatusOr<uint64_t> Commit(Tx& tx);  // proposes (spends tx); requires write_mu_
   void Publish(std::shared_ptr<const State> next, std::vector<Change> changes);
   void Resolve(uint64_t request_id, absl::Status status, uint64_t index);

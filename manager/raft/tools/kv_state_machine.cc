@@ -14,11 +14,25 @@ void KvStateMachine::Apply(uint64_t, absl::string_view data) {
 }
 
 absl::StatusOr<std::string> KvStateMachine::Snapshot() {
+  std::lock_guard<std::mutex> l(mu_);
+  return Serialize(kv_);
+}
+
+absl::StatusOr<StateMachine::Serializer> KvStateMachine::CaptureSnapshot() {
+  std::shared_ptr<const std::map<std::string, std::string>> copy;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    copy = std::make_shared<const std::map<std::string, std::string>>(kv_);
+  }
+  return Serializer([copy] { return Serialize(*copy); });
+}
+
+absl::StatusOr<std::string> KvStateMachine::Serialize(
+    const std::map<std::string, std::string>& kv) {
   shoal::rafttest::AddMemberResponse unused;  // keeps the generated file linked
   (void)unused;
   std::string out;
-  std::lock_guard<std::mutex> l(mu_);
-  for (auto& [k, v] : kv_) {
+  for (auto& [k, v] : kv) {
     shoal::rafttest::PutRequest put;
     put.set_key(k);
     put.set_value(v);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,12 +17,15 @@ class KvStateMachine final : public StateMachine {
  public:
   void Apply(uint64_t index, absl::string_view data) override;
   absl::StatusOr<std::string> Snapshot() override;
+  // Copies the map on the apply thread; serializes on the snapshot writer thread.
+  absl::StatusOr<Serializer> CaptureSnapshot() override;
   absl::Status Restore(uint64_t index, absl::string_view snapshot) override;
 
   std::optional<std::string> Get(const std::string& key) const;
   size_t size() const;
 
  private:
+  static absl::StatusOr<std::string> Serialize(const std::map<std::string, std::string>& kv);
   mutable std::mutex mu_;
   std::map<std::string, std::string> kv_;
 };
