@@ -19,8 +19,9 @@
 //   assignments   OpenAssignments returns a stream whose first message is COMPLETE (the whole
 //                 set, assignments.h), then INCREMENTAL diffs, each sent after the set changed
 //                 and `assignment_batch_wait` passed to gather more; `results_in` is the store
-//                 version the set was computed at and `applies_to` the previous one. A new
-//                 stream (a reconnecting agent) starts with COMPLETE again.
+//                 version the set was computed at and `applies_to` the previous one. A
+//                 message over `max_message_bytes` is split into parts (`more` set on all but
+//                 the last). A new stream (a reconnecting agent) starts with COMPLETE again.
 //   task status   UpdateTaskStatus checks the whole request first: states agents may report
 //                 are ACCEPTED..REJECTED (InvalidArgument naming updates[i] otherwise); a task
 //                 assigned to another node fails the request with PERMISSION_DENIED; unknown
@@ -47,6 +48,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -79,6 +81,8 @@ struct DispatcherOptions {
   absl::Duration status_batch_interval = absl::Milliseconds(100);
   size_t status_batch_items = 10000;
   absl::Duration assignment_batch_wait = absl::Milliseconds(100);  // real time
+  // Assignment messages are split into parts of about this size (AssignmentsMessage.more).
+  size_t max_message_bytes = 1 << 20;
   int max_registrations = 3;
   absl::Duration registration_window = absl::Seconds(8);
   // Send the ingress network (endpoints, services) to every node (routing mesh).
@@ -205,6 +209,7 @@ class Dispatcher::AssignmentStream {
   uint64_t seen_gen_ = 0;
   std::string last_version_;
   SentSet sent_;
+  std::deque<api::AssignmentsMessage> parts_;  // the rest of a split message
 };
 
 }  // namespace shoal::manager::dispatcher

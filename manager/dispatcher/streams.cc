@@ -55,6 +55,11 @@ Dispatcher::AssignmentStream::~AssignmentStream() = default;
 
 absl::StatusOr<std::optional<api::AssignmentsMessage>> Dispatcher::AssignmentStream::Next(
     absl::Duration wait) {
+  if (!parts_.empty()) {
+    api::AssignmentsMessage part = std::move(parts_.front());
+    parts_.pop_front();
+    return part;
+  }
   {
     std::unique_lock<std::mutex> lock(d_->mu_);
     if (!first_) {
@@ -98,8 +103,28 @@ absl::StatusOr<std::optional<api::AssignmentsMessage>> Dispatcher::AssignmentStr
   first_ = false;
   last_version_ = absl::StrCat(view.version());
   msg.set_results_in(last_version_);
-  for (auto& c : changes) *msg.add_changes() = std::move(c);
-  return msg;
+  // Split into parts of at most max_message_bytes (a single larger change travels alone).
+  size_t bytes = 0;
+  for (auto& c : changes) {
+    size_t size = c.ByteSizeLong();
+    if (msg.changes_size() > 0 && bytes + size > d_->options_.max_message_bytes) {
+      api::AssignmentsMessage next;
+      next.set_type(msg.type());
+      next.set_applies_to(msg.applies_to());
+      next.set_results_in(msg.results_in());
+      msg.set_more(true);
+      parts_.push_back(std::move(msg));
+      msg = std::move(next);
+      bytes = 0;
+    }
+    bytes += size;
+    *msg.add_changes() = std::move(c);
+  }
+  if (parts_.empty()) return msg;
+  parts_.push_back(std::move(msg));
+  api::AssignmentsMessage first = std::move(parts_.front());
+  parts_.pop_front();
+  return first;
 }
 
 }  // namespace shoal::manager::dispatcher

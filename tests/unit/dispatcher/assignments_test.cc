@@ -1,6 +1,7 @@
 // Assignments through the real gRPC service: COMPLETE then versioned INCREMENTAL messages,
 // secrets and configs only where used, network state (endpoints, services), reconnects.
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "gmock/gmock.h"
@@ -269,6 +270,48 @@ TEST_F(AssignmentsTest, ReconnectingAgentGetsAFreshCompleteSet) {
   auto stale = agent.Assignments(old_session);
   ASSERT_TRUE(stale->Finished().has_value());
   EXPECT_EQ(stale->Finished()->error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+class SplitAssignmentsTest : public AssignmentsTest {
+ protected:
+  DispatcherOptions Options() override {
+    DispatcherOptions o = AssignmentsTest::Options();
+    o.max_message_bytes = 2000;
+    return o;
+  }
+};
+
+TEST_F(SplitAssignmentsTest, LargeSetsTravelInBoundedParts) {
+  AddNode("node1");
+  for (int i = 0; i < 40; ++i) {
+    api::Task t = MakeTask(absl::StrCat("task", i), "node1");
+    t.mutable_spec()->mutable_container()->add_env("PAD=" + std::string(200, 'x'));
+    Create(t);
+  }
+  auto agent = Agent("node1");
+  auto session = agent.OpenSession();
+  auto stream = agent.Assignments();
+  std::set<std::string> got;
+  size_t i = 0;
+  std::string version;
+  for (;; ++i) {
+    const auto& part = Next(*stream, i);
+    EXPECT_EQ(part.type(), api::AssignmentsMessage::TYPE_COMPLETE);
+    EXPECT_LE(part.ByteSizeLong(), 2000u + 400u);
+    if (i == 0) version = part.results_in();
+    EXPECT_EQ(part.results_in(), version);
+    for (const auto& c : Changes(part)) got.insert(c);
+    if (!part.more()) break;
+    if (i > 100) break;
+  }
+  EXPECT_GT(i, 2u);
+  EXPECT_EQ(got.size(), 40u);
+  // The diff after it chains on the whole set.
+  Create(MakeTask("late", "node1"));
+  const auto& inc = Next(*stream, i + 1);
+  EXPECT_EQ(inc.applies_to(), version);
+  EXPECT_FALSE(inc.more());
+  EXPECT_THAT(Changes(inc), ElementsAre("UPDATE t/late"));
 }
 
 }  // namespace
