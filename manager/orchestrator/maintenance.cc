@@ -43,6 +43,11 @@ absl::Status ReapTasks(store::Tx& tx, const std::string& service_id, int64_t ret
     }
   }
   if (retention < 0 || service == nullptr) return absl::OkStatus();
+  // The restart policy counts attempts over this history: keep enough of it (as SwarmKit).
+  const uint64_t attempts = service->spec().task().restart().max_attempts();
+  if (attempts > 0 && static_cast<uint64_t>(retention) < attempts + 1) {
+    retention = static_cast<int64_t>(attempts + 1);
+  }
   for (auto& [_, history] : groups) {
     if (history.size() <= static_cast<size_t>(retention)) continue;
     std::sort(history.begin(), history.end(), [](const TaskPtr& a, const TaskPtr& b) {

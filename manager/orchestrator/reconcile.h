@@ -67,7 +67,9 @@ absl::Status StartDelayedTasks(store::Tx& tx, absl::Time now);
 
 // Task history: keeps at most `retention` finished tasks per slot (replicated) or per node
 // (global), deleting the oldest; deletes desired-REMOVE tasks once they have stopped or never
-// reached a node; deletes tasks whose service is gone once stopped. retention < 0 keeps all.
+// reached a node; deletes tasks whose service is gone once stopped. retention < 0 keeps all;
+// with restart.max_attempts > 0 at least max_attempts + 1 are kept (the attempt count needs
+// them).
 absl::Status ReapTasks(store::Tx& tx, const std::string& service_id, int64_t retention);
 
 }  // namespace shoal::manager::orchestrator

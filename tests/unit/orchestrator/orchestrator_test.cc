@@ -303,5 +303,24 @@ TEST_F(OrchestratorTest, ReplicatedJobNeverExceedsMaxConcurrent) {
   EXPECT_EQ(Tasks(s.id()).size(), 4u);
 }
 
+TEST_F(OrchestratorTest, ReaperKeepsTheHistoryMaxAttemptsCounts) {
+  AddNode("n1");
+  auto s = MakeService([](api::Service& s) {
+    s.mutable_spec()->mutable_replicated()->set_replicas(1);
+    s.mutable_spec()->mutable_task()->mutable_restart()->mutable_delay()->set_seconds(0);
+    s.mutable_spec()->mutable_task()->mutable_restart()->set_max_attempts(4);
+  });
+  Reconcile(s);
+  for (int i = 0; i < 10; ++i) {
+    auto runnable = RunnableTasks(s.id());
+    if (runnable.empty() || runnable[0]->status().state() == api::TASK_STATE_FAILED) break;
+    Run(runnable[0], "n1", api::TASK_STATE_FAILED);
+    Reconcile(s);
+    // Reaping with a retention of 2 must not let the slot restart more than 4 times.
+    ASSERT_TRUE(store_.Update([&](store::Tx& tx) { return ReapTasks(tx, s.id(), 2); }).ok());
+  }
+  EXPECT_EQ(Tasks(s.id()).size(), 5u);  // the original and four restarts, all kept
+}
+
 }  // namespace
 }  // namespace shoal::manager::orchestrator
