@@ -285,6 +285,35 @@ absl::Status Mesh::Validate(const std::vector<ServiceConfig>& services) const {
   return Plan(services).status();
 }
 
+nft::Table TaskIngressFilter(const std::string& ifname,
+                             const std::set<std::pair<uint8_t, uint16_t>>& targets) {
+  nft::Table t;
+  t.family = nft::Family::kIp;
+  t.name = "shoal-task-ingress";
+  t.chains.push_back({"input", nft::BaseChain{nft::ChainType::kFilter, nft::Hook::kInput,
+                                              nft::kPriorityFilter, false}});
+  nft::Set set;
+  set.name = "published";
+  set.key = {nft::FieldType::kInetProto, nft::FieldType::kInetService};
+  for (auto [proto, port] : targets) {
+    nft::Element e;
+    e.key = {nft::Proto(proto), nft::Port(port)};
+    set.elements.push_back(std::move(e));
+  }
+  t.sets.push_back(std::move(set));
+  t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, "input")
+                        .IifName(ifname)
+                        .CtState(nft::kCtEstablished | nft::kCtRelated)
+                        .Verdict(nft::Accept()));
+  t.rules.push_back(nft::RuleBuilder(nft::Family::kIp, "input")
+                        .IifName(ifname)
+                        .InSet({nft::Field::kL4Proto, nft::Field::kDport}, "published")
+                        .Verdict(nft::Accept()));
+  t.rules.push_back(
+      nft::RuleBuilder(nft::Family::kIp, "input").IifName(ifname).Verdict(nft::Drop()));
+  return t;
+}
+
 absl::Status Converge(LbSandbox& sandbox, const std::vector<Service>& want) {
   std::map<std::string, Service> have;
   for (Service& s : sandbox.Services()) have[s.name] = std::move(s);

@@ -150,6 +150,20 @@ class Mesh {
   bool node_table_ = false;
 };
 
+// The filter a task's namespace gets on its ingress leg (reference/dataplane.md §4.3 step 4:
+// Docker drops everything to the ingress address but the published target ports):
+//
+//   table ip shoal-task-ingress
+//     chain input (filter, input, 0):
+//       iifname <ifname> ct state established,related accept
+//       iifname <ifname> meta l4proto . th dport @published accept
+//       iifname <ifname> drop
+//
+// `targets` = (protocol, target port) of the task's ingress-published ports. Apply it with
+// kernel::nft::SyncTable on the task's namespace (level-triggered).
+kernel::nft::Table TaskIngressFilter(const std::string& ifname,
+                                     const std::set<std::pair<uint8_t, uint16_t>>& targets);
+
 // Applies `want` to `sandbox` as one change (upsert what differs, remove what is gone).
 absl::Status Converge(LbSandbox& sandbox, const std::vector<Service>& want);
 

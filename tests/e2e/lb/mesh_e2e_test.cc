@@ -23,6 +23,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
+#include "kernel/nft/netlink_nft.h"
+#include "kernel/nft/plan.h"
 #include "tests/e2e/lb/mesh_lab.h"
 #include "tests/testing/priv.h"
 
@@ -234,6 +236,26 @@ TEST_F(MeshE2eTest, RemovedBackendGetsNoNewConnectionsWhileAnOpenOneCompletes) {
   }
   ASSERT_EQ(::write(conn.get(), "pong\n", 5), 5);
   EXPECT_EQ(ReadLine(conn.get()), "pong") << "established connection broke on removal";
+}
+
+TEST_F(MeshE2eTest, TaskIngressLegAcceptsOnlyPublishedTargetPorts) {
+  ASSERT_TRUE(ApplyAll({Web()}).ok());
+  auto n = kernel::nft::OpenNft(lab_->fd("b1"));
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_TRUE(kernel::nft::SyncTable(**n, TaskIngressFilter("eth1", {{6, 80}})).ok());
+  int ingress_sbox = lab_->mesh(0).ingress_sandbox()->fd();
+  auto web = lab::RunIn(ingress_sbox, "curl -s -m 3 http://10.255.0.11:80/");
+  ASSERT_TRUE(web.ok());
+  EXPECT_EQ(web->output, "b1\n");
+  auto other = lab::RunIn(ingress_sbox, "curl -s -m 2 http://10.255.0.11:9000/; echo rc=$?");
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->output.find("rc=28"), std::string::npos) << "not dropped: " << other->output;
+  // The app network leg is untouched, and the routing mesh still reaches b1.
+  auto app = lab_->Run("c0", "echo x | nc -w 2 10.20.1.11 9000 | head -n 1");
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(app->output, "b1\n");
+  auto seen = FromOutside(absl::StrCat("http://", lab_->lab().host(0).ip.ToString(), ":8080/"), 30);
+  EXPECT_EQ(Distinct(seen), kAll) << ::testing::PrintToString(seen);
 }
 
 TEST_F(MeshE2eTest, ServiceWithEveryBackendDrainedRejectsInsteadOfHanging) {
