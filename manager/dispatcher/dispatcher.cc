@@ -217,8 +217,14 @@ absl::StatusOr<absl::Duration> Dispatcher::Heartbeat(absl::string_view node_id,
                                                      absl::string_view session_id) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(SessionPtr s, Current(node_id, session_id));
+  absl::Time now = clock_.Now();
+  if (now >= s->expires) {  // the timer will mark it down
+    return absl::NotFoundError(
+        absl::StrCat("the session of node ", node_id, " expired (no heartbeat within ",
+                     options_.missed_heartbeats, " periods): open a new Session"));
+  }
   absl::Duration period = JitteredPeriod();
-  s->expires = clock_.Now() + period * options_.missed_heartbeats;
+  s->expires = now + period * options_.missed_heartbeats;
   return period;
 }
 

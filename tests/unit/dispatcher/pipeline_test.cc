@@ -64,6 +64,7 @@ class PipelineTest : public DispatcherFixture {
   void Round() {
     (void)loop_.RunOnce(absl::ZeroDuration());
     for (auto& [id, n] : nodes_) {
+      ASSERT_TRUE(n.agent->Heartbeat().ok()) << id;
       while (n.view.applied < n.assignments->count()) {
         n.view.Apply(*n.assignments->Wait(n.view.applied));
       }
