@@ -31,11 +31,10 @@ Role FromApiRole(api::NodeRole role) {
 
 }  // namespace
 
-absl::StatusOr<api::Cluster> InitCluster(store::MemoryStore& store, base::Clock& clock,
-                                         base::Random& random) {
-  if (auto existing = GetCluster(store.View()); existing.ok()) return **existing;
+absl::StatusOr<ClusterBootstrap> PrepareCluster(base::Clock& clock, base::Random& random) {
   ASSIGN_OR_RETURN(RootCA root, RootCA::Create(clock, random));
-  api::Cluster cluster;
+  ClusterBootstrap b;
+  api::Cluster& cluster = b.cluster;
   cluster.set_id(base::NewId(random));
   cluster.mutable_spec()->mutable_annotations()->set_name(kDefaultClusterName);
   auto* rc = cluster.mutable_root_ca();
@@ -47,22 +46,7 @@ absl::StatusOr<api::Cluster> InitCluster(store::MemoryStore& store, base::Clock&
   cluster.add_default_address_pool("10.0.0.0/8");
   cluster.set_subnet_size(24);
   cluster.set_vxlan_udp_port(4789);
-  auto r = store.Update([&](store::Tx& tx) -> absl::Status {
-    if (!tx.Find<api::Cluster>(store::ByName(kDefaultClusterName)).empty()) {
-      return absl::AlreadyExistsError("cluster exists");
-    }
-    return tx.Create(cluster);
-  });
-  if (!r.ok() && !absl::IsAlreadyExists(r.status())) return r.status();
-  ASSIGN_OR_RETURN(auto stored, GetCluster(store.View()));
-  return *stored;
-}
 
-absl::StatusOr<JoinResult> BootstrapCluster(store::MemoryStore& store, base::Clock& clock,
-                                            base::Random& random) {
-  ASSIGN_OR_RETURN(api::Cluster cluster, InitCluster(store, clock, random));
-  ASSIGN_OR_RETURN(RootCA root,
-                   RootCA::FromPem(cluster.root_ca().ca_cert(), cluster.root_ca().ca_key()));
   ASSIGN_OR_RETURN(PKeyPtr key, GenerateP256Key());
   ASSIGN_OR_RETURN(std::string key_pem, KeyToPem(key.get()));
   ASSIGN_OR_RETURN(std::string csr, CreateCsrPem(key.get(), "shoal-node"));
@@ -72,7 +56,7 @@ absl::StatusOr<JoinResult> BootstrapCluster(store::MemoryStore& store, base::Clo
   options.role = Role::kManager;
   options.validity = NodeCertValidity(cluster);
   ASSIGN_OR_RETURN(std::string cert, root.IssueNodeCertificate(csr, options, clock, random));
-  api::Node node;
+  api::Node& node = b.node;
   node.set_id(options.node_id);
   node.mutable_spec()->set_desired_role(api::NODE_ROLE_MANAGER);
   node.mutable_spec()->set_membership(api::NodeSpec::MEMBERSHIP_ACCEPTED);
@@ -83,13 +67,46 @@ absl::StatusOr<JoinResult> BootstrapCluster(store::MemoryStore& store, base::Clo
   c->set_state(api::Certificate::ISSUANCE_ISSUED);
   c->set_certificate(cert);
   c->set_cn(node.id());
-  RETURN_IF_ERROR(store.Update([&](store::Tx& tx) { return tx.Create(node); }).status());
-  JoinResult result;
-  ASSIGN_OR_RETURN(result.identity, root.VerifyNodeCertificate(cert, clock.Now()));
-  result.tls.root_pem = root.cert_pem();
-  result.tls.cert_pem = std::move(cert);
-  result.tls.key_pem = std::move(key_pem);
-  return result;
+  ASSIGN_OR_RETURN(b.self.identity, root.VerifyNodeCertificate(cert, clock.Now()));
+  b.self.tls.root_pem = root.cert_pem();
+  b.self.tls.cert_pem = std::move(cert);
+  b.self.tls.key_pem = std::move(key_pem);
+  return b;
+}
+
+absl::Status StoreCluster(store::MemoryStore& store, const ClusterBootstrap& b) {
+  return store
+      .Update([&](store::Tx& tx) -> absl::Status {
+        if (!tx.Find<api::Cluster>(store::ByName(kDefaultClusterName)).empty()) {
+          return absl::AlreadyExistsError("the cluster object exists already");
+        }
+        RETURN_IF_ERROR(tx.Create(b.cluster));
+        return tx.Create(b.node);
+      })
+      .status();
+}
+
+absl::StatusOr<api::Cluster> InitCluster(store::MemoryStore& store, base::Clock& clock,
+                                         base::Random& random) {
+  if (auto existing = GetCluster(store.View()); existing.ok()) return **existing;
+  ASSIGN_OR_RETURN(ClusterBootstrap b, PrepareCluster(clock, random));
+  // Only the cluster object: InitCluster is for tests that add their own nodes.
+  auto r = store.Update([&](store::Tx& tx) -> absl::Status {
+    if (!tx.Find<api::Cluster>(store::ByName(kDefaultClusterName)).empty()) {
+      return absl::AlreadyExistsError("cluster exists");
+    }
+    return tx.Create(b.cluster);
+  });
+  if (!r.ok() && !absl::IsAlreadyExists(r.status())) return r.status();
+  ASSIGN_OR_RETURN(auto stored, GetCluster(store.View()));
+  return *stored;
+}
+
+absl::StatusOr<JoinResult> BootstrapCluster(store::MemoryStore& store, base::Clock& clock,
+                                            base::Random& random) {
+  ASSIGN_OR_RETURN(ClusterBootstrap b, PrepareCluster(clock, random));
+  RETURN_IF_ERROR(StoreCluster(store, b));
+  return b.self;
 }
 
 absl::StatusOr<std::shared_ptr<const api::Cluster>> GetCluster(const store::ReadTx& tx) {

@@ -37,14 +37,25 @@ namespace api = ::shoal::api::v1;
 
 inline constexpr char kDefaultClusterName[] = "default";
 
-// Creates the Cluster object with a new root CA and join tokens, unless it exists; returns it.
-absl::StatusOr<api::Cluster> InitCluster(store::MemoryStore& store, base::Clock& clock,
-                                         base::Random& random);
+// A new cluster, prepared off-line: the Cluster object (root CA with key, join tokens, default
+// address pool) and this node's Node object with a manager certificate whose key is generated
+// here. `self` holds the TLS material (so raft can start with mTLS before anything is stored).
+struct ClusterBootstrap {
+  api::Cluster cluster;
+  api::Node node;
+  JoinResult self;
+};
+absl::StatusOr<ClusterBootstrap> PrepareCluster(base::Clock& clock, base::Random& random);
+// Writes both objects in one transaction; AlreadyExists when a cluster object exists.
+absl::Status StoreCluster(store::MemoryStore& store, const ClusterBootstrap& bootstrap);
 
-// `shoal swarm init`: InitCluster, then a manager certificate for this node (key generated here)
-// and its Node object (role manager, membership ACCEPTED).
+// `shoal swarm init` in one step: PrepareCluster + StoreCluster.
 absl::StatusOr<JoinResult> BootstrapCluster(store::MemoryStore& store, base::Clock& clock,
                                             base::Random& random);
+
+// Tests: creates only the Cluster object unless one exists; returns it.
+absl::StatusOr<api::Cluster> InitCluster(store::MemoryStore& store, base::Clock& clock,
+                                         base::Random& random);
 
 // The Cluster object, or FailedPrecondition when the cluster was never initialized.
 absl::StatusOr<std::shared_ptr<const api::Cluster>> GetCluster(const store::ReadTx& tx);

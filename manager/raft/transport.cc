@@ -114,6 +114,7 @@ void Transport::SenderLoop(Peer* p) {
     args.SetMaxSendMessageSize(-1);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+    if (!opts_.ssl_target_name.empty()) args.SetSslTargetNameOverride(opts_.ssl_target_name);
     auto channel = grpc::CreateCustomChannel(addr, opts_.channel_credentials, args);
     auto stub = api::Raft::NewStub(channel);
     grpc::ClientContext ctx;

@@ -32,6 +32,9 @@ namespace api = ::shoal::api::v1;
 
 struct TransportOptions {
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials;  // null: insecure
+  // With TLS credentials: the name the peers' certificates are checked against (managers are
+  // dialled by role name, "shoal-manager", whatever their address). Empty: the address host.
+  std::string ssl_target_name;
   size_t queue_limit = 4096;                                       // messages per peer
 };
 

@@ -1,0 +1,235 @@
+// In-process multi-manager clusters: real raft over mTLS gRPC on loopback, real stores, the
+// leader components moving with leadership. Each manager has its own state directory.
+#include "manager/node/manager.h"
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "api/control.grpc.pb.h"
+#include "api/dispatcher.grpc.pb.h"
+#include "base/clock.h"
+#include "base/random.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "manager/ca/join.h"
+#include "manager/ca/tls.h"
+
+namespace shoal::manager::node {
+namespace {
+
+namespace api = ::shoal::api::v1;
+
+bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout = absl::Seconds(20)) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (cond()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return cond();
+}
+
+class ManagerClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/shoal-mgr-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    for (auto& m : managers_) {
+      if (m) m->Stop();
+    }
+    managers_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+
+  ManagerOptions Options(int i) {
+    ManagerOptions o;
+    o.state_dir = absl::StrCat(dir_, "/m", i);
+    o.listen_addr = "127.0.0.1:0";
+    o.control_socket = absl::StrCat(dir_, "/m", i, ".sock");
+    o.clock = &clock_;
+    o.random = &random_;
+    return o;
+  }
+  Manager* StartInit() {
+    ManagerOptions o = Options(0);
+    o.init = true;
+    auto m = Manager::Start(o);
+    EXPECT_TRUE(m.ok()) << m.status();
+    if (!m.ok()) return nullptr;
+    managers_.push_back(*std::move(m));
+    return managers_.back().get();
+  }
+  Manager* StartJoin(int i, const std::string& via, const std::string& token) {
+    ManagerOptions o = Options(i);
+    o.join_addr = via;
+    o.join_token = token;
+    auto m = Manager::Start(o);
+    EXPECT_TRUE(m.ok()) << m.status();
+    if (!m.ok()) return nullptr;
+    managers_.push_back(*std::move(m));
+    return managers_.back().get();
+  }
+  // Three managers; returns once all three are raft voters.
+  void StartThree() {
+    Manager* m0 = StartInit();
+    ASSERT_NE(m0, nullptr);
+    auto tokens = m0->JoinTokens();
+    ASSERT_TRUE(tokens.ok());
+    ASSERT_NE(StartJoin(1, m0->address(), tokens->second), nullptr);
+    ASSERT_NE(StartJoin(2, m0->address(), tokens->second), nullptr);
+    ASSERT_TRUE(WaitFor([&] {
+      auto st = m0->RaftStatus();
+      return st.members.size() == 3 && st.learners.empty();
+    })) << "the joiners never became voters";
+  }
+  Manager* Leader() {
+    for (auto& m : managers_) {
+      if (m && m->IsLeader()) return m.get();
+    }
+    return nullptr;
+  }
+  std::unique_ptr<api::Control::Stub> LocalControl(int i) {
+    return api::Control::NewStub(grpc::CreateChannel(
+        absl::StrCat("unix:", dir_, "/m", i, ".sock"), grpc::InsecureChannelCredentials()));
+  }
+  grpc::Status CreateService(api::Control::Stub& stub, const std::string& name, int replicas,
+                             api::Service* out = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    api::CreateServiceRequest req;
+    req.mutable_spec()->mutable_annotations()->set_name(name);
+    req.mutable_spec()->mutable_replicated()->set_replicas(replicas);
+    req.mutable_spec()->mutable_task()->mutable_container()->set_image("busybox");
+    api::CreateServiceResponse resp;
+    auto s = stub.CreateService(&ctx, req, &resp);
+    if (out) *out = resp.service();
+    return s;
+  }
+  static size_t TasksOf(Manager& m, const std::string& service_id) {
+    return m.store().View().Find<api::Task>(store::ByServiceId(service_id)).size();
+  }
+  int IndexOf(Manager* m) {
+    for (size_t i = 0; i < managers_.size(); ++i) {
+      if (managers_[i].get() == m) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  base::RealClock clock_;
+  base::SystemRandom random_;
+  std::string dir_;
+  std::vector<std::unique_ptr<Manager>> managers_;
+};
+
+TEST_F(ManagerClusterTest, ThreeManagersReplicateAndTheLeaderCreatesTasks) {
+  StartThree();
+  ASSERT_EQ(managers_.size(), 3u);
+  Manager* leader = Leader();
+  ASSERT_NE(leader, nullptr);
+  api::Service svc;
+  auto stub = LocalControl(IndexOf(leader));
+  ASSERT_TRUE(CreateService(*stub, "web", 3, &svc).ok());
+  // Every replica sees the service and the three tasks the leader's orchestrator created.
+  for (auto& m : managers_) {
+    ASSERT_TRUE(WaitFor([&] { return TasksOf(*m, svc.id()) == 3; }))
+        << "manager " << m->identity().node_id << " has " << TasksOf(*m, svc.id()) << " tasks";
+    EXPECT_NE(m->store().View().Get<api::Service>(svc.id()), nullptr);
+  }
+  // Three manager Node objects with manager certificates.
+  auto nodes = leader->store().View().Find<api::Node>(store::All());
+  EXPECT_EQ(nodes.size(), 3u);
+  for (const auto& n : nodes) EXPECT_EQ(n->role(), api::NODE_ROLE_MANAGER);
+  // The leader records every manager's raft id and address, and which one leads.
+  EXPECT_TRUE(WaitFor([&] {
+    int leaders = 0, with_addr = 0;
+    for (const auto& n : leader->store().View().Find<api::Node>(store::All())) {
+      leaders += n->manager_status().leader() ? 1 : 0;
+      with_addr += n->manager_status().addr().empty() ? 0 : 1;
+    }
+    return leaders == 1 && with_addr == 3;
+  })) << "Node.manager_status not published";
+}
+
+TEST_F(ManagerClusterTest, FollowerRefusesWritesAndNamesTheLeader) {
+  StartThree();
+  Manager* leader = Leader();
+  ASSERT_NE(leader, nullptr);
+  int follower = (IndexOf(leader) + 1) % 3;
+  auto stub = LocalControl(follower);
+  auto s = CreateService(*stub, "web", 1);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_EQ(managers_[follower]->leader_address(), leader->address());
+}
+
+TEST_F(ManagerClusterTest, LeaderLossMovesTheLeaderComponents) {
+  StartThree();
+  Manager* old = Leader();
+  ASSERT_NE(old, nullptr);
+  int old_index = IndexOf(old);
+  old->Stop();
+  Manager* next = nullptr;
+  ASSERT_TRUE(WaitFor([&] {
+    for (size_t i = 0; i < managers_.size(); ++i) {
+      if (static_cast<int>(i) != old_index && managers_[i]->IsLeader()) next = managers_[i].get();
+    }
+    return next != nullptr;
+  })) << "no new leader among the two remaining managers";
+  api::Service svc;
+  auto stub = LocalControl(IndexOf(next));
+  ASSERT_TRUE(WaitFor([&] { return CreateService(*stub, "after", 2, &svc).ok(); }));
+  EXPECT_TRUE(WaitFor([&] { return TasksOf(*next, svc.id()) == 2; }))
+      << "the new leader's orchestrator did not create the tasks";
+}
+
+TEST_F(ManagerClusterTest, RestartedManagerCatchesUpFromItsStateDir) {
+  StartThree();
+  Manager* leader = Leader();
+  ASSERT_NE(leader, nullptr);
+  int victim = (IndexOf(leader) + 1) % 3;
+  std::string node_id = managers_[victim]->identity().node_id;
+  std::string addr = managers_[victim]->address();  // peers know it by this address
+  managers_[victim]->Stop();
+  managers_[victim].reset();
+  api::Service svc;
+  auto stub = LocalControl(IndexOf(leader));
+  ASSERT_TRUE(CreateService(*stub, "while-down", 1, &svc).ok());
+
+  ManagerOptions o = Options(victim);
+  o.listen_addr = addr;
+  auto restarted = Manager::Start(o);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  managers_[victim] = *std::move(restarted);
+  EXPECT_EQ(managers_[victim]->identity().node_id, node_id) << "same identity after restart";
+  EXPECT_TRUE(WaitFor([&] {
+    return managers_[victim]->store().View().Get<api::Service>(svc.id()) != nullptr;
+  })) << "the restarted manager never caught up";
+}
+
+TEST_F(ManagerClusterTest, WorkerTokenCannotJoinAsAManagerAndWorkersCannotUseControl) {
+  Manager* m0 = StartInit();
+  ASSERT_NE(m0, nullptr);
+  auto tokens = m0->JoinTokens();
+  ASSERT_TRUE(tokens.ok());
+  ManagerOptions o = Options(1);
+  o.join_addr = m0->address();
+  o.join_token = tokens->first;
+  auto bad = Manager::Start(o);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+
+  auto worker = ca::Join(m0->address(), tokens->first, clock_);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  auto control = api::Control::NewStub(
+      ca::DialManager(m0->address(), ca::ChannelCredentials(worker->tls)));
+  grpc::ClientContext ctx;
+  api::ListNodesResponse resp;
+  EXPECT_EQ(control->ListNodes(&ctx, {}, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+}  // namespace
+}  // namespace shoal::manager::node
