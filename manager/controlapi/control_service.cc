@@ -175,6 +175,16 @@ grpc::Status ControlService::UpdateService(grpc::ServerContext*, const api::Upda
     *next.mutable_previous_spec() = current->spec();
     next.set_previous_spec_version(current->spec_version());
     next.set_spec_version(current->spec_version() + 1);
+    if (req->rollback()) {
+      // Marks the change as a rollback so the orchestrator rolls it out with the rollback
+      // config (manager/orchestrator/update.h); unmarked it would roll as an ordinary update.
+      api::UpdateStatus* us = next.mutable_update_status();
+      us->Clear();
+      us->set_state(api::UpdateStatus::STATE_ROLLBACK_STARTED);
+      us->set_spec_version(next.spec_version());
+      us->set_message("manually requested rollback");
+      us->mutable_started_at()->set_seconds(absl::ToUnixSeconds(clock_now()));
+    }
     return tx.Update(next);
   });
   if (!r.ok()) return ToGrpc(r.status());

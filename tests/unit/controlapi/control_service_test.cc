@@ -130,6 +130,10 @@ TEST_F(ControlServiceTest, UpdateChecksVersionAndModeAndKeepsPreviousSpec) {
     rb.set_rollback(true);
     ASSERT_TRUE(stub_->UpdateService(&ctx, rb, &resp).ok());
     EXPECT_EQ(resp.service().spec().replicated().replicas(), 1u);
+    // Marked as a rollback of exactly this spec version (the orchestrator then rolls it out
+    // with the rollback config).
+    EXPECT_EQ(resp.service().update_status().state(), api::UpdateStatus::STATE_ROLLBACK_STARTED);
+    EXPECT_EQ(resp.service().update_status().spec_version(), resp.service().spec_version());
   }
 }
 
