@@ -9,7 +9,8 @@
 #
 # Usage: bench/raft/compare.sh [BUILD_DIR]
 #   env: RAFT_BENCH_SECS (10), RAFT_BENCH_ROUNDS (3), RAFT_BENCH_CLIENTS ("1 16 256"),
-#        RAFT_BENCH_KILLS (20; 0 skips the failover part)
+#        RAFT_BENCH_KILLS (20; 0 skips the failover part),
+#        RAFT_BENCH_SHOAL_ARGS (extra shoal-raft-server flags, e.g. timing experiments)
 set -euo pipefail
 build=${1:-build}
 secs=${RAFT_BENCH_SECS:-10}
@@ -42,7 +43,7 @@ etcd_eps="127.0.0.1:$(ecp 1),127.0.0.1:$(ecp 2),127.0.0.1:$(ecp 3)"
 
 start_shoal() {
   "$srv" --id "$1" --listen "127.0.0.1:$(sp "$1")" --dir "$work/shoal$1" \
-    --cluster "$shoal_cluster" --snapshot-interval 100000 --log-level warn \
+    --cluster "$shoal_cluster" --snapshot-interval 100000 --log-level warn ${RAFT_BENCH_SHOAL_ARGS:-} \
     >>"$work/shoal$1.log" 2>&1 &
   spid[$1]=$!
 }

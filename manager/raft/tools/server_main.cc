@@ -176,6 +176,10 @@ int Main(int argc, char** argv) {
   app.add_option("--cluster", cluster, "initial members id=host:port,... (new cluster)");
   app.add_option("--join", join, "address of a member of an existing cluster");
   app.add_option("--tick-ms", tick_ms, "raft tick in milliseconds (default 100)");
+  app.add_option("--election-tick", opts.raft.election_tick, "election timeout in ticks (10)");
+  app.add_option("--heartbeat-tick", opts.raft.heartbeat_tick, "heartbeat interval in ticks (1)");
+  app.add_option("--election-jitter", opts.raft.election_jitter_ticks,
+                 "extra random election ticks, [0, n) (0: election-tick / 2)");
   app.add_option("--snapshot-interval", opts.snapshot_interval, "entries between snapshots");
   app.add_option("--snapshot-keep", opts.snapshot_keep, "entries kept after a snapshot");
   app.add_flag("--unsafe-no-fsync", no_sync, "skip fdatasync (never for real data)");
