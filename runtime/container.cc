@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -208,6 +209,15 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
                                          kernel::RenderIdMap(spec.gid_mappings),
                                          /*deny_setgroups=*/geteuid() != 0);
     if (!s.ok()) return base::Annotate(s, "uid_mappings/gid_mappings: kernel rejected the maps");
+    // Raising a hard limit needs CAP_SYS_RESOURCE in the initial user namespace, which the
+    // child no longer has: set the limits from here (runc prlimits from the parent too); the
+    // child's setrlimit of the same values is then no raise.
+    for (const ProcessPlan::Limit& l : plan->process.rlimits) {
+      struct rlimit rl = {l.soft, l.hard};
+      if (prlimit(r.pid, static_cast<__rlimit_resource>(l.resource), &rl, nullptr) != 0) {
+        return base::ErrnoStatus(errno, "process.rlimits: prlimit of the container");
+      }
+    }
     RETURN_IF_ERROR(c->cgroup_->Delegate(*kernel::MapToHost(spec.uid_mappings, 0),
                                          *kernel::MapToHost(spec.gid_mappings, 0)));
   }

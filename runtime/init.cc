@@ -158,11 +158,15 @@ void SetupStdio(const ProcessPlan& p, int sock) {
 
 // Order (runtime.md §4, crun set_required_caps): seccomp first when !NNP (loading needs
 // CAP_SYS_ADMIN), bounding set, KEEPCAPS, groups/gid/uid, capset, ambient, NNP.
-void ApplySecurity(const ProcessPlan& p, int sock) {
+void ApplyRlimits(const ProcessPlan& p, int sock) {
   for (const ProcessPlan::Limit& l : p.rlimits) {
     struct rlimit r = {l.soft, l.hard};
     Check(sock, setrlimit(static_cast<__rlimit_resource>(l.resource), &r), "setrlimit");
   }
+}
+
+void ApplySecurity(const ProcessPlan& p, int sock) {
+  ApplyRlimits(p, sock);
   if (p.seccomp && !p.no_new_privs) {
     CheckNeg(sock,
              kernel::LoadFilter(p.seccomp->insns.data(),
@@ -282,6 +286,8 @@ void RunInit(const InitPlan& plan, int sock) {
 void RunExecHelper(const ProcessPlan& process, const int* ns_fds, const int* ns_types, int ns_count,
                    int sock) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // Before joining a user namespace, while raising a hard limit is still possible.
+  ApplyRlimits(process, sock);
   for (int i = 0; i < ns_count; ++i) {
     Check(sock, setns(ns_fds[i], ns_types[i]), "setns");
   }

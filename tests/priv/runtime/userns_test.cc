@@ -1,10 +1,14 @@
 // User namespaces (ContainerSpec.uid_mappings/gid_mappings), observed from inside with the
 // probe and busybox and from the host through /proc and file ownership.
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -28,8 +32,8 @@ class UsernsTest : public RuntimeTest {
     RuntimeTest::SetUpTestSuite();
     if (geteuid() != 0) return;
     mapped_image_ = absl::StrCat("/tmp/shoaltest-rt-userns-", getpid());
-    std::string cmd = absl::StrCat("cp -a ", image_, " ", mapped_image_, " && chown -R ",
-                                   kHostBase, ":", kHostBase, " ", mapped_image_);
+    std::string cmd = absl::StrCat("cp -a ", image_, " ", mapped_image_, " && chown -R ", kHostBase,
+                                   ":", kHostBase, " ", mapped_image_);
     ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
   }
   static void TearDownTestSuite() {
@@ -144,10 +148,10 @@ TEST_F(UsernsTest, RootInsideIsTheMappedUserOutside) {
   // Its capabilities hold in its own user namespace only: CAP_DAC_OVERRIDE does not cover a
   // directory of the host's root, CAP_MKNOD does not allow device nodes (both work without a
   // user namespace: see DevicesAndSymlinksInFreshDev), the default devices still work.
-  auto [denied, denied_code] = Exec(
-      **c, {"sh", "-c",
-            "touch /hostroot/x 2>&1; mknod /tmp/null2 c 1 3 2>&1; echo hi > /dev/null && "
-            "echo null-ok; head -c 4 /dev/zero | wc -c"});
+  auto [denied, denied_code] =
+      Exec(**c, {"sh", "-c",
+                 "touch /hostroot/x 2>&1; mknod /tmp/null2 c 1 3 2>&1; echo hi > /dev/null && "
+                 "echo null-ok; head -c 4 /dev/zero | wc -c"});
   EXPECT_TRUE(absl::StrContains(denied, "/hostroot/x: Permission denied")) << denied;
   EXPECT_TRUE(absl::StrContains(denied, "mknod: /tmp/null2: Operation not permitted")) << denied;
   EXPECT_TRUE(absl::StrContains(denied, "null-ok\n4\n")) << denied;
@@ -169,7 +173,16 @@ TEST_F(UsernsTest, RootInsideIsTheMappedUserOutside) {
 TEST_F(UsernsTest, ProbeAsPid1SeesDefaultMountsAndDevices) {
   ContainerSpec spec = MappedSpec({"sh", "-c",
                                    "shoal-probe; ls -l /dev/null /dev/tty /dev/urandom; "
-                                   "echo x > /dev/shm/f && echo shm-ok"});
+                                   "echo x > /dev/shm/f && echo shm-ok; echo nofile=$(ulimit -n)"});
+  // Above this process's hard limit: only the parent, outside the user namespace, may raise
+  // it (when it holds CAP_SYS_RESOURCE: the development host's bounding set lacks it, the VM
+  // lab's root has it; without it the limit stays at the hard limit).
+  struct rlimit host;
+  getrlimit(RLIMIT_NOFILE, &host);
+  const bool can_raise = prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1;
+  const uint64_t nofile =
+      can_raise ? std::min<uint64_t>(host.rlim_max + 1000, 1048576) : host.rlim_max;
+  spec.process.rlimits = {{"RLIMIT_NOFILE", nofile, nofile}};
   spec.process.uid = 1000;
   spec.process.gid = 1000;
   spec.process.additional_gids = {5};
@@ -184,6 +197,7 @@ TEST_F(UsernsTest, ProbeAsPid1SeesDefaultMountsAndDevices) {
                           " /proc proc rw,nosuid,nodev,noexec", " /proc/sys proc ro"}) {
     EXPECT_TRUE(absl::StrContains(out->out, mnt)) << "missing mount" << mnt << "\n" << out->out;
   }
+  EXPECT_TRUE(absl::StrContains(out->out, absl::StrCat("nofile=", nofile, "\n"))) << out->out;
   for (const char* want : {"1,   3", "5,   0", "1,   9", "shm-ok"}) {
     EXPECT_TRUE(absl::StrContains(out->out, want)) << want << "\n" << out->out;
   }
@@ -239,9 +253,13 @@ TEST_F(UsernsTest, BadMapsNameTheFieldAndLeaveNothing) {
   std::vector<Case> cases = {
       {[](ContainerSpec& s) { s.gid_mappings.clear(); }, "gid_mappings: must be set"},
       {[](ContainerSpec& s) { s.uid_mappings[0].size = 0; }, "uid_mappings[0].size"},
-      {[](ContainerSpec& s) { s.uid_mappings.push_back({10, 300000, 5}); },
+      {[](ContainerSpec& s) {
+         s.uid_mappings.push_back({10, 300000, 5});
+       },
        "uid_mappings[1]: container ids 10-14 overlap uid_mappings[0]"},
-      {[](ContainerSpec& s) { s.gid_mappings = {{1, kHostBase, 100}}; },
+      {[](ContainerSpec& s) {
+         s.gid_mappings = {{1, kHostBase, 100}};
+       },
        "gid_mappings: must map container id 0"},
       {[](ContainerSpec& s) { s.process.uid = 70000; }, "process.uid: 70000 is not mapped"},
   };
