@@ -26,6 +26,7 @@
 #include "manager/leader/components.h"
 #include "manager/leader/loop.h"
 #include "manager/leader/role_manager.h"
+#include "manager/node/forwarding_control.h"
 #include "manager/node/membership_service.h"
 
 namespace shoal::manager::node {
@@ -242,8 +243,16 @@ absl::Status Manager::StartServers() {
   services_.push_back(std::make_unique<ca::NodeCAService>(*store_, *opts_.clock, *opts_.random));
   services_.push_back(std::make_unique<dispatcher::DispatcherService>(
       *dispatcher_, dispatcher::CertificateIdentity()));
-  services_.push_back(
-      std::make_unique<controlapi::ControlService>(*store_, *opts_.random, opts_.clock));
+  control_ = std::make_unique<controlapi::ControlService>(*store_, *opts_.random, opts_.clock);
+  services_.push_back(std::make_unique<ForwardingControl>(
+      *control_,
+      [this] {
+        ForwardingControl::Leader l;
+        l.is_self = raft_->IsLeader();
+        if (!l.is_self) l.address = leader_address();
+        return l;
+      },
+      tls_.tls));
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(

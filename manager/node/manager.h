@@ -16,8 +16,8 @@
 //   restart       state_dir already holds certificates and raft state: resume
 // TLS material is kept in <state_dir>/certificates (key 0600); raft in <state_dir>/raft.
 //
-// Writes through Control on a follower fail with FailedPrecondition "not the leader";
-// leader_address() tells a client where to go.
+// Control calls on a follower (TCP or the local socket) are forwarded to the leader
+// (forwarding_control.h).
 //
 // Thread safety: Start/Stop from one thread; accessors are thread-safe.
 #pragma once
@@ -37,6 +37,9 @@
 #include "manager/raft/node.h"
 #include "manager/store/store.h"
 
+namespace shoal::manager::controlapi {
+class ControlService;
+}
 namespace shoal::manager::dispatcher {
 class Dispatcher;
 }
@@ -106,6 +109,7 @@ class Manager {
   std::unique_ptr<store::MemoryStore> store_;
   std::unique_ptr<raft::RaftNode> raft_;
   std::unique_ptr<dispatcher::Dispatcher> dispatcher_;
+  std::unique_ptr<controlapi::ControlService> control_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> local_server_;

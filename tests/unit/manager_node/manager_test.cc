@@ -156,15 +156,31 @@ TEST_F(ManagerClusterTest, ThreeManagersReplicateAndTheLeaderCreatesTasks) {
   })) << "Node.manager_status not published";
 }
 
-TEST_F(ManagerClusterTest, FollowerRefusesWritesAndNamesTheLeader) {
+TEST_F(ManagerClusterTest, FollowerForwardsControlCallsToTheLeader) {
   StartThree();
   Manager* leader = Leader();
   ASSERT_NE(leader, nullptr);
   int follower = (IndexOf(leader) + 1) % 3;
-  auto stub = LocalControl(follower);
-  auto s = CreateService(*stub, "web", 1);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_EQ(managers_[follower]->leader_address(), leader->address());
+  // Over the follower's local socket: the write lands through the leader.
+  auto stub = LocalControl(follower);
+  api::Service svc;
+  auto s = CreateService(*stub, "via-follower", 2, &svc);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(svc.id().empty());
+  EXPECT_NE(leader->store().View().Get<api::Service>(svc.id()), nullptr);
+  // Validation errors come back from the leader unchanged.
+  auto dup = CreateService(*stub, "via-follower", 1);
+  EXPECT_EQ(dup.error_code(), grpc::StatusCode::ALREADY_EXISTS) << dup.error_message();
+  // And over the follower's mTLS listener with a manager certificate.
+  auto remote = api::Control::NewStub(ca::DialManager(
+      managers_[follower]->address(), ca::ChannelCredentials(managers_[follower]->tls())));
+  grpc::ClientContext ctx;
+  api::GetServiceRequest get;
+  get.set_service_id("via-follower");
+  api::GetServiceResponse got;
+  ASSERT_TRUE(remote->GetService(&ctx, get, &got).ok());
+  EXPECT_EQ(got.service().id(), svc.id());
 }
 
 TEST_F(ManagerClusterTest, LeaderLossMovesTheLeaderComponents) {

@@ -1,0 +1,45 @@
+#include "manager/node/forwarding_control.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "manager/ca/authz.h"
+
+namespace shoal::manager::node {
+
+std::shared_ptr<api::Control::Stub> ForwardingControl::StubFor(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stub_ == nullptr || stub_address_ != address) {
+    stub_ = api::Control::NewStub(ca::DialManager(address, ca::ChannelCredentials(tls_)));
+    stub_address_ = address;
+  }
+  return stub_;
+}
+
+grpc::Status ForwardingControl::Route(grpc::ServerContext* ctx, const LocalCall& local,
+                                      const RemoteCall& remote) {
+  Leader leader = leader_();
+  if (leader.is_self) return local();
+  const auto& md = ctx->client_metadata();
+  if (md.find(kForwardedForMetadata) != md.end()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "leadership moved while the call was being forwarded; retry");
+  }
+  if (leader.address.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "no raft leader is known right now (election in progress); retry");
+  }
+  ca::Caller caller = ca::CallerOf(*ctx);
+  grpc::ClientContext out;
+  out.set_deadline(ctx->deadline());
+  out.AddMetadata(kForwardedForMetadata,
+                  caller.node ? caller.node->node_id : std::string(caller.local ? "local" : "-"));
+  grpc::Status s = remote(*StubFor(leader.address), &out);
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return grpc::Status(s.error_code(), absl::StrCat("forwarding to the leader at ",
+                                                     leader.address, ": ", s.error_message()));
+  }
+  return s;
+}
+
+}  // namespace shoal::manager::node
