@@ -149,14 +149,47 @@ absl::Status ParseResources(const json& res, ContainerSpec& s) {
   return absl::OkStatus();
 }
 
-absl::Status ParseNamespaces(const json& list, ContainerSpec& s) {
+// linux.uidMappings / gidMappings: [{containerID, hostID, size}]. The library validates the
+// ranges (runtime/validate.cc) and names the spec field; this names the OCI field for shape.
+absl::StatusOr<std::vector<kernel::IdMapping>> ParseIdMappings(const json& linux,
+                                                               const char* key) {
+  std::vector<kernel::IdMapping> out;
+  const json list = linux.value(key, json::array());
+  if (!list.is_array()) return Unsupported(absl::StrCat("linux.", key), "must be an array");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& m = list[i];
+    for (const char* f : {"containerID", "hostID", "size"}) {
+      if (!m.is_object() || !m.contains(f) || !m[f].is_number_unsigned()) {
+        return Unsupported(absl::StrCat("linux.", key, "[", i, "].", f),
+                           "required, a non-negative integer");
+      }
+    }
+    out.push_back({m["containerID"].get<uint32_t>(), m["hostID"].get<uint32_t>(),
+                   m["size"].get<uint32_t>()});
+  }
+  return out;
+}
+
+absl::Status ParseNamespaces(const json& linux, ContainerSpec& s) {
+  const json list = linux.value("namespaces", json::array());
   std::set<std::string> seen;
   for (size_t i = 0; i < list.size(); ++i) {
     std::string type = list[i].value("type", "");
     std::string path = list[i].value("path", "");
     std::string field = absl::StrCat("linux.namespaces[", i, "]");
-    if (type == "user" || type == "time") {
-      return Unsupported(field, absl::StrCat(type, " namespaces are not supported yet"));
+    if (type == "time") return Unsupported(field, "time namespaces are not supported yet");
+    if (type == "user") {
+      if (!path.empty()) {
+        return Unsupported(field, "joining an existing user namespace is not supported");
+      }
+      ASSIGN_OR_RETURN(s.uid_mappings, ParseIdMappings(linux, "uidMappings"));
+      ASSIGN_OR_RETURN(s.gid_mappings, ParseIdMappings(linux, "gidMappings"));
+      if (s.uid_mappings.empty() || s.gid_mappings.empty()) {
+        return Unsupported(field, "a new user namespace needs linux.uidMappings and "
+                                  "linux.gidMappings");
+      }
+      seen.insert(type);
+      continue;
     }
     if (!path.empty() && type != "network") {
       return Unsupported(field, absl::StrCat("joining an existing ", type,
@@ -293,7 +326,7 @@ absl::StatusOr<OciBundle> ParseOciConfig(const std::string& text, const std::str
     const json linux = j.value("linux", json::object());
     b.sysctls = linux.value("sysctl", std::map<std::string, std::string>{});
     RETURN_IF_ERROR(ValidateSysctls(b.sysctls));
-    for (const char* key : {"uidMappings", "gidMappings", "devices", "mountLabel", "intelRdt",
+    for (const char* key : {"devices", "mountLabel", "intelRdt",
                             "personality", "timeOffsets"}) {
       RETURN_IF_ERROR(RejectIfSet(linux, key, absl::StrCat("linux.", key), "not supported"));
     }
@@ -303,7 +336,13 @@ absl::StatusOr<OciBundle> ParseOciConfig(const std::string& text, const std::str
       return Unsupported("linux.rootfsPropagation",
                          absl::StrCat("\"", propagation, "\" is not supported (private/slave)"));
     }
-    RETURN_IF_ERROR(ParseNamespaces(linux.value("namespaces", json::array()), s));
+    RETURN_IF_ERROR(ParseNamespaces(linux, s));
+    if (!s.user_namespace()) {
+      for (const char* key : {"uidMappings", "gidMappings"}) {
+        RETURN_IF_ERROR(RejectIfSet(linux, key, absl::StrCat("linux.", key),
+                                    "needs a user namespace in linux.namespaces"));
+      }
+    }
     ASSIGN_OR_RETURN(b.cgroup_parent, CgroupParent(linux.value("cgroupsPath", ""), id));
     RETURN_IF_ERROR(ParseResources(linux.value("resources", json::object()), s));
     s.mask_paths = !linux.value("maskedPaths", json::array()).empty() ||

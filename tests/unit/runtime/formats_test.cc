@@ -80,11 +80,35 @@ TEST(OciConfig, ConvertsTheSupportedSubset) {
   EXPECT_EQ(*s->resources.pids_limit, 9);
 }
 
+TEST(OciConfig, UserNamespaceMappingsReachTheSpec) {
+  auto s = SpecFromOciConfig(
+      R"({"linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "ipc"},
+                                   {"type": "uts"}, {"type": "network"}, {"type": "user"}],
+                    "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                    "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}]}})",
+      "/b", "i");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->uid_mappings.size(), 1u);
+  EXPECT_EQ(s->uid_mappings[0], (kernel::IdMapping{0, 100000, 65536}));
+  ASSERT_EQ(s->gid_mappings.size(), 1u);
+  EXPECT_EQ(s->gid_mappings[0].host_id, 200000u);
+}
+
 TEST(OciConfig, RejectsWhatItCannotHonour) {
   auto tty = SpecFromOciConfig(R"({"process": {"terminal": true, "args": ["sh"]}})", "/b", "i");
   EXPECT_TRUE(absl::StrContains(tty.status().message(), "process.terminal")) << tty.status();
   auto userns = SpecFromOciConfig(R"({"linux": {"namespaces": [{"type": "user"}]}})", "/b", "i");
-  EXPECT_TRUE(absl::StrContains(userns.status().message(), "linux.namespaces")) << userns.status();
+  EXPECT_TRUE(absl::StrContains(userns.status().message(), "uidMappings")) << userns.status();
+  auto badmap = SpecFromOciConfig(
+      R"({"linux": {"namespaces": [{"type": "user"}],
+                    "uidMappings": [{"containerID": 0, "hostID": -5, "size": 10}]}})",
+      "/b", "i");
+  EXPECT_TRUE(absl::StrContains(badmap.status().message(), "linux.uidMappings[0].hostID"))
+      << badmap.status();
+  auto joined = SpecFromOciConfig(
+      R"({"linux": {"namespaces": [{"type": "user", "path": "/proc/1/ns/user"}]}})", "/b", "i");
+  EXPECT_TRUE(absl::StrContains(joined.status().message(), "linux.namespaces[0]"))
+      << joined.status();
   auto overlay = SpecFromOciConfig(
       R"({"mounts": [{"destination": "/x", "type": "overlay", "source": "o"}]})", "/b", "i");
   EXPECT_TRUE(absl::StrContains(overlay.status().message(), "mounts[0].type")) << overlay.status();
