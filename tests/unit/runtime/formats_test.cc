@@ -1,5 +1,7 @@
 // Pure formats of the runtime: spec JSON round trip, OCI config.json conversion, JSON-lines
 // log writer with partial lines and rotation.
+#include <stdlib.h>
+
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -117,9 +119,10 @@ TEST(OciConfig, RejectsWhatItCannotHonour) {
 class LogWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/logwriter";
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    // A directory of its own: ctest runs these tests as parallel processes.
+    std::string tmpl = ::testing::TempDir() + "/logwriter-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::vector<nlohmann::json> Lines(const std::string& file) {

@@ -1,6 +1,8 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -29,8 +31,10 @@ TEST(MountPaths, DockerLists) {
 class InRoot : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = ::testing::TempDir() + "/inroot";
-    std::filesystem::remove_all(root_);
+    // A directory of its own: ctest runs these tests as parallel processes.
+    std::string tmpl = ::testing::TempDir() + "/inroot-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
     std::filesystem::create_directories(root_ + "/etc");
     std::filesystem::create_directories(root_ + "/real");
     std::filesystem::create_directories(root_ + "/tmp");
