@@ -7,6 +7,8 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "api/control.grpc.pb.h"
@@ -17,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "manager/ca/join.h"
 #include "manager/ca/tls.h"
+#include "tests/unit/dispatcher/fake_agent.h"
 
 namespace shoal::manager::node {
 namespace {
@@ -245,6 +248,84 @@ TEST_F(ManagerClusterTest, WorkerTokenCannotJoinAsAManagerAndWorkersCannotUseCon
   grpc::ClientContext ctx;
   api::ListNodesResponse resp;
   EXPECT_EQ(control->ListNodes(&ctx, {}, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+
+// Simulated workers: each joins with the worker token (its own certificate), opens a dispatcher
+// session on the leader over mTLS, and reports every task assigned to it RUNNING.
+struct SimWorker {
+  ca::JoinResult cert;
+  std::unique_ptr<dispatcher::testing::FakeAgent> agent;
+  std::unique_ptr<dispatcher::testing::StreamReader<api::AssignmentsMessage>> assignments;
+  std::unique_ptr<dispatcher::testing::StreamReader<api::SessionMessage>> session;
+  size_t applied = 0;
+  std::set<std::string> reported;
+
+  // Applies new assignment messages; reports new tasks RUNNING.
+  void Step() {
+    (void)agent->Heartbeat();
+    while (applied < assignments->count()) {
+      const api::AssignmentsMessage* m = assignments->Wait(applied++);
+      if (m == nullptr) return;
+      for (const auto& c : m->changes()) {
+        if (c.action() == api::AssignmentChange::ACTION_REMOVE || !c.assignment().has_task()) {
+          continue;
+        }
+        const api::Task& t = c.assignment().task();
+        if (t.desired_state() == api::TASK_STATE_RUNNING && reported.insert(t.id()).second) {
+          (void)agent->Report(t.id(), api::TASK_STATE_RUNNING);
+        }
+      }
+    }
+  }
+};
+
+TEST_F(ManagerClusterTest, HundredReplicasRunOnSimulatedWorkersThroughTheLeadersDispatcher) {
+  StartThree();
+  Manager* leader = Leader();
+  ASSERT_NE(leader, nullptr);
+  auto tokens = leader->JoinTokens();
+  ASSERT_TRUE(tokens.ok());
+  std::vector<SimWorker> workers(5);
+  for (auto& w : workers) {
+    auto joined = ca::Join(leader->address(), tokens->first, clock_);
+    ASSERT_TRUE(joined.ok()) << joined.status();
+    w.cert = *joined;
+    // No node id header: the dispatcher takes the identity from the certificate.
+    w.agent = std::make_unique<dispatcher::testing::FakeAgent>(
+        ca::DialManager(leader->address(), ca::ChannelCredentials(w.cert.tls)), "");
+    w.session = w.agent->OpenSession();
+    ASSERT_FALSE(w.agent->session_id.empty()) << "no session for " << w.cert.identity.node_id;
+    w.assignments = w.agent->Assignments();
+  }
+  api::Service svc;
+  auto stub = LocalControl(IndexOf(leader));
+  ASSERT_TRUE(CreateService(*stub, "web", 100, &svc).ok());
+  auto running = [&](Manager& m) {
+    size_t n = 0;
+    for (const auto& t : m.store().View().Find<api::Task>(store::ByServiceId(svc.id()))) {
+      n += t->status().state() == api::TASK_STATE_RUNNING;
+    }
+    return n;
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (auto& w : workers) w.Step();
+        return running(*leader) == 100;
+      },
+      absl::Seconds(60)))
+      << running(*leader) << " of 100 running";
+  // Spread over the five workers (the managers have no session, so they get nothing), and
+  // every replica agrees.
+  std::map<std::string, int> per_node;
+  for (const auto& t : leader->store().View().Find<api::Task>(store::ByServiceId(svc.id()))) {
+    per_node[t->node_id()]++;
+  }
+  EXPECT_EQ(per_node.size(), 5u);
+  for (const auto& [node, n] : per_node) EXPECT_EQ(n, 20) << node;
+  for (auto& m : managers_) {
+    EXPECT_TRUE(WaitFor([&] { return running(*m) == 100; })) << m->identity().node_id;
+  }
 }
 
 }  // namespace
