@@ -57,6 +57,7 @@ class ManagerClusterTest : public ::testing::Test {
     o.control_socket = absl::StrCat(dir_, "/m", i, ".sock");
     o.clock = &clock_;
     o.random = &random_;
+    o.heartbeat_period = absl::Seconds(1);  // a silent worker is DOWN after ~3 s
     return o;
   }
   Manager* StartInit() {
@@ -280,7 +281,7 @@ struct SimWorker {
   }
 };
 
-TEST_F(ManagerClusterTest, HundredReplicasRunOnSimulatedWorkersThroughTheLeadersDispatcher) {
+TEST_F(ManagerClusterTest, HundredReplicasRunOnSimulatedWorkersAndMoveWhenOneGoesSilent) {
   StartThree();
   Manager* leader = Leader();
   ASSERT_NE(leader, nullptr);
@@ -326,6 +327,32 @@ TEST_F(ManagerClusterTest, HundredReplicasRunOnSimulatedWorkersThroughTheLeaders
   for (auto& m : managers_) {
     EXPECT_TRUE(WaitFor([&] { return running(*m) == 100; })) << m->identity().node_id;
   }
+
+  // Worker 0 goes silent (no heartbeats, streams dropped): after 3 missed periods it is DOWN
+  // and its 20 tasks are replaced on the other four.
+  const std::string gone = workers[0].cert.identity.node_id;
+  workers[0].assignments.reset();
+  workers[0].session.reset();
+  workers[0].agent.reset();
+  auto replaced = [&] {
+    size_t on_gone = 0, ok = 0;
+    for (const auto& t : leader->store().View().Find<api::Task>(store::ByServiceId(svc.id()))) {
+      if (t->desired_state() != api::TASK_STATE_RUNNING) continue;
+      if (t->node_id() == gone) ++on_gone;
+      if (t->status().state() == api::TASK_STATE_RUNNING) ++ok;
+    }
+    return on_gone == 0 && ok == 100;
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (size_t i = 1; i < workers.size(); ++i) workers[i].Step();
+        return replaced();
+      },
+      absl::Seconds(60)))
+      << "tasks of the silent worker were not replaced";
+  auto node = leader->store().View().Get<api::Node>(gone);
+  ASSERT_NE(node, nullptr);
+  EXPECT_EQ(node->status().state(), api::NodeStatus::STATE_DOWN);
 }
 
 }  // namespace
