@@ -163,7 +163,7 @@ absl::Status Manager::Init() {
     self.set_node_id(tls_.identity.node_id);
     self.set_addr(address_);
     RETURN_IF_ERROR(StartRaft(raft_id_, {self}, {}));
-    absl::Time deadline = opts_.clock->Now() + absl::Seconds(30);
+    absl::Time deadline = absl::Now() + absl::Seconds(30);  // real time: raft ticks in real time
     while (!raft_->IsLeader()) {
       if (absl::Now() > deadline) return absl::DeadlineExceededError("no raft leadership");
       absl::SleepFor(absl::Milliseconds(10));
