@@ -70,29 +70,6 @@ absl::StatusOr<std::string> ConcreteAddress(const std::string& listen) {
   return absl::StrCat(hp.first, ":", ntohs(sa.sin_port));
 }
 
-}  // namespace
-
-// The store needs its proposer at construction and the raft node needs the store: this
-// forwards to the node once it exists.
-class Manager::LateProposer final : public raft::Proposer {
- public:
-  void Set(raft::RaftNode* node) { node_.store(node); }
-  absl::StatusOr<uint64_t> ProposeAndWait(absl::string_view data,
-                                          absl::Duration timeout) override {
-    raft::RaftNode* n = node_.load();
-    if (n == nullptr) return absl::UnavailableError("raft is not running");
-    return n->ProposeAndWait(data, timeout);
-  }
-  bool IsLeader() const override {
-    raft::RaftNode* n = node_.load();
-    return n != nullptr && n->IsLeader();
-  }
-
- private:
-  std::atomic<raft::RaftNode*> node_{nullptr};
-};
-
-namespace {
 
 std::string CertDir(const std::string& state) { return state + "/certificates"; }
 
@@ -137,7 +114,7 @@ absl::Status Manager::Init() {
   if (ec) return absl::InternalError(absl::StrCat("state_dir: ", ec.message()));
   ::chmod(opts_.state_dir.c_str(), 0700);
   ASSIGN_OR_RETURN(address_, ConcreteAddress(opts_.listen_addr));
-  proposer_ = std::make_unique<LateProposer>();
+  proposer_ = std::make_unique<raft::DeferredProposer>();
   store_ = std::make_unique<store::MemoryStore>(proposer_.get(), opts_.clock, opts_.random);
 
   const bool has_state = fs::exists(CertDir(opts_.state_dir) + "/node.key");

@@ -34,6 +34,7 @@
 #include "base/clock.h"
 #include "base/random.h"
 #include "manager/ca/join.h"
+#include "manager/raft/deferred_proposer.h"
 #include "manager/raft/node.h"
 #include "manager/store/store.h"
 
@@ -97,15 +98,13 @@ class Manager {
   void StopLeading();
   void PublishManagerStatus();  // leader: Node.manager_status from the raft membership
 
-  class LateProposer;
-
   ManagerOptions opts_;
   ca::JoinResult tls_;
   uint64_t raft_id_ = 0;
   std::string address_;
   int port_ = 0;
 
-  std::unique_ptr<LateProposer> proposer_;
+  std::unique_ptr<raft::DeferredProposer> proposer_;
   std::unique_ptr<store::MemoryStore> store_;
   std::unique_ptr<raft::RaftNode> raft_;
   std::unique_ptr<dispatcher::Dispatcher> dispatcher_;

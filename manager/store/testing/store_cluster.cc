@@ -9,31 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status.h"
+#include "manager/raft/deferred_proposer.h"
 
 namespace shoal::manager::store::testing {
-namespace {
-
-// The store needs its proposer at construction and the raft node needs its state machine at
-// creation: this breaks the cycle (the node is set before it starts).
-class LateProposer final : public raft::Proposer {
- public:
-  void Set(raft::RaftNode* node) { node_.store(node); }
-  absl::StatusOr<uint64_t> ProposeAndWait(absl::string_view data,
-                                          absl::Duration timeout) override {
-    raft::RaftNode* n = node_.load();
-    if (n == nullptr) return absl::UnavailableError("raft node not started");
-    return n->ProposeAndWait(data, timeout);
-  }
-  bool IsLeader() const override {
-    raft::RaftNode* n = node_.load();
-    return n != nullptr && n->IsLeader();
-  }
-
- private:
-  std::atomic<raft::RaftNode*> node_{nullptr};
-};
-
-}  // namespace
 
 // The member's Raft service on its server. Servers exist before the raft nodes (a new
 // cluster's bootstrap list needs every member's port), so calls are forwarded to whichever
@@ -62,7 +40,7 @@ class StoreCluster::Forwarder final : public api::Raft::Service {
 struct StoreCluster::Member {
   // One run of the member (destroyed node first, then store, then proposer).
   struct Incarnation {
-    std::unique_ptr<LateProposer> proposer;
+    std::unique_ptr<raft::DeferredProposer> proposer;
     std::unique_ptr<MemoryStore> store;
     std::unique_ptr<raft::RaftNode> node;
   };
@@ -131,7 +109,7 @@ absl::Status StoreCluster::StartServer(Member& m) {
 absl::Status StoreCluster::StartMember(Member& m, const std::vector<api::RaftMember>& bootstrap,
                                        const std::vector<api::RaftMember>& peers) {
   Member::Incarnation inc;
-  inc.proposer = std::make_unique<LateProposer>();
+  inc.proposer = std::make_unique<raft::DeferredProposer>();
   inc.store = std::make_unique<MemoryStore>(inc.proposer.get(), &clock_, &random_, opts_.store);
   raft::NodeOptions o;
   o.id = m.id;
