@@ -1,5 +1,6 @@
 #include "manager/raft/node.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "base/check.h"
@@ -52,6 +53,10 @@ struct RaftNode::Input {
 RaftNode::RaftNode(NodeOptions opts, StateMachine* sm)
     : opts_(std::move(opts)), sm_(sm), transport_(opts_.transport) {
   service_ = Transport::NewService([this](api::RaftMessage m) {
+    {
+      std::lock_guard<std::mutex> l(contact_mu_);
+      last_contact_[m.from()] = std::chrono::steady_clock::now();
+    }
     Input in;
     in.kind = Input::kMessage;
     in.msg = std::move(m);
@@ -208,6 +213,58 @@ NodeStatus RaftNode::Status() const {
   return status_;
 }
 
+const char* ReachabilityName(Reachability r) {
+  switch (r) {
+    case Reachability::kUnknown:
+      return "unknown";
+    case Reachability::kReachable:
+      return "reachable";
+    case Reachability::kUnreachable:
+      return "unreachable";
+  }
+  return "?";
+}
+
+std::vector<PeerStatus> RaftNode::Peers() const {
+  const auto now = std::chrono::steady_clock::now();
+  const auto timeout = absl::ToChronoNanoseconds(opts_.tick * opts_.raft.election_tick);
+  std::map<uint64_t, std::chrono::steady_clock::time_point> contact;
+  {
+    std::lock_guard<std::mutex> l(contact_mu_);
+    contact = last_contact_;
+  }
+  std::vector<PeerStatus> out;
+  std::lock_guard<std::mutex> l(status_mu_);
+  const bool leader = status_.role == Role::kLeader;
+  const bool led_long_enough = leader && now - leader_since_ >= timeout;
+  for (const api::RaftMember& m : status_.members) {
+    PeerStatus p;
+    p.raft_id = m.raft_id();
+    p.addr = m.addr();
+    p.self = p.raft_id == opts_.id;
+    p.is_leader = p.raft_id == status_.leader;
+    p.learner = std::find(status_.learners.begin(), status_.learners.end(), p.raft_id) !=
+                status_.learners.end();
+    if (leader) {
+      auto it = match_.find(p.raft_id);
+      if (it != match_.end()) p.match = it->second;
+    }
+    auto c = contact.find(p.raft_id);
+    const bool recent = c != contact.end() && now - c->second < timeout;
+    if (c != contact.end()) p.since_contact = absl::FromChrono(now - c->second);
+    if (p.self) {
+      p.reachability = Reachability::kReachable;
+      p.since_contact = absl::ZeroDuration();
+    } else if (recent && (leader || p.is_leader)) {
+      p.reachability = Reachability::kReachable;
+    } else if (led_long_enough || (!leader && p.is_leader)) {
+      p.reachability = Reachability::kUnreachable;
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 void RaftNode::PublishStatus() {
   NodeStatus s;
   s.id = opts_.id;
@@ -218,9 +275,17 @@ void RaftNode::PublishStatus() {
   s.applied = applied_;
   for (auto& [id, m] : members_) s.members.push_back(m);
   s.learners.assign(core_->learners().begin(), core_->learners().end());
-  is_leader_ = s.role == Role::kLeader;
+  const bool leader = s.role == Role::kLeader;
   std::lock_guard<std::mutex> l(status_mu_);
+  if (leader && status_.role != Role::kLeader) leader_since_ = std::chrono::steady_clock::now();
+  match_.clear();
+  if (leader) {
+    for (const api::RaftMember& m : s.members) {
+      if (const Progress* pr = core_->progress(m.raft_id())) match_[m.raft_id()] = pr->match;
+    }
+  }
   status_ = std::move(s);
+  is_leader_ = leader;
 }
 
 void RaftNode::HandleInput(Input& in) {

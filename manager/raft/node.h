@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -53,6 +54,26 @@ struct NodeOptions {
   uint64_t snapshot_keep = 500;
   StorageOptions storage;
   TransportOptions transport;
+};
+
+enum class Reachability { kUnknown, kReachable, kUnreachable };
+const char* ReachabilityName(Reachability r);
+
+// One member of the configuration as this member sees it (RaftNode::Peers()).
+struct PeerStatus {
+  uint64_t raft_id = 0;
+  std::string addr;
+  bool self = false;
+  bool is_leader = false;  // the leader this member currently knows
+  bool learner = false;
+  // Self: reachable. On the leader: reachable when a message from the peer arrived within the
+  // election timeout, unreachable when none did although this member has led for at least that
+  // long (unknown before). On a follower: the known leader is reachable or unreachable by the
+  // same rule (heard within the election timeout); every other peer is unknown.
+  Reachability reachability = Reachability::kUnknown;
+  uint64_t match = 0;  // leader only: the peer's acknowledged log index (self: last durable)
+  // Time since the last message from the peer; InfiniteDuration if none since this start.
+  absl::Duration since_contact = absl::InfiniteDuration();
 };
 
 struct NodeStatus {
@@ -93,6 +114,9 @@ class RaftNode final : public Proposer {
   absl::Status TransferLeadership(uint64_t target, absl::Duration timeout);
 
   NodeStatus Status() const;
+  // Every member of the configuration (voters and learners, self included), ordered by raft
+  // id. A consistent snapshot; reachability is evaluated at the time of the call.
+  std::vector<PeerStatus> Peers() const;
   uint64_t id() const { return opts_.id; }
 
  private:
@@ -148,6 +172,12 @@ class RaftNode final : public Proposer {
 
   mutable std::mutex status_mu_;
   NodeStatus status_;
+  std::map<uint64_t, uint64_t> match_;  // leader only: peer -> match (under status_mu_)
+  std::chrono::steady_clock::time_point leader_since_;  // under status_mu_
+
+  // Last message received from each peer (set by the transport's receiving threads).
+  mutable std::mutex contact_mu_;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> last_contact_;
 };
 
 }  // namespace shoal::manager::raft

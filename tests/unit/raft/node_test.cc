@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -223,6 +224,81 @@ TEST_F(NodeTest, SnapshotSerializationDoesNotStallTheLoop) {
   for (const std::string& a : acked) {
     EXPECT_NE(std::find(items.begin(), items.end(), a), items.end()) << a;
   }
+}
+
+// Peers(): on the leader every member is reachable with its match index; a stopped follower
+// becomes unreachable within a few election timeouts and reachable again after a restart; a
+// follower knows only about its leader.
+TEST_F(NodeTest, PeersReportReachability) {
+  auto find = [](const std::vector<PeerStatus>& ps, uint64_t id) -> PeerStatus {
+    for (const PeerStatus& p : ps) {
+      if (p.raft_id == id) return p;
+    }
+    ADD_FAILURE() << "member " << id << " missing from Peers()";
+    return {};
+  };
+  // Polls the leader's view until `pred` holds (the leader may change on a loaded machine).
+  auto poll = [&](const std::function<bool(uint64_t, const std::vector<PeerStatus>&)>& pred) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      uint64_t l = WaitLeader();
+      if (l != 0 && pred(l, nodes_[l]->node->Peers())) return l;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return uint64_t{0};
+  };
+  uint64_t l = WaitLeader();
+  ASSERT_NE(l, 0u);
+  ASSERT_TRUE(nodes_[l]->node->ProposeAndWait("x", absl::Seconds(10)).ok());
+  l = poll([](uint64_t, const std::vector<PeerStatus>& ps) {
+    return ps.size() == 3 && std::all_of(ps.begin(), ps.end(), [](const PeerStatus& p) {
+             return p.reachability == Reachability::kReachable && p.match >= 4;
+           });
+  });
+  ASSERT_NE(l, 0u);
+  std::vector<PeerStatus> ps = nodes_[l]->node->Peers();
+  EXPECT_TRUE(find(ps, l).self);
+  EXPECT_TRUE(find(ps, l).is_leader);
+  for (const PeerStatus& p : ps) {
+    EXPECT_EQ(p.addr, members_[p.raft_id - 1].addr());
+    EXPECT_FALSE(p.learner);
+    if (p.raft_id != l) {
+      EXPECT_FALSE(p.is_leader);
+    }
+  }
+  // A follower: the leader reachable, the other follower unknown, no match indexes.
+  uint64_t f = l == 1 ? 2 : 1;
+  uint64_t other = 6 - l - f;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  PeerStatus seen;
+  while (absl::Now() < deadline) {
+    seen = find(nodes_[f]->node->Peers(), l);
+    if (seen.reachability == Reachability::kReachable) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(seen.is_leader);
+  EXPECT_EQ(seen.reachability, Reachability::kReachable);
+  EXPECT_EQ(find(nodes_[f]->node->Peers(), other).reachability, Reachability::kUnknown);
+  EXPECT_EQ(find(nodes_[f]->node->Peers(), other).match, 0u);
+
+  // Stop a follower: the leader reports it unreachable, the rest reachable.
+  Stop(other);
+  l = poll([&](uint64_t, const std::vector<PeerStatus>& ps) {
+    for (const PeerStatus& p : ps) {
+      auto want = p.raft_id == other ? Reachability::kUnreachable : Reachability::kReachable;
+      if (p.reachability != want) return false;
+    }
+    return true;
+  });
+  ASSERT_NE(l, 0u) << "the stopped member never became unreachable on the leader";
+  EXPECT_GE(find(nodes_[l]->node->Peers(), other).since_contact,
+            absl::Milliseconds(20) * 10);  // the election timeout of this test (20 ms ticks)
+  // Restarted, it is reachable again.
+  Start(other);
+  l = poll([&](uint64_t, const std::vector<PeerStatus>& ps) {
+    return find(ps, other).reachability == Reachability::kReachable;
+  });
+  EXPECT_NE(l, 0u) << "the restarted member never became reachable again";
 }
 
 }  // namespace
