@@ -53,15 +53,51 @@ base::UniqueFd Udp(uint16_t bind_port = 0, bool do_bind = false) {
   return fd;
 }
 
+void SendTo(int fd, const sockaddr_in& to, const std::string& wire) {
+  ::sendto(fd, wire.data(), wire.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+}
+
 std::optional<Message> AskUdp(uint16_t port, const std::string& q, int ms = 5000) {
   base::UniqueFd c = Udp();
-  sockaddr_in to = Loopback(port);
-  ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  SendTo(c.get(), Loopback(port), q);
   auto r = Recv(c.get(), ms);
   if (!r) return std::nullopt;
   auto m = ParseMessage(*r);
   if (!m.ok()) return std::nullopt;
   return *m;
+}
+
+// Sends a query for `name` from `fd` to the resolver listening on loopback `port`.
+void SendQuery(int fd, uint16_t port, absl::string_view name, uint16_t id) {
+  SendTo(fd, Loopback(port), Query(name, id));
+}
+
+// DNS over TCP: a two-byte big-endian length before each message (RFC 1035 4.2.2).
+std::string Framed(const std::string& wire) {
+  return std::string(1, static_cast<char>(wire.size() >> 8)) +
+         std::string(1, static_cast<char>(wire.size() & 0xff)) + wire;
+}
+
+// Reads the next length-prefixed message from a TCP socket (5 s per read); bytes past it stay
+// in `*in` for the next call.
+std::optional<Message> ReadFramed(int fd, std::string* in) {
+  char buf[4096];
+  auto want = [&] {
+    return (static_cast<size_t>(static_cast<uint8_t>((*in)[0])) << 8) |
+           static_cast<uint8_t>((*in)[1]);
+  };
+  while (in->size() < 2 || in->size() < 2 + want()) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) return std::nullopt;
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) return std::nullopt;
+    in->append(buf, static_cast<size_t>(n));
+  }
+  size_t len = want();
+  auto m = ParseMessage(absl::string_view(*in).substr(2, len));
+  in->erase(0, 2 + len);
+  if (!m.ok()) return std::nullopt;
+  return *std::move(m);
 }
 
 class ResolverTest : public ::testing::Test {
@@ -138,28 +174,14 @@ TEST_F(ResolverTest, AnswersOverTcpWithSeveralQueriesPerConnection) {
   sockaddr_in to = Loopback(port_);
   ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
   std::string out;
-  for (uint16_t id : {1, 2}) {
-    std::string q = Query(id == 1 ? "web" : "nosuch.net", id);
-    out.push_back(static_cast<char>(q.size() >> 8));
-    out.push_back(static_cast<char>(q.size() & 0xff));
-    out += q;
-  }
+  for (uint16_t id : {1, 2}) out += Framed(Query(id == 1 ? "web" : "nosuch.net", id));
   ASSERT_EQ(::write(c.get(), out.data(), out.size()), static_cast<ssize_t>(out.size()));
   std::string in;
   std::vector<Message> got;
   while (got.size() < 2) {
-    pollfd p{c.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 5000), 1);
-    char buf[4096];
-    ssize_t n = ::read(c.get(), buf, sizeof(buf));
-    ASSERT_GT(n, 0);
-    in.append(buf, n);
-    while (in.size() >= 2) {
-      size_t len = (static_cast<uint8_t>(in[0]) << 8) | static_cast<uint8_t>(in[1]);
-      if (in.size() < len + 2) break;
-      got.push_back(*ParseMessage(in.substr(2, len)));
-      in.erase(0, len + 2);
-    }
+    auto m = ReadFramed(c.get(), &in);
+    ASSERT_TRUE(m.has_value()) << "reply " << got.size() << " missing";
+    got.push_back(*std::move(m));
   }
   EXPECT_EQ(got[0].header.id, 1);
   EXPECT_EQ(got[0].answers.size(), 1u);
@@ -169,9 +191,7 @@ TEST_F(ResolverTest, AnswersOverTcpWithSeveralQueriesPerConnection) {
 
 TEST_F(ResolverTest, ForwardsUnknownNamesAndRelaysTheAnswer) {
   base::UniqueFd c = Udp();
-  sockaddr_in to = Loopback(port_);
-  std::string q = Query("example.com", 0x7777);
-  ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  SendQuery(c.get(), port_, "example.com", 0x7777);
   sockaddr_in from{};
   auto fwd = Recv(upstream_.get(), 5000, &from);
   ASSERT_TRUE(fwd.has_value());
@@ -180,9 +200,7 @@ TEST_F(ResolverTest, ForwardsUnknownNamesAndRelaysTheAnswer) {
   EXPECT_EQ(fq->questions[0].name, "example.com");
   Message resp = MakeResponse(*fq, kNoError);
   resp.answers.push_back({"example.com", kTypeA, kClassIn, 30, Ip4{192, 0, 2, 1}});
-  std::string wire = *BuildMessage(resp);
-  ::sendto(upstream_.get(), wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&from),
-           sizeof(from));
+  SendTo(upstream_.get(), from, *BuildMessage(resp));
   auto r = Recv(c.get(), 5000);
   ASSERT_TRUE(r.has_value());
   auto m = ParseMessage(*r);
@@ -194,18 +212,14 @@ TEST_F(ResolverTest, ForwardsUnknownNamesAndRelaysTheAnswer) {
 // Forwarded queries leave from several source ports (a pool of upstream sockets), not one.
 TEST_F(ResolverTest, ForwardedQueriesUseSeveralSourcePorts) {
   base::UniqueFd c = Udp();
-  sockaddr_in to = Loopback(port_);
   std::set<uint16_t> ports;
   for (uint16_t id = 1; id <= 24; ++id) {
-    std::string q = Query("example.com", id);
-    ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    SendQuery(c.get(), port_, "example.com", id);
     sockaddr_in from{};
     auto fwd = Recv(upstream_.get(), 5000, &from);
     ASSERT_TRUE(fwd.has_value());
     ports.insert(ntohs(from.sin_port));
-    std::string wire = *BuildMessage(MakeResponse(*ParseMessage(*fwd), kNoError));
-    ::sendto(upstream_.get(), wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&from),
-             sizeof(from));
+    SendTo(upstream_.get(), from, *BuildMessage(MakeResponse(*ParseMessage(*fwd), kNoError)));
     auto r = Recv(c.get(), 5000);
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(ParseMessage(*r)->header.id, id);
@@ -219,9 +233,7 @@ TEST_F(ResolverTest, ForwardedQueriesUseSeveralSourcePorts) {
 // ignored; the real answer that follows is relayed.
 TEST_F(ResolverTest, UpstreamReplyForAnotherQuestionIsIgnored) {
   base::UniqueFd c = Udp();
-  sockaddr_in to = Loopback(port_);
-  std::string q = Query("example.com", 0x6161);
-  ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  SendQuery(c.get(), port_, "example.com", 0x6161);
   sockaddr_in from{};
   auto fwd = Recv(upstream_.get(), 5000, &from);
   ASSERT_TRUE(fwd.has_value());
@@ -232,11 +244,7 @@ TEST_F(ResolverTest, UpstreamReplyForAnotherQuestionIsIgnored) {
   spoof.answers.push_back({"evil.example", kTypeA, kClassIn, 30, Ip4{198, 51, 100, 66}});
   Message real = MakeResponse(*fq, kNoError);
   real.answers.push_back({"example.com", kTypeA, kClassIn, 30, Ip4{192, 0, 2, 1}});
-  for (const Message& m : {spoof, real}) {
-    std::string wire = *BuildMessage(m);
-    ::sendto(upstream_.get(), wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&from),
-             sizeof(from));
-  }
+  for (const Message& m : {spoof, real}) SendTo(upstream_.get(), from, *BuildMessage(m));
   auto r = Recv(c.get(), 5000);
   ASSERT_TRUE(r.has_value());
   auto m = ParseMessage(*r);
@@ -260,9 +268,7 @@ TEST_F(ResolverTest, TruncatedUpstreamAnswerIsRetriedOverTcpForTcpClients) {
   base::UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in to = Loopback(port_);
   ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
-  std::string q = Query("big.example", 0x5151);
-  std::string framed = std::string(1, static_cast<char>(q.size() >> 8)) +
-                       std::string(1, static_cast<char>(q.size() & 0xff)) + q;
+  std::string framed = Framed(Query("big.example", 0x5151));
   ASSERT_EQ(::write(c.get(), framed.data(), framed.size()), static_cast<ssize_t>(framed.size()));
 
   // 1. The UDP attempt: answer with TC set and no records.
@@ -273,44 +279,27 @@ TEST_F(ResolverTest, TruncatedUpstreamAnswerIsRetriedOverTcpForTcpClients) {
   ASSERT_TRUE(fq.ok());
   Message tc = MakeResponse(*fq, kNoError);
   tc.header.tc = true;
-  std::string tcw = *BuildMessage(tc);
-  ::sendto(upstream_.get(), tcw.data(), tcw.size(), 0, reinterpret_cast<sockaddr*>(&from),
-           sizeof(from));
+  SendTo(upstream_.get(), from, *BuildMessage(tc));
   // 2. The TCP retry: answer in full.
   pollfd lp{listener.get(), POLLIN, 0};
   ASSERT_EQ(::poll(&lp, 1, 5000), 1);
   base::UniqueFd up(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  char buf[4096];
-  ssize_t n = ::read(up.get(), buf, sizeof(buf));
-  ASSERT_GT(n, 2);
-  auto tq = ParseMessage(absl::string_view(buf + 2, n - 2));
-  ASSERT_TRUE(tq.ok());
+  std::string up_in;
+  auto tq = ReadFramed(up.get(), &up_in);
+  ASSERT_TRUE(tq.has_value());
   EXPECT_EQ(tq->questions[0].name, "big.example");
   Message full = MakeResponse(*tq, kNoError);
   for (int i = 0; i < 50; ++i) {
     full.answers.push_back(
         {"big.example", kTypeA, kClassIn, 30, Ip4{192, 0, 2, static_cast<uint8_t>(i)}});
   }
-  std::string fw = *BuildMessage(full);
-  std::string fframed = std::string(1, static_cast<char>(fw.size() >> 8)) +
-                        std::string(1, static_cast<char>(fw.size() & 0xff)) + fw;
+  std::string fframed = Framed(*BuildMessage(full));
   ASSERT_EQ(::write(up.get(), fframed.data(), fframed.size()),
             static_cast<ssize_t>(fframed.size()));
   // 3. The client gets the full answer with its own id.
   std::string in;
-  while (true) {
-    pollfd p{c.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 5000), 1);
-    ssize_t r = ::read(c.get(), buf, sizeof(buf));
-    ASSERT_GT(r, 0);
-    in.append(buf, r);
-    if (in.size() < 2) continue;
-    size_t want =
-        (static_cast<size_t>(static_cast<uint8_t>(in[0])) << 8) | static_cast<uint8_t>(in[1]);
-    if (in.size() >= 2 + want) break;
-  }
-  auto m = ParseMessage(in.substr(2));
-  ASSERT_TRUE(m.ok()) << m.status();
+  auto m = ReadFramed(c.get(), &in);
+  ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->header.id, 0x5151);
   EXPECT_FALSE(m->header.tc);
   EXPECT_EQ(m->answers.size(), 50u);
@@ -324,11 +313,7 @@ TEST_F(ResolverTest, SilentUpstreamGivesServfail) {
 
 TEST_F(ResolverTest, ConcurrencyCapAnswersServfailImmediately) {
   base::UniqueFd c = Udp();
-  sockaddr_in to = Loopback(port_);
-  for (uint16_t id = 1; id <= 3; ++id) {
-    std::string q = Query("example.com", id);
-    ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
-  }
+  for (uint16_t id = 1; id <= 3; ++id) SendQuery(c.get(), port_, "example.com", id);
   // Two are in flight (cap 2); the third is refused at once, before any upstream timeout.
   auto first = Recv(c.get(), 250);
   ASSERT_TRUE(first.has_value());
@@ -359,9 +344,7 @@ TEST_F(ResolverTest, PerEndpointForwardCap) {
   }
   base::UniqueFd c = Udp();
   auto ask = [&](uint16_t port, const std::string& name, uint16_t id) {
-    sockaddr_in to = Loopback(port);
-    std::string q = Query(name, id);
-    ::sendto(c.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    SendQuery(c.get(), port, name, id);
   };
   ask(ports[0], "one.example", 1);
   ask(ports[0], "two.example", 2);
