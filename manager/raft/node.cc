@@ -15,6 +15,8 @@ struct RaftNode::Waiter {
   bool done = false;
   absl::StatusOr<uint64_t> result = absl::UnknownError("pending");
   uint64_t term = 0;
+  std::chrono::steady_clock::time_point proposed_at;  // Enqueue() time
+  bool acked = false;                                  // a follower acknowledged it
   std::function<void(absl::StatusOr<uint64_t>)> callback;  // async proposers
 
   void Complete(absl::StatusOr<uint64_t> r) {
@@ -48,6 +50,7 @@ struct RaftNode::Input {
   api::ConfChange cc;
   uint64_t target = 0;
   std::shared_ptr<Waiter> waiter;
+  std::chrono::steady_clock::time_point at;  // Enqueue() time
 };
 
 RaftNode::RaftNode(NodeOptions opts, StateMachine* sm)
@@ -95,6 +98,15 @@ absl::Status RaftNode::Init() {
   if (ds.snapshot) RestoreSnapshot(*ds.snapshot);
   Config cfg = opts_.raft;
   cfg.id = opts_.id;
+  if (opts_.timer_resolution > absl::ZeroDuration() && opts_.timer_resolution < opts_.tick) {
+    sub_ticks_ = static_cast<int>(absl::ToInt64Nanoseconds(opts_.tick) /
+                                  absl::ToInt64Nanoseconds(opts_.timer_resolution));
+  }
+  const int jitter = cfg.election_jitter_ticks > 0 ? cfg.election_jitter_ticks
+                                                   : std::max(1, cfg.election_tick / 2);
+  cfg.election_tick *= sub_ticks_;
+  cfg.heartbeat_tick *= sub_ticks_;
+  cfg.election_jitter_ticks = jitter * sub_ticks_;
   if (cfg.seed == 1) cfg.seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   core_ = std::make_unique<Core>(cfg, std::move(ds));
   PublishStatus();
@@ -127,6 +139,8 @@ void RaftNode::Stop() {
 }
 
 void RaftNode::Enqueue(Input in) {
+  in.at = std::chrono::steady_clock::now();
+  if (in.waiter) in.waiter->proposed_at = in.at;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stop_) {
@@ -206,6 +220,22 @@ absl::Status RaftNode::TransferLeadership(uint64_t target, absl::Duration timeou
     absl::SleepFor(opts_.tick / 2);
   }
   return absl::DeadlineExceededError("transfer: target did not become leader in time");
+}
+
+std::string RaftNode::StageStats(bool reset) {
+  std::lock_guard<std::mutex> l(stats_mu_);
+  std::string out;
+  auto line = [&](const char* name, const LatencyHistogram& h) {
+    out += std::string(name) + ": " + h.Summary() + "\n";
+  };
+  line("inbox_wait", stages_.inbox_wait);
+  line("wal_save", stages_.wal_save);
+  line("ready", stages_.ready);
+  line("leader_first_ack", stages_.first_ack);
+  line("leader_commit", stages_.commit);
+  line("follower_ack", stages_.follower_ack);
+  if (reset) stages_ = StageTimes();
+  return out + transport_.Stats(reset);
 }
 
 NodeStatus RaftNode::Status() const {
@@ -289,8 +319,29 @@ void RaftNode::PublishStatus() {
 }
 
 void RaftNode::HandleInput(Input& in) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> l(stats_mu_);
+    stages_.inbox_wait.Add(now - in.at);
+  }
   switch (in.kind) {
     case Input::kMessage:
+      if (in.msg.type() == api::MSG_APPEND && in.msg.entries_size() > 0 &&
+          append_at_ == std::chrono::steady_clock::time_point{}) {
+        append_at_ = in.at;
+      }
+      if (in.msg.type() == api::MSG_APPEND_RESP && !in.msg.reject() && was_leader_ &&
+          in.msg.index() > first_ack_upto_) {
+        std::lock_guard<std::mutex> l(stats_mu_);
+        for (auto it = by_index_.upper_bound(first_ack_upto_);
+             it != by_index_.end() && it->first <= in.msg.index(); ++it) {
+          if (!it->second->acked) {
+            it->second->acked = true;
+            stages_.first_ack.Add(now - it->second->proposed_at);
+          }
+        }
+        first_ack_upto_ = in.msg.index();
+      }
       core_->Step(in.msg);
       return;
     case Input::kPropose: {
@@ -356,7 +407,8 @@ void RaftNode::HandleInput(Input& in) {
 
 void RaftNode::Loop() {
   auto log = base::Logger("raft");
-  auto next_tick = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(opts_.tick);
+  const auto tick = absl::ToChronoNanoseconds(opts_.tick / sub_ticks_);
+  auto next_tick = std::chrono::steady_clock::now() + tick;
   while (true) {
     std::deque<Input> batch;
     {
@@ -369,13 +421,16 @@ void RaftNode::Loop() {
     auto now = std::chrono::steady_clock::now();
     if (now >= next_tick) {
       core_->Tick();
-      next_tick += absl::ToChronoNanoseconds(opts_.tick);
-      if (next_tick < now) next_tick = now + absl::ToChronoNanoseconds(opts_.tick);
-      PromoteCaughtUpLearners();
-      // ReadIndex requests are dropped when no leader is known or a message is lost; ask
-      // again every few ticks (a duplicate answer finds no waiter and is ignored).
-      for (PendingRead& r : reads_) {
-        if (++r.age % 3 == 0) core_->ReadIndex(r.ctx);
+      next_tick += tick;
+      if (next_tick < now) next_tick = now + tick;
+      if (++sub_tick_n_ >= sub_ticks_) {  // a logical tick
+        sub_tick_n_ = 0;
+        PromoteCaughtUpLearners();
+        // ReadIndex requests are dropped when no leader is known or a message is lost; ask
+        // again every few ticks (a duplicate answer finds no waiter and is ignored).
+        for (PendingRead& r : reads_) {
+          if (++r.age % 3 == 0) core_->ReadIndex(r.ctx);
+        }
       }
     }
     while (core_->HasReady()) {
@@ -398,6 +453,7 @@ void RaftNode::Loop() {
 }
 
 void RaftNode::HandleReady(Ready& rd) {
+  const auto start = std::chrono::steady_clock::now();
   // The leader may replicate in parallel with its own disk write (thesis §10.2.1): the core
   // counts the leader's copy only once Advance() reports it durable.
   std::vector<api::RaftMessage> later;
@@ -419,14 +475,28 @@ void RaftNode::HandleReady(Ready& rd) {
   if (apply_first) {
     for (const api::Entry& e : rd.committed_entries) ApplyEntry(e);
   }
+  const auto save_start = std::chrono::steady_clock::now();
   absl::Status s = storage_->Save(rd);
+  const auto saved = std::chrono::steady_clock::now();
   if (!s.ok()) {
     // After a failed fdatasync the page cache state is unknown (fsyncgate): never continue.
     base::Logger("raft")->critical("raft {}: storage failed: {}; aborting", opts_.id,
                                    std::string(s.message()));
     std::abort();
   }
-  for (auto& m : later) transport_.Send(std::move(m));
+  bool acked_append = false;
+  for (auto& m : later) {
+    acked_append = acked_append || m.type() == api::MSG_APPEND_RESP;
+    transport_.Send(std::move(m));
+  }
+  {
+    std::lock_guard<std::mutex> l(stats_mu_);
+    if (!rd.entries.empty()) stages_.wal_save.Add(saved - save_start);
+    if (acked_append && append_at_ != std::chrono::steady_clock::time_point{}) {
+      stages_.follower_ack.Add(std::chrono::steady_clock::now() - append_at_);
+      append_at_ = {};
+    }
+  }
   if (!apply_first) {
     RestoreSnapshot(*rd.snapshot);
     for (const api::Entry& e : rd.committed_entries) ApplyEntry(e);
@@ -448,6 +518,8 @@ void RaftNode::HandleReady(Ready& rd) {
       ++it;
     }
   }
+  std::lock_guard<std::mutex> l(stats_mu_);
+  stages_.ready.Add(std::chrono::steady_clock::now() - start);
 }
 
 void RaftNode::ApplyEntry(const api::Entry& e) {
@@ -480,6 +552,10 @@ void RaftNode::ApplyEntry(const api::Entry& e) {
   applied_ = e.index();
   auto it = by_index_.find(e.index());
   if (it != by_index_.end()) {
+    if (it->second->term == e.term()) {
+      std::lock_guard<std::mutex> l(stats_mu_);
+      stages_.commit.Add(std::chrono::steady_clock::now() - it->second->proposed_at);
+    }
     if (it->second->term == e.term()) {
       it->second->Complete(e.index());
     } else {

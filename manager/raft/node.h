@@ -2,7 +2,8 @@
 // Proposer.
 //
 // One loop thread owns the Core and the Storage. Each iteration it takes queued inputs
-// (messages from the transport, proposals, admin requests), ticks every `tick`, and then for
+// (messages from the transport, proposals, admin requests), ticks the core every
+// `timer_resolution` (see NodeOptions), and then for
 // each Ready: sends the leader's replication messages, persists (one WAL record, one
 // fdatasync for every proposal batched into that Ready: group commit), sends the remaining
 // messages, applies committed entries to the StateMachine (this is the one apply thread),
@@ -33,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "manager/raft/core.h"
+#include "manager/raft/latency.h"
 #include "manager/raft/state_machine.h"
 #include "manager/raft/storage.h"
 #include "manager/raft/transport.h"
@@ -45,6 +47,12 @@ struct NodeOptions {
   std::string dir;   // storage directory
   absl::Duration tick = absl::Milliseconds(100);
   Config raft;       // election_tick 10, heartbeat_tick 1, PreVote, CheckQuorum by default
+  // The core is ticked tick / timer_resolution times per `tick` with its election, heartbeat
+  // and jitter tick counts scaled to match: the timeouts stay the same in time (election 1 s,
+  // heartbeat 100 ms by default), but the randomized election timeouts spread at this
+  // granularity. With whole 100 ms ticks the followers' timeouts took only 5 values, often
+  // expired in the same tick and split the vote (+1 election timeout; docs/benchmarks.md).
+  absl::Duration timer_resolution = absl::Milliseconds(10);
   // Initial members of a brand-new cluster (used only when `dir` is empty). Empty: this
   // member waits to be added by the leader (join).
   std::vector<api::RaftMember> bootstrap;
@@ -114,6 +122,9 @@ class RaftNode final : public Proposer {
   absl::Status TransferLeadership(uint64_t target, absl::Duration timeout);
 
   NodeStatus Status() const;
+  // Per-stage latencies since the last reset (one line per stage; see StageTimes), e.g. for
+  // finding where a slow write spent its time. `reset` starts a new measurement window.
+  std::string StageStats(bool reset);
   // Every member of the configuration (voters and learners, self included), ordered by raft
   // id. A consistent snapshot; reachability is evaluated at the time of the call.
   std::vector<PeerStatus> Peers() const;
@@ -169,6 +180,22 @@ class RaftNode final : public Proposer {
   uint64_t last_snapshot_ = 0;
   uint64_t read_seq_ = 0;
   bool was_leader_ = false;
+  int sub_ticks_ = 1;   // core ticks per logical tick (tick / timer_resolution)
+  int sub_tick_n_ = 0;  // core ticks since the last logical tick
+
+  // Where writes spend their time (loop thread records; StageStats() reads).
+  struct StageTimes {
+    LatencyHistogram inbox_wait;     // any input: Enqueue() -> handled by the loop
+    LatencyHistogram wal_save;       // Storage::Save of a Ready with entries (fdatasync)
+    LatencyHistogram ready;          // one whole HandleReady
+    LatencyHistogram first_ack;      // leader: proposal enqueued -> first follower ack of it
+    LatencyHistogram commit;         // leader: proposal enqueued -> applied (reply sent)
+    LatencyHistogram follower_ack;   // follower: append received -> ack handed to transport
+  };
+  std::mutex stats_mu_;
+  StageTimes stages_;
+  uint64_t first_ack_upto_ = 0;  // loop thread: proposals up to here have their first ack
+  std::chrono::steady_clock::time_point append_at_{};  // loop: oldest unacked append input
 
   mutable std::mutex status_mu_;
   NodeStatus status_;

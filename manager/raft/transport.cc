@@ -10,6 +10,7 @@ struct Transport::Peer {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<api::RaftMessage> queue;
+  std::deque<std::chrono::steady_clock::time_point> queued_at;  // parallel to `queue`
   bool stop = false;
   bool readdressed = false;
   std::thread thread;
@@ -94,6 +95,7 @@ bool Transport::Send(api::RaftMessage m) {
     std::lock_guard<std::mutex> pl(p->mu);
     if (p->queue.size() >= opts_.queue_limit) return false;
     p->queue.push_back(std::move(m));
+    p->queued_at.push_back(std::chrono::steady_clock::now());
   }
   p->cv.notify_one();
   return true;
@@ -128,12 +130,15 @@ void Transport::SenderLoop(Peer* p) {
     bool broken = false;
     while (!broken) {
       std::deque<api::RaftMessage> batch;
+      std::deque<std::chrono::steady_clock::time_point> at;
       {
         std::unique_lock<std::mutex> l(p->mu);
         p->cv.wait(l, [&] { return p->stop || p->readdressed || !p->queue.empty(); });
         if (p->stop || p->readdressed) break;
         batch.swap(p->queue);
+        at.swap(p->queued_at);
       }
+      const auto start = std::chrono::steady_clock::now();
       for (size_t i = 0; i < batch.size(); ++i) {
         grpc::WriteOptions wo;
         if (i + 1 < batch.size()) wo.set_buffer_hint();  // coalesce a burst into few writes
@@ -143,6 +148,12 @@ void Transport::SenderLoop(Peer* p) {
         }
       }
       if (!broken) backoff = absl::Milliseconds(20);
+      const auto end = std::chrono::steady_clock::now();
+      {
+        std::lock_guard<std::mutex> l(stats_mu_);
+        for (const auto& t : at) queue_wait_.Add(start - t);
+        write_.Add(end - start);
+      }
     }
     {
       std::lock_guard<std::mutex> l(p->mu);
@@ -155,10 +166,22 @@ void Transport::SenderLoop(Peer* p) {
     if (broken) {
       log->debug("raft peer {} at {} unreachable; retrying", p->id, addr);
       p->queue.clear();
+      p->queued_at.clear();
       p->cv.wait_for(l, absl::ToChronoMilliseconds(backoff), [&] { return p->stop; });
       backoff = std::min(backoff * 2, absl::Milliseconds(500));
     }
   }
+}
+
+std::string Transport::Stats(bool reset) {
+  std::lock_guard<std::mutex> l(stats_mu_);
+  std::string out = "send_queue_wait: " + queue_wait_.Summary() + "\nsend_write_batch: " +
+                    write_.Summary() + "\n";
+  if (reset) {
+    queue_wait_ = LatencyHistogram();
+    write_ = LatencyHistogram();
+  }
+  return out;
 }
 
 namespace {

@@ -25,6 +25,7 @@
 
 #include "api/raft.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "manager/raft/latency.h"
 
 namespace shoal::manager::raft {
 
@@ -52,6 +53,9 @@ class Transport {
   // Queues `m` for m.to(); false when the peer is unknown or its queue is full.
   bool Send(api::RaftMessage m);
   void Stop();
+  // Send() -> the stream write starting (queue_wait) and the write itself (write), over all
+  // peers since the last reset.
+  std::string Stats(bool reset);
 
   // The gRPC service receiving messages; register it on the member's server.
   static std::unique_ptr<api::Raft::Service> NewService(Handler handler);
@@ -64,6 +68,9 @@ class Transport {
   mutable std::mutex mu_;
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
   std::atomic<bool> stopped_{false};
+  std::mutex stats_mu_;
+  LatencyHistogram queue_wait_;
+  LatencyHistogram write_;
 };
 
 }  // namespace shoal::manager::raft

@@ -7,7 +7,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
@@ -170,6 +173,7 @@ int Main(int argc, char** argv) {
   std::string listen, cluster, join, level = "info";
   int tick_ms = 100;
   bool no_sync = false;
+  int stats_secs = 0;
   app.add_option("--id", opts.id, "raft id (non-zero)")->required();
   app.add_option("--listen", listen, "host:port to serve raft and the KV API")->required();
   app.add_option("--dir", opts.dir, "storage directory")->required();
@@ -184,6 +188,8 @@ int Main(int argc, char** argv) {
   app.add_option("--snapshot-keep", opts.snapshot_keep, "entries kept after a snapshot");
   app.add_flag("--unsafe-no-fsync", no_sync, "skip fdatasync (never for real data)");
   app.add_option("--log-level", level, "log level");
+  app.add_option("--stage-stats", stats_secs,
+                 "print per-stage latencies to stderr every N seconds (0: never)");
   CLI11_PARSE(app, argc, argv);
   if (!base::InitLogging(level).ok()) return 2;
   auto log = base::Logger("raft-server");
@@ -230,8 +236,29 @@ int Main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  std::thread stats;
+  std::mutex stats_mu;
+  std::condition_variable stats_cv;
+  bool stopping = false;
+  if (stats_secs > 0) {
+    stats = std::thread([&] {
+      std::unique_lock<std::mutex> l(stats_mu);
+      while (!stats_cv.wait_for(l, std::chrono::seconds(stats_secs), [&] { return stopping; })) {
+        std::string s = (*node)->StageStats(/*reset=*/true);
+        std::fprintf(stderr, "member %lu stages (last %d s):\n%s", static_cast<unsigned long>(opts.id),
+                     stats_secs, s.c_str());
+        std::fflush(stderr);
+      }
+    });
+  }
   int sig = 0;
   sigwait(&set, &sig);
+  {
+    std::lock_guard<std::mutex> l(stats_mu);
+    stopping = true;
+  }
+  stats_cv.notify_all();
+  if (stats.joinable()) stats.join();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   (*node)->Stop();
   return 0;
