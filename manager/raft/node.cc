@@ -455,17 +455,24 @@ void RaftNode::Loop() {
 void RaftNode::HandleReady(Ready& rd) {
   const auto start = std::chrono::steady_clock::now();
   // The leader may replicate in parallel with its own disk write (thesis §10.2.1): the core
-  // counts the leader's copy only once Advance() reports it durable.
-  std::vector<api::RaftMessage> later;
+  // counts the leader's copy only once Advance() reports it durable. Order: appends carrying
+  // new entries first (they start the followers' disk writes), then the replies to the
+  // proposers of committed entries, then the leader's other messages (commit index,
+  // heartbeats), then the local disk write, then the rest (votes and acknowledgements, which
+  // must follow the disk write). Transport::Send may write inline, so order is latency.
+  std::vector<api::RaftMessage> soon, later;
   const bool leader = core_->role() == Role::kLeader;
   for (auto& m : rd.messages) {
     bool early = leader && m.term() == core_->term() &&
                  (m.type() == api::MSG_APPEND || m.type() == api::MSG_HEARTBEAT ||
                   m.type() == api::MSG_SNAPSHOT);
-    if (early) {
-      transport_.Send(std::move(m));
-    } else {
+    if (!early) {
       later.push_back(std::move(m));
+    } else if (m.type() == api::MSG_HEARTBEAT ||
+               (m.type() == api::MSG_APPEND && m.entries_size() == 0)) {
+      soon.push_back(std::move(m));
+    } else {
+      transport_.Send(std::move(m));
     }
   }
   // Committed entries are durable on a quorum already, so they may be applied (and their
@@ -475,6 +482,7 @@ void RaftNode::HandleReady(Ready& rd) {
   if (apply_first) {
     for (const api::Entry& e : rd.committed_entries) ApplyEntry(e);
   }
+  for (auto& m : soon) transport_.Send(std::move(m));
   const auto save_start = std::chrono::steady_clock::now();
   absl::Status s = storage_->Save(rd);
   const auto saved = std::chrono::steady_clock::now();

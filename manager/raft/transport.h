@@ -1,11 +1,14 @@
 // Transport: raft messages between members over gRPC (service api::Raft).
 //
-// Each peer gets one long-lived client stream (StreamRaftMessage) fed by a sender thread
-// from a bounded queue, so messages to one peer stay in order and a slow peer never blocks
-// the raft loop (when its queue is full, messages are dropped — raft retransmits). Snapshot
-// chunks travel as ordinary messages on that stream, so a snapshot's size is not limited by
-// the gRPC message size. On a stream error the sender reconnects with backoff and reports the
-// peer unreachable.
+// Each peer gets one long-lived client stream (StreamRaftMessage, gRPC callback API) with at
+// most one write outstanding: Send() starts the write itself when the stream is idle (no
+// thread hand-off on the commit path: the write usually happens inline), otherwise queues the
+// message in a bounded queue that the write completions drain in order. Nothing blocks the
+// raft loop: a slow peer only fills its queue, and then messages are dropped (raft
+// retransmits). Snapshot chunks travel as ordinary messages on that stream, so a snapshot's
+// size is not limited by the gRPC message size. A per-peer connection thread (off the
+// message path) opens the stream and, after a stream error, reopens it with backoff; messages
+// queued for a broken stream are dropped.
 //
 // Security: `channel_credentials`/`server_credentials` are the mTLS hook (the control-plane
 // issue plugs the cluster CA in); they default to insecure for loopback tests.
@@ -14,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -62,15 +66,20 @@ class Transport {
 
  private:
   struct Peer;
-  void SenderLoop(Peer* p);
+  class Stream;
+  void ConnectionLoop(Peer* p);
+  // Starts writing `m` on p's stream (p->writing must have been set by the caller).
+  void StartWrite(Peer* p, Stream* s, api::RaftMessage m, bool more,
+                  std::chrono::steady_clock::time_point queued_at);
+  void WriteDone(Peer* p, Stream* s, bool ok);
 
   TransportOptions opts_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
   std::atomic<bool> stopped_{false};
   std::mutex stats_mu_;
-  LatencyHistogram queue_wait_;
-  LatencyHistogram write_;
+  LatencyHistogram queue_wait_;  // Send() -> StartWrite
+  LatencyHistogram write_;       // StartWrite -> write completion
 };
 
 }  // namespace shoal::manager::raft

@@ -243,10 +243,12 @@ int Main(int argc, char** argv) {
   if (stats_secs > 0) {
     stats = std::thread([&] {
       std::unique_lock<std::mutex> l(stats_mu);
-      while (!stats_cv.wait_for(l, std::chrono::seconds(stats_secs), [&] { return stopping; })) {
+      bool last = false;
+      while (!last) {  // every interval, and once more at exit
+        last = stats_cv.wait_for(l, std::chrono::seconds(stats_secs), [&] { return stopping; });
         std::string s = (*node)->StageStats(/*reset=*/true);
-        std::fprintf(stderr, "member %lu stages (last %d s):\n%s", static_cast<unsigned long>(opts.id),
-                     stats_secs, s.c_str());
+        std::fprintf(stderr, "member %lu stages (microseconds):\n%s",
+                     static_cast<unsigned long>(opts.id), s.c_str());
         std::fflush(stderr);
       }
     });
