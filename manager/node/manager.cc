@@ -114,6 +114,7 @@ absl::Status Manager::Init() {
   if (ec) return absl::InternalError(absl::StrCat("state_dir: ", ec.message()));
   ::chmod(opts_.state_dir.c_str(), 0700);
   ASSIGN_OR_RETURN(address_, ConcreteAddress(opts_.listen_addr));
+  advertise_ = opts_.advertise_addr.empty() ? address_ : opts_.advertise_addr;
   proposer_ = std::make_unique<raft::DeferredProposer>();
   store_ = std::make_unique<store::MemoryStore>(proposer_.get(), opts_.clock, opts_.random);
 
@@ -138,7 +139,7 @@ absl::Status Manager::Init() {
     api::RaftMember self;
     self.set_raft_id(raft_id_);
     self.set_node_id(tls_.identity.node_id);
-    self.set_addr(address_);
+    self.set_addr(advertise_);
     RETURN_IF_ERROR(StartRaft(raft_id_, {self}, {}));
     absl::Time deadline = absl::Now() + absl::Seconds(30);  // real time: raft ticks in real time
     while (!raft_->IsLeader()) {
@@ -153,7 +154,11 @@ absl::Status Manager::Init() {
     return absl::FailedPreconditionError(
         absl::StrCat("state_dir ", opts_.state_dir, " holds no cluster state; init or join"));
   }
-  ASSIGN_OR_RETURN(tls_, ca::Join(opts_.join_addr, opts_.join_token, *opts_.clock));
+  if (opts_.joined.has_value()) {
+    tls_ = *opts_.joined;
+  } else {
+    ASSIGN_OR_RETURN(tls_, ca::Join(opts_.join_addr, opts_.join_token, *opts_.clock));
+  }
   if (tls_.identity.role != ca::Role::kManager) {
     return absl::InvalidArgumentError("join_token: a worker token cannot join a manager");
   }
@@ -166,7 +171,7 @@ absl::Status Manager::Init() {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(kRpcTimeout));
     api::JoinRequest req;
-    req.set_addr(address_);
+    req.set_addr(advertise_);
     grpc::Status s = stub->Join(&ctx, req, &resp);
     if (s.ok()) break;
     auto it = ctx.GetServerTrailingMetadata().find(kLeaderAddrMetadata);
@@ -186,7 +191,7 @@ absl::Status Manager::StartRaft(uint64_t raft_id, std::vector<api::RaftMember> b
                                 std::vector<api::RaftMember> peers) {
   raft::NodeOptions o;
   o.id = raft_id;
-  o.addr = address_;
+  o.addr = advertise_;
   o.dir = opts_.state_dir + "/raft";
   o.tick = opts_.tick;
   o.bootstrap = std::move(bootstrap);

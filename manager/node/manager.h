@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -57,10 +58,14 @@ namespace api = ::shoal::api::v1;
 struct ManagerOptions {
   std::string state_dir;       // required, created if missing
   std::string listen_addr;     // host:port; port 0 picks one (see address())
+  std::string advertise_addr;  // host:port peers reach this manager at; empty: listen_addr
   std::string control_socket;  // unix socket path for the local Control API; empty: none
   bool init = false;           // create a new cluster
   std::string join_addr;       // join an existing cluster through this manager
   std::string join_token;      // a manager join token
+  // join: the certificate already obtained with ca::Join(join_addr, join_token) (a caller that
+  // learns the role from the issued certificate); the manager skips its own ca::Join.
+  std::optional<ca::JoinResult> joined;
   absl::Duration tick = absl::Milliseconds(100);
   absl::Duration heartbeat_period = absl::Seconds(5);
   base::Clock* clock = nullptr;    // required
@@ -79,6 +84,7 @@ class Manager {
   const ca::NodeIdentity& identity() const { return tls_.identity; }
   const ca::TlsMaterial& tls() const { return tls_.tls; }
   std::string address() const { return address_; }  // the bound host:port
+  std::string advertise_address() const { return advertise_; }  // as known to the peers
   uint64_t raft_id() const { return raft_id_; }
   bool IsLeader() const { return raft_ && raft_->IsLeader(); }
   std::string leader_address() const;
@@ -102,6 +108,7 @@ class Manager {
   ca::JoinResult tls_;
   uint64_t raft_id_ = 0;
   std::string address_;
+  std::string advertise_;
   int port_ = 0;
 
   std::unique_ptr<raft::DeferredProposer> proposer_;

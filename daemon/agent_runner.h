@@ -1,0 +1,37 @@
+// AgentRunner: the worker agent of this node (agent/agent.h), started with the node's TLS
+// identity in both roles. The settings it needs besides the identity come from shoald's flags.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernel/features.h"
+#include "manager/ca/tls.h"
+
+namespace shoal::daemon {
+
+struct AgentConfig {
+  std::string state_dir;      // <root>/agent
+  std::string exec_root;      // <exec-root>
+  std::string cgroup_parent;  // --cgroup-parent
+  std::string image_root;     // <root>/images
+  std::string monitor_path;   // shoal-monitor (default: next to shoald)
+  std::string init_path;      // shoal-init (default: next to shoald)
+  bool disabled = false;      // --no-agent: manager only (labs without container support)
+  kernel::Features features;  // probed once at start (cgroup mode)
+};
+
+class AgentRunner {
+ public:
+  virtual ~AgentRunner() = default;
+  virtual bool running() const = 0;
+};
+
+// Starts the agent; it connects to `managers` with mTLS as the node in `tls`.
+absl::StatusOr<std::unique_ptr<AgentRunner>> StartAgent(const AgentConfig& config,
+                                                        const manager::ca::TlsMaterial& tls,
+                                                        const std::vector<std::string>& managers);
+
+}  // namespace shoal::daemon
