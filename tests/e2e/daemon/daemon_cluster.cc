@@ -1,0 +1,165 @@
+#include "tests/e2e/daemon/daemon_cluster.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace shoal::daemon::e2e {
+namespace {
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  socklen_t len = sizeof(sa);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// fork + exec with stdout/stderr redirected to files; returns the pid.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int e = out == err ? o : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (cond()) return true;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return cond();
+}
+
+DaemonCluster::DaemonCluster(int nodes, std::vector<std::string> extra_args)
+    : extra_(std::move(extra_args)) {
+  char tmpl[] = "/tmp/dc-e2e-XXXXXX";
+  if (::mkdtemp(tmpl) != nullptr) dir_ = tmpl;
+  for (int i = 0; i < nodes; ++i) {
+    ports_.push_back(FreePort());
+    pids_.push_back(0);
+  }
+}
+
+DaemonCluster::~DaemonCluster() {
+  for (size_t i = 0; i < pids_.size(); ++i) {
+    if (pids_[i] > 0) Kill9(static_cast<int>(i));
+  }
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+std::string DaemonCluster::Addr(int i) const { return absl::StrCat("127.0.0.1:", ports_[i]); }
+std::string DaemonCluster::Socket(int i) const {
+  return absl::StrCat(dir_, "/n", i, "/run/shoald.sock");
+}
+std::string DaemonCluster::Log(int i) const {
+  return ReadAll(absl::StrCat(dir_, "/n", i, ".log"));
+}
+
+void DaemonCluster::Start(int i) {
+  ASSERT_FALSE(dir_.empty()) << "mkdtemp failed";
+  std::string node = absl::StrCat(dir_, "/n", i);
+  std::vector<std::string> args = {SHOALD_PATH,
+                                   "--root=" + node + "/root",
+                                   "--exec-root=" + node + "/run",
+                                   absl::StrCat("--cgroup-parent=dc-e2e-", ::getpid(), "-", i),
+                                   "--listen-addr=" + Addr(i),
+                                   "--log-level=debug"};
+  args.insert(args.end(), extra_.begin(), extra_.end());
+  std::string log = absl::StrCat(dir_, "/n", i, ".log");
+  pids_[i] = Spawn(args, log, log);
+  ASSERT_GT(pids_[i], 0);
+  bool up = WaitFor(
+      [&] {
+        int status = 0;
+        if (::waitpid(pids_[i], &status, WNOHANG) == pids_[i]) {
+          pids_[i] = 0;
+          return true;  // exited: reported below
+        }
+        return Shoal(i, {"swarm", "info"}).exit_code == 0;
+      },
+      absl::Seconds(30));
+  ASSERT_TRUE(up && pids_[i] > 0) << "shoald " << i << " did not come up:\n" << Log(i);
+}
+
+void DaemonCluster::Kill9(int i) {
+  if (pids_[i] <= 0) return;
+  ::kill(pids_[i], SIGKILL);
+  ::waitpid(pids_[i], nullptr, 0);
+  pids_[i] = 0;
+}
+
+int DaemonCluster::Terminate(int i) {
+  if (pids_[i] <= 0) return -1;
+  ::kill(pids_[i], SIGTERM);
+  int status = 0;
+  bool exited = WaitFor([&] { return ::waitpid(pids_[i], &status, WNOHANG) == pids_[i]; },
+                        absl::Seconds(30));
+  if (!exited) {
+    Kill9(i);
+    return -1;
+  }
+  pids_[i] = 0;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+CliResult DaemonCluster::Shoal(int i, const std::vector<std::string>& args) {
+  std::string out = absl::StrCat(dir_, "/cli-", ::getpid(), "-", ++cli_seq_, ".out");
+  std::string err = out + ".err";
+  std::vector<std::string> argv = {SHOAL_CLI_PATH, "-H", Socket(i)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ::unlink(out.c_str());
+  pid_t pid = Spawn(argv, out, err);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadAll(out);
+  r.err = ReadAll(err);
+  ::unlink(out.c_str());
+  ::unlink(err.c_str());
+  return r;
+}
+
+}  // namespace shoal::daemon::e2e

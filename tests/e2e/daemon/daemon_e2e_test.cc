@@ -1,0 +1,176 @@
+// Three real shoald processes on loopback, driven only through the `shoal` CLI as a user would:
+// swarm init / join-token / join, node ls, service create/ls/ps, kill -9 of the leader's daemon,
+// failover, restart from the state dir, clean SIGTERM shutdown.
+#include <sys/stat.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/daemon/daemon_cluster.h"
+
+namespace shoal::daemon::e2e {
+namespace {
+
+// Rows of a table printed by the CLI (header first), columns split on runs of 2+ spaces.
+std::vector<std::vector<std::string>> Rows(const std::string& out) {
+  std::vector<std::vector<std::string>> rows;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> cols;
+    for (absl::string_view c : absl::StrSplit(line, "  ", absl::SkipEmpty())) {
+      c = absl::StripAsciiWhitespace(c);
+      if (!c.empty()) cols.emplace_back(c);
+    }
+    rows.push_back(cols);
+  }
+  return rows;
+}
+
+// The MANAGER STATUS column of `node ls`, by node row.
+std::vector<std::string> ManagerStatuses(const std::string& out) {
+  std::vector<std::string> statuses;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    if (absl::StartsWith(line, "ID")) continue;
+    for (const char* s : {"Leader", "Reachable", "Unreachable", "Unknown"}) {
+      if (absl::StrContains(line, s)) {
+        statuses.emplace_back(s);
+        break;
+      }
+    }
+  }
+  return statuses;
+}
+
+bool ThreeManagersOneLeader(DaemonCluster& c, int i) {
+  CliResult r = c.Shoal(i, {"node", "ls"});
+  if (r.exit_code != 0) return false;
+  auto st = ManagerStatuses(r.out);
+  return Rows(r.out).size() == 4 && st.size() == 3 &&
+         std::count(st.begin(), st.end(), "Leader") == 1;
+}
+
+// `service ls` on node i lists `name` with `replicas` desired, and `service ps` shows that many
+// tasks.
+bool ServiceVisible(DaemonCluster& c, int i, const std::string& name, int replicas) {
+  CliResult ls = c.Shoal(i, {"service", "ls"});
+  if (ls.exit_code != 0) return false;
+  bool listed = false;
+  for (const auto& row : Rows(ls.out)) {
+    if (row.size() >= 5 && row[1] == name && absl::EndsWith(row[3], "/" + std::to_string(replicas))) {
+      listed = true;
+    }
+  }
+  if (!listed) return false;
+  CliResult ps = c.Shoal(i, {"service", "ps", name});
+  if (ps.exit_code != 0) return false;
+  int tasks = 0;
+  for (const auto& row : Rows(ps.out)) tasks += row.size() > 1 && absl::StartsWith(row[1], name + ".");
+  return tasks == replicas;
+}
+
+int LeaderIndex(DaemonCluster& c, const std::vector<int>& among) {
+  for (int i : among) {
+    CliResult r = c.Shoal(i, {"swarm", "info"});
+    if (r.exit_code == 0 && absl::StrContains(r.out, "Is Leader: true")) return i;
+  }
+  return -1;
+}
+
+TEST(DaemonE2E, ThreeManagersServiceFailoverAndRestart) {
+  // No worker agent: this test is about the manager side; tasks stay unassigned/pending.
+  DaemonCluster c(3, {"--no-agent", "--raft-tick-ms=100"});
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(c.Start(i));
+  struct stat st{};
+  ASSERT_EQ(::stat(c.Socket(0).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "the local socket is root-only";
+
+  // Not in a swarm yet: control commands say what to do.
+  CliResult early = c.Shoal(0, {"node", "ls"});
+  EXPECT_EQ(early.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(early.err, "not part of a swarm")) << early.err;
+
+  CliResult init = c.Shoal(0, {"swarm", "init", "--advertise-addr", c.Addr(0)});
+  ASSERT_EQ(init.exit_code, 0) << init.err << c.Log(0);
+  EXPECT_TRUE(absl::StrContains(init.out, "Swarm initialized")) << init.out;
+  EXPECT_TRUE(absl::StrContains(init.out, "shoal swarm join --token SHLTKN-")) << init.out;
+  CliResult again = c.Shoal(0, {"swarm", "init"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(again.err, "this node is already part of a swarm")) << again.err;
+
+  CliResult token = c.Shoal(0, {"swarm", "join-token", "-q", "manager"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  std::string manager_token(absl::StripAsciiWhitespace(token.out));
+  ASSERT_TRUE(absl::StartsWith(manager_token, "SHLTKN-")) << manager_token;
+  CliResult bad_token = c.Shoal(1, {"swarm", "join", "--token", "SHLTKN-1-nonsense", c.Addr(0)});
+  EXPECT_EQ(bad_token.exit_code, 1);
+  EXPECT_FALSE(bad_token.err.empty());
+  for (int i : {1, 2}) {
+    CliResult join = c.Shoal(i, {"swarm", "join", "--token", manager_token, c.Addr(0)});
+    ASSERT_EQ(join.exit_code, 0) << join.err << c.Log(i);
+    EXPECT_TRUE(absl::StrContains(join.out, "joined a swarm as a manager")) << join.out;
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return ThreeManagersOneLeader(c, i); }, absl::Seconds(60)))
+        << "node " << i << ":\n" << c.Shoal(i, {"node", "ls"}).out;
+  }
+
+  // Validation errors name the flag; nothing is created.
+  CliResult bad = c.Shoal(1, {"service", "create", "--name", "x", "--limit-memory", "12x", "busybox"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(bad.err, "--limit-memory")) << bad.err;
+
+  CliResult create = c.Shoal(1, {"service", "create", "--name", "web", "--replicas", "3", "busybox",
+                                 "sleep", "1000"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, i, "web", 3); }, absl::Seconds(60)))
+        << "node " << i << ":\n" << c.Shoal(i, {"service", "ls"}).out
+        << c.Shoal(i, {"service", "ps", "web"}).out;
+  }
+  CliResult dup = c.Shoal(2, {"service", "create", "--name", "web", "busybox"});
+  EXPECT_EQ(dup.exit_code, 1);
+  EXPECT_TRUE(absl::StartsWith(dup.err, "Error response from daemon:")) << dup.err;
+
+  // kill -9 the leader's daemon: the two others elect a leader and keep serving.
+  int leader = -1;
+  ASSERT_TRUE(WaitFor([&] { return (leader = LeaderIndex(c, {0, 1, 2})) >= 0; },
+                      absl::Seconds(30)));
+  c.Kill9(leader);
+  std::vector<int> rest;
+  for (int i = 0; i < 3; ++i) {
+    if (i != leader) rest.push_back(i);
+  }
+  int next = -1;
+  ASSERT_TRUE(WaitFor([&] { return (next = LeaderIndex(c, rest)) >= 0; }, absl::Seconds(60)))
+      << "no new leader among the remaining two";
+  for (int i : rest) {
+    EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, i, "web", 3); }, absl::Seconds(60)))
+        << "node " << i << " after failover:\n" << c.Shoal(i, {"service", "ls"}).err;
+  }
+  CliResult after = c.Shoal(rest[1], {"service", "create", "--name", "after", "--replicas", "2",
+                                      "busybox"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+
+  // The killed daemon restarts from its state dir and rejoins: it sees what happened meanwhile.
+  ASSERT_NO_FATAL_FAILURE(c.Start(leader));
+  EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, leader, "after", 2); }, absl::Seconds(60)))
+      << c.Shoal(leader, {"service", "ls"}).out << c.Shoal(leader, {"service", "ls"}).err
+      << c.Log(leader);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return ThreeManagersOneLeader(c, i); }, absl::Seconds(60)))
+        << "node " << i << ":\n" << c.Shoal(i, {"node", "ls"}).out;
+  }
+
+  // SIGTERM: every daemon exits 0 and removes its socket.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.Terminate(i), 0) << c.Log(i);
+    EXPECT_NE(::access(c.Socket(i).c_str(), F_OK), 0) << "socket left behind";
+  }
+}
+
+}  // namespace
+}  // namespace shoal::daemon::e2e
