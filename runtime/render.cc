@@ -63,6 +63,9 @@ absl::Status RenderProcess(const ProcessSpec& p, const std::string& hostname,
   for (const Rlimit& r : p.rlimits) {
     out->rlimits.push_back({RlimitResource(r.type), r.soft, r.hard});
   }
+  out->terminal = p.terminal;
+  out->terminal_rows = p.terminal_rows;
+  out->terminal_cols = p.terminal_cols;
   out->scratch.resize(8192);
   return absl::OkStatus();
 }

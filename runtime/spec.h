@@ -33,6 +33,13 @@ struct ProcessSpec {
   bool no_new_privileges = true;
   bool seccomp = true;  // Docker's default profile; false = unconfined
   std::vector<Rlimit> rlimits;
+  // A terminal (docker -t): fds 0/1/2 are a new pty slave from the container's own devpts
+  // (/dev/pts/N inside), the process's controlling terminal; the Stdio given is not used. The
+  // master goes to the caller (Container::TakeConsole, Process::TakeConsole); write it to
+  // feed input, read it for output (EIO once every holder of the slave is gone).
+  bool terminal = false;
+  uint16_t terminal_rows = 0;  // initial window size (0 = unknown); ResizeTerminal() later
+  uint16_t terminal_cols = 0;
 };
 
 struct MountSpec {

@@ -25,7 +25,8 @@ json ProcessJson(const ProcessSpec& p) {
       {"args", p.args},       {"env", p.env},           {"cwd", p.cwd},
       {"uid", p.uid},         {"gid", p.gid},           {"additional_gids", p.additional_gids},
       {"cap_add", p.cap_add}, {"cap_drop", p.cap_drop}, {"no_new_privileges", p.no_new_privileges},
-      {"seccomp", p.seccomp}, {"rlimits", rl}};
+      {"seccomp", p.seccomp}, {"rlimits", rl}, {"terminal", p.terminal},
+      {"terminal_rows", p.terminal_rows}, {"terminal_cols", p.terminal_cols}};
 }
 
 ProcessSpec ProcessFrom(const json& j) {
@@ -40,6 +41,9 @@ ProcessSpec ProcessFrom(const json& j) {
   p.cap_drop = j.value("cap_drop", p.cap_drop);
   p.no_new_privileges = j.value("no_new_privileges", p.no_new_privileges);
   p.seccomp = j.value("seccomp", p.seccomp);
+  p.terminal = j.value("terminal", p.terminal);
+  p.terminal_rows = j.value("terminal_rows", p.terminal_rows);
+  p.terminal_cols = j.value("terminal_cols", p.terminal_cols);
   for (const json& r : j.value("rlimits", json::array())) {
     p.rlimits.push_back(
         {r.value("type", ""), r.value("soft", uint64_t{0}), r.value("hard", uint64_t{0})});

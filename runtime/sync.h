@@ -18,6 +18,7 @@ enum class Msg : int32_t {
   kStart = 3,  // parent -> child: exec now
   kError = 4,  // child -> parent: failed (errno + text)
   kPid = 5,    // exec helper -> parent: pid of the process it cloned
+  kConsole = 6,  // child -> parent: the pty master (SCM_RIGHTS), see runtime/terminal.h
 };
 
 struct Frame {

@@ -140,6 +140,9 @@ absl::StatusOr<std::string> MonitorClient::Call(const std::string& command) cons
 }
 
 absl::Status MonitorClient::Start() { return Call("start").status(); }
+absl::Status MonitorClient::Resize(uint16_t rows, uint16_t cols) {
+  return Call(absl::StrCat("resize ", rows, " ", cols)).status();
+}
 absl::Status MonitorClient::Signal(int sig) { return Call(absl::StrCat("kill ", sig)).status(); }
 absl::Status MonitorClient::Stop(int sig, absl::Duration grace) {
   return Call(absl::StrCat("stop ", sig, " ", absl::ToInt64Milliseconds(grace))).status();

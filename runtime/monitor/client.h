@@ -48,6 +48,8 @@ class MonitorClient {
   absl::Status Signal(int sig);
   // Stop signal now, SIGKILL of the whole cgroup after `grace` (done by the monitor).
   absl::Status Stop(int sig, absl::Duration grace);
+  // Window size of the container's terminal (spec.process.terminal only).
+  absl::Status Resize(uint16_t rows, uint16_t cols);
   // Waits for the monitor to record the exit status (at most `timeout`).
   absl::StatusOr<ExitStatus> Wait(absl::Duration timeout);
   const std::string& state_dir() const { return state_dir_; }

@@ -18,6 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/monitor/log_writer.h"
 #include "runtime/spec_json.h"
+#include "runtime/terminal.h"
 
 namespace shoal::runtime {
 
@@ -54,7 +55,8 @@ class Monitor {
   LogWriter log_;
   ContainerSpec spec_;
   std::unique_ptr<Container> container_;
-  base::UniqueFd out_, err_, listen_;
+  base::UniqueFd out_, err_, listen_;  // out_: the pty master with a terminal
+  bool terminal_ = false;
   std::string created_, started_;
   absl::Time kill_deadline_ = absl::InfiniteFuture();
 };
@@ -76,7 +78,11 @@ absl::Status Monitor::Setup() {
   ASSIGN_OR_RETURN(spec_, SpecFromJson(text));
   Stdio stdio{0, 1, 2};
   base::UniqueFd out_w, err_w;
-  if (config_.log_stdio) {
+  terminal_ = spec_.process.terminal;
+  if (terminal_) {
+    // The container's stdio is its pty; we hold the master (logged, or copied to our stdout).
+    if (config_.log_stdio) RETURN_IF_ERROR(log_.Open());
+  } else if (config_.log_stdio) {
     RETURN_IF_ERROR(log_.Open());
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return base::ErrnoStatus(errno, "pipe");
@@ -88,6 +94,7 @@ absl::Status Monitor::Setup() {
     stdio = Stdio{-1, out_w.get(), err_w.get()};
   }
   ASSIGN_OR_RETURN(container_, runtime_.Create(spec_, stdio));
+  if (terminal_) out_ = container_->TakeConsole();
   created_ = Now();
   RETURN_IF_ERROR(Listen());
   RETURN_IF_ERROR(WriteState("created"));
@@ -133,6 +140,15 @@ std::string Monitor::Command(const std::string& line) {
     return s.ok() ? "ok" : err(s);
   }
   int sig = 0, grace_ms = 0;
+  uint32_t rows = 0, cols = 0;
+  if (w[0] == "resize" && w.size() == 3 && absl::SimpleAtoi(w[1], &rows) &&
+      absl::SimpleAtoi(w[2], &cols) && rows <= 65535 && cols <= 65535) {
+    if (!terminal_) return "error resize: the container has no terminal (process.terminal)";
+    if (!out_) return "error resize: the container's terminal is closed";
+    absl::Status s = ResizeTerminal(out_.get(), static_cast<uint16_t>(rows),
+                                    static_cast<uint16_t>(cols));
+    return s.ok() ? "ok" : err(s);
+  }
   if (w[0] == "kill" && w.size() == 2 && absl::SimpleAtoi(w[1], &sig)) {
     absl::Status s = container_->Signal(sig);
     return s.ok() ? "ok" : err(s);
@@ -169,7 +185,11 @@ void Monitor::Pump(base::UniqueFd& fd, const char* stream) {
   char buf[8192];
   ssize_t n = read(fd.get(), buf, sizeof(buf));
   if (n > 0) {
-    (void)log_.Write(stream, absl::string_view(buf, n), absl::Now());
+    if (config_.log_stdio) {
+      (void)log_.Write(stream, absl::string_view(buf, n), absl::Now());
+    } else {
+      (void)base::WriteAll(1, absl::string_view(buf, n), "stdout");  // terminal, inherit mode
+    }
   } else if (n == 0 || errno != EINTR) {
     fd.Reset();  // EOF: every writer (all container processes) is gone
   }

@@ -2,7 +2,11 @@
 // with the runtime library, so it is the parent of PID 1; copies its stdout/stderr into JSON
 // logs (or lets it inherit the monitor's stdio); records the exit status and OOM kill in the
 // state directory; answers a small line protocol on <state>/monitor.sock (0600):
-//   "start" | "kill <sig>" | "stop <sig> <grace_ms>" | "state"   ->  "ok ..." or "error <text>"
+//   "start" | "kill <sig>" | "stop <sig> <grace_ms>" | "state" | "resize <rows> <cols>"
+//   ->  "ok ..." or "error <text>"
+// With spec.process.terminal the monitor holds the pty master: what the container writes to its
+// terminal is logged as stream "stdout" (with the terminal's \r\n line ends, as docker logs
+// shows them), and "resize" sets the window size (SIGWINCH inside).
 // It outlives whoever launched it; a new controller re-adopts it from the state directory.
 //
 // State directory files: spec.json (input), state.json, exit.json, container.log[.N], error.
