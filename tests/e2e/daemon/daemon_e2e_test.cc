@@ -30,17 +30,19 @@ std::vector<std::vector<std::string>> Rows(const std::string& out) {
   return rows;
 }
 
-// The MANAGER STATUS column of `node ls`, by node row.
+// The non-empty cells of the MANAGER STATUS column of `node ls` (columns are aligned, so the
+// header gives the cell's offset).
 std::vector<std::string> ManagerStatuses(const std::string& out) {
   std::vector<std::string> statuses;
-  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
-    if (absl::StartsWith(line, "ID")) continue;
-    for (const char* s : {"Leader", "Reachable", "Unreachable", "Unknown"}) {
-      if (absl::StrContains(line, s)) {
-        statuses.emplace_back(s);
-        break;
-      }
-    }
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  if (lines.empty()) return statuses;
+  size_t col = lines[0].find("MANAGER STATUS");
+  size_t end = lines[0].find("ENGINE VERSION");
+  if (col == std::string::npos) return statuses;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].size() <= col) continue;
+    std::string cell(absl::StripAsciiWhitespace(lines[i].substr(col, end - col)));
+    if (!cell.empty()) statuses.push_back(cell);
   }
   return statuses;
 }
@@ -170,6 +172,46 @@ TEST(DaemonE2E, ThreeManagersServiceFailoverAndRestart) {
     EXPECT_EQ(c.Terminate(i), 0) << c.Log(i);
     EXPECT_NE(::access(c.Socket(i).c_str(), F_OK), 0) << "socket left behind";
   }
+}
+
+TEST(DaemonE2E, WorkerJoinsRestartsAndLeaves) {
+  DaemonCluster c(2, {"--no-agent", "--raft-tick-ms=100"});
+  for (int i = 0; i < 2; ++i) ASSERT_NO_FATAL_FAILURE(c.Start(i));
+  ASSERT_EQ(c.Shoal(0, {"swarm", "init"}).exit_code, 0) << c.Log(0);
+  CliResult token = c.Shoal(0, {"swarm", "join-token", "-q", "worker"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  std::string worker_token(absl::StripAsciiWhitespace(token.out));
+  CliResult join = c.Shoal(1, {"swarm", "join", "--token", worker_token, c.Addr(0)});
+  ASSERT_EQ(join.exit_code, 0) << join.err << c.Log(1);
+  EXPECT_TRUE(absl::StrContains(join.out, "joined a swarm as a worker")) << join.out;
+
+  // The manager lists a manager (Leader) and a worker (no manager status).
+  CliResult ls = c.Shoal(0, {"node", "ls"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(Rows(ls.out).size(), 3u) << ls.out;
+  EXPECT_EQ(ManagerStatuses(ls.out), std::vector<std::string>{"Leader"}) << ls.out;
+  // A worker cannot read cluster state, and says so.
+  CliResult on_worker = c.Shoal(1, {"service", "ls"});
+  EXPECT_EQ(on_worker.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(on_worker.err, "not a swarm manager")) << on_worker.err;
+
+  // Restarted from its state dir, the worker is still the same node of the same swarm.
+  CliResult before = c.Shoal(1, {"swarm", "info"});
+  ASSERT_EQ(c.Terminate(1), 0) << c.Log(1);
+  ASSERT_NO_FATAL_FAILURE(c.Start(1));
+  CliResult after = c.Shoal(1, {"swarm", "info"});
+  EXPECT_EQ(before.out, after.out);
+  EXPECT_TRUE(absl::StrContains(after.out, "Is Manager: false")) << after.out;
+
+  // Leaving needs no --force on a worker; afterwards the node can join again.
+  CliResult leave = c.Shoal(1, {"swarm", "leave"});
+  EXPECT_EQ(leave.exit_code, 0) << leave.err;
+  EXPECT_TRUE(absl::StrContains(c.Shoal(1, {"swarm", "info"}).out, "Swarm: inactive"));
+  EXPECT_EQ(c.Shoal(1, {"swarm", "join", "--token", worker_token, c.Addr(0)}).exit_code, 0);
+  // A manager refuses to leave without --force.
+  CliResult mleave = c.Shoal(0, {"swarm", "leave"});
+  EXPECT_EQ(mleave.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(mleave.err, "--force")) << mleave.err;
 }
 
 }  // namespace
