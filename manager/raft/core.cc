@@ -55,6 +55,7 @@ Core::Core(Config config, DurableState state) : cfg_(config), rng_(config.seed ^
     snapshot_ = state.snapshot;
   }
   log_.Restore(snap_index, snap_term, std::move(state.entries), state.hard_state.commit());
+  durable_ = log_.stable();  // recovered from disk
   handed_ = snap_index;
   term_ = state.hard_state.term();
   vote_ = state.hard_state.vote();

@@ -123,7 +123,17 @@ class Core {
 
   bool HasReady() const;
   Ready GetReady();
-  void Advance(const Ready& ready);
+  void Advance(const Ready& ready) { Advance(ready, true); }
+  // `durable` false: the Ready's entries were written but their fdatasync is still running
+  // (a leader only: thesis §10.2.1 lets the leader's disk write overlap replication). The
+  // leader does not count its own copy of them for commit until DurableTo(); meanwhile the
+  // followers' acknowledgements alone may commit them. A follower must always persist before
+  // acknowledging, so its Readies are always durable.
+  void Advance(const Ready& ready, bool durable);
+  // The local log is durable up to `index`, whose entry had term `term` (ignored when that
+  // entry has since been replaced).
+  void DurableTo(uint64_t index, uint64_t term);
+  uint64_t durable() const { return durable_; }
 
   uint64_t id() const { return cfg_.id; }
   uint64_t term() const { return term_; }
@@ -213,6 +223,7 @@ class Core {
   std::vector<api::RaftMessage> msgs_;
   api::HardState prev_hs_;
   uint64_t handed_ = 0;  // last committed index handed out in a Ready
+  uint64_t durable_ = 0;  // the local log is durable up to here (<= log_.stable())
 };
 
 }  // namespace shoal::manager::raft

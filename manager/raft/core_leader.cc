@@ -22,7 +22,7 @@ void Core::AddProgress(uint64_t id, bool learner) {
                                          cfg_.max_inflight_bytes);
   it->second.learner = learner;
   if (inserted) it->second.recent_active = true;
-  if (id == cfg_.id) it->second.match = log_.stable();
+  if (id == cfg_.id) it->second.match = std::min(durable_, log_.stable());
 }
 
 void Core::ResetProgress() {
@@ -463,9 +463,12 @@ Ready Core::GetReady() {
   return rd;
 }
 
-void Core::Advance(const Ready& rd) {
+void Core::Advance(const Ready& rd, bool durable) {
+  CHECK(durable || (role_ == Role::kLeader && !rd.snapshot)) << "only a leader may defer";
   if (rd.snapshot) log_.StableTo(rd.snapshot->metadata.index());
   if (!rd.entries.empty()) log_.StableTo(rd.entries.back().index());
+  // A synchronous write makes everything written before it durable too.
+  if (durable) durable_ = log_.stable();
   for (const api::Entry& e : rd.committed_entries) {
     if (e.index() <= log_.applied()) continue;
     if (e.type() == api::ENTRY_TYPE_CONF_CHANGE) {
@@ -476,9 +479,20 @@ void Core::Advance(const Ready& rd) {
   }
   if (role_ == Role::kLeader) {
     auto self = prs_.find(cfg_.id);
-    if (self != prs_.end() && self->second.MaybeUpdate(log_.stable())) {
+    if (self != prs_.end() && self->second.MaybeUpdate(std::min(durable_, log_.stable()))) {
       if (MaybeCommit()) need_broadcast_ = true;
     }
+  }
+}
+
+void Core::DurableTo(uint64_t index, uint64_t term) {
+  index = std::min(index, log_.stable());
+  if (index <= durable_ || log_.Term(index).value_or(0) != term) return;
+  durable_ = index;
+  if (role_ != Role::kLeader) return;
+  auto self = prs_.find(cfg_.id);
+  if (self != prs_.end() && self->second.MaybeUpdate(durable_)) {
+    if (MaybeCommit()) need_broadcast_ = true;
   }
 }
 

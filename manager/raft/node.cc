@@ -1,7 +1,11 @@
 #include "manager/raft/node.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "base/check.h"
 #include "base/log.h"
@@ -42,13 +46,15 @@ struct RaftNode::Waiter {
 };
 
 struct RaftNode::Input {
-  enum Kind { kMessage, kPropose, kConfChange, kRead, kTransfer, kSnapshotSaved } kind = kMessage;
+  enum Kind { kMessage, kPropose, kConfChange, kRead, kTransfer, kSnapshotSaved, kDurable };
+  Kind kind = kMessage;
   absl::Status status;  // kSnapshotSaved: the serializer's or the file write's result
   std::optional<SnapshotData> snapshot;  // kSnapshotSaved: set once serialized
   api::RaftMessage msg;
   std::string data;
   api::ConfChange cc;
-  uint64_t target = 0;
+  uint64_t target = 0;  // kTransfer; kDurable: the durable index
+  uint64_t term = 0;    // kDurable: that entry's term
   std::shared_ptr<Waiter> waiter;
   std::chrono::steady_clock::time_point at;  // Enqueue() time
 };
@@ -114,7 +120,32 @@ absl::Status RaftNode::Init() {
 }
 
 void RaftNode::Start() {
+  syncer_ = std::thread([this] { SyncLoop(); });
   thread_ = std::thread([this] { Loop(); });
+}
+
+void RaftNode::SyncLoop() {
+  while (true) {
+    SyncRequest req;
+    {
+      std::unique_lock<std::mutex> l(sync_mu_);
+      sync_cv_.wait(l, [&] { return sync_stop_ || sync_req_.has_value(); });
+      if (!sync_req_) return;  // stopping with nothing left to sync
+      req = std::move(*sync_req_);
+      sync_req_.reset();
+    }
+    if (::fdatasync(req.fd.get()) != 0) {
+      // After a failed fdatasync the page cache state is unknown (fsyncgate): never continue.
+      base::Logger("raft")->critical("raft {}: fdatasync of the WAL failed: {}; aborting",
+                                     opts_.id, std::strerror(errno));
+      std::abort();
+    }
+    Input in;
+    in.kind = Input::kDurable;
+    in.target = req.index;
+    in.term = req.term;
+    Enqueue(std::move(in));
+  }
 }
 
 void RaftNode::Stop() {
@@ -125,6 +156,12 @@ void RaftNode::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    sync_stop_ = true;
+  }
+  sync_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
   if (snap_writer_.joinable()) snap_writer_.join();
   transport_.Stop();
   is_leader_ = false;
@@ -337,7 +374,7 @@ void RaftNode::HandleInput(Input& in) {
              it != by_index_.end() && it->first <= in.msg.index(); ++it) {
           if (!it->second->acked) {
             it->second->acked = true;
-            stages_.first_ack.Add(now - it->second->proposed_at);
+            stages_.first_ack.Add(in.at - it->second->proposed_at);  // arrival, not handling
           }
         }
         first_ack_upto_ = in.msg.index();
@@ -393,6 +430,9 @@ void RaftNode::HandleInput(Input& in) {
       }
       return;
     }
+    case Input::kDurable:
+      core_->DurableTo(in.target, in.term);
+      return;
     case Input::kTransfer: {
       absl::Status s = core_->TransferLeadership(in.target);
       if (s.ok()) {
@@ -435,8 +475,8 @@ void RaftNode::Loop() {
     }
     while (core_->HasReady()) {
       Ready rd = core_->GetReady();
-      HandleReady(rd);
-      core_->Advance(rd);
+      const bool durable = HandleReady(rd);
+      core_->Advance(rd, durable);
     }
     bool leader = core_->role() == Role::kLeader;
     if (was_leader_ && !leader) {
@@ -452,7 +492,7 @@ void RaftNode::Loop() {
   }
 }
 
-void RaftNode::HandleReady(Ready& rd) {
+bool RaftNode::HandleReady(Ready& rd) {
   const auto start = std::chrono::steady_clock::now();
   // The leader may replicate in parallel with its own disk write (thesis §10.2.1): the core
   // counts the leader's copy only once Advance() reports it durable. Order: appends carrying
@@ -484,7 +524,18 @@ void RaftNode::HandleReady(Ready& rd) {
   }
   for (auto& m : soon) transport_.Send(std::move(m));
   const auto save_start = std::chrono::steady_clock::now();
-  absl::Status s = storage_->Save(rd);
+  bool deferred = false;
+  absl::Status s = storage_->Save(rd, leader ? &deferred : nullptr);
+  if (s.ok() && deferred) {
+    auto fd = storage_->SyncHandle();
+    if (fd.ok()) {
+      std::lock_guard<std::mutex> l(sync_mu_);
+      sync_req_ = SyncRequest{std::move(*fd), rd.entries.back().index(), rd.entries.back().term()};
+      sync_cv_.notify_one();
+    } else {
+      s = fd.status();
+    }
+  }
   const auto saved = std::chrono::steady_clock::now();
   if (!s.ok()) {
     // After a failed fdatasync the page cache state is unknown (fsyncgate): never continue.
@@ -528,6 +579,7 @@ void RaftNode::HandleReady(Ready& rd) {
   }
   std::lock_guard<std::mutex> l(stats_mu_);
   stages_.ready.Add(std::chrono::steady_clock::now() - start);
+  return !deferred;
 }
 
 void RaftNode::ApplyEntry(const api::Entry& e) {

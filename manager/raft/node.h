@@ -3,14 +3,16 @@
 //
 // One loop thread owns the Core and the Storage. Each iteration it takes queued inputs
 // (messages from the transport, proposals, admin requests), ticks the core every
-// `timer_resolution` (see NodeOptions), and then for
-// each Ready: sends the leader's replication messages, persists (one WAL record, one
-// fdatasync for every proposal batched into that Ready: group commit), sends the remaining
-// messages, applies committed entries to the StateMachine (this is the one apply thread),
-// wakes proposers whose entry was applied, and advances the core. Every `snapshot_interval`
-// applied entries it captures a StateMachine snapshot (CaptureSnapshot, on the loop); a writer
-// thread serializes it and writes the snapshot file, and only then is the log compacted
-// (keeping `snapshot_keep` entries for slow followers).
+// `timer_resolution` (see NodeOptions), and then for each Ready: sends the leader's
+// replication messages, applies committed entries to the StateMachine (this is the one apply
+// thread) and wakes their proposers, persists (one WAL record for every proposal batched into
+// that Ready: group commit), sends the remaining messages, and advances the core. A follower
+// fdatasyncs before it acknowledges; the leader's fdatasync runs on a sync thread overlapping
+// replication (thesis §10.2.1): the leader counts its own copy only once that reports back
+// (Core::DurableTo), so an entry commits as soon as any majority has it on disk. Every
+// `snapshot_interval` applied entries it captures a StateMachine snapshot (CaptureSnapshot,
+// on the loop); a writer thread serializes it and writes the snapshot file, and only then is
+// the log compacted (keeping `snapshot_keep` entries for slow followers).
 //
 // Membership: a member added through AddMember() joins as a learner and is promoted to a
 // voter by the leader once it has caught up with the commit index.
@@ -27,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -138,7 +141,10 @@ class RaftNode final : public Proposer {
   void Loop();
   void Enqueue(Input in);
   void HandleInput(Input& in);
-  void HandleReady(Ready& rd);
+  // Returns false when the Ready's entries were written but their fdatasync was handed to the
+  // sync thread (leader only; Core::Advance(rd, false)).
+  bool HandleReady(Ready& rd);
+  void SyncLoop();
   void ApplyEntry(const api::Entry& e);
   void RestoreSnapshot(const SnapshotData& s);
   void MaybeSnapshot();
@@ -165,6 +171,20 @@ class RaftNode final : public Proposer {
   std::thread thread_;
   std::atomic<bool> is_leader_{false};
 
+  // The leader's WAL fdatasync runs here, overlapping replication (thesis §10.2.1): the loop
+  // posts the newest written entry; each fdatasync covers every write before it (requests
+  // coalesce: group commit) and reports back as a kDurable input.
+  struct SyncRequest {
+    base::UniqueFd fd;
+    uint64_t index = 0;
+    uint64_t term = 0;
+  };
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::optional<SyncRequest> sync_req_;
+  bool sync_stop_ = false;
+  std::thread syncer_;
+
   // Loop-thread state.
   std::map<uint64_t, std::shared_ptr<Waiter>> by_index_;  // proposals awaiting apply
   struct PendingRead {
@@ -186,9 +206,10 @@ class RaftNode final : public Proposer {
   // Where writes spend their time (loop thread records; StageStats() reads).
   struct StageTimes {
     LatencyHistogram inbox_wait;     // any input: Enqueue() -> handled by the loop
-    LatencyHistogram wal_save;       // Storage::Save of a Ready with entries (fdatasync)
+    LatencyHistogram wal_save;       // Storage::Save of a Ready with entries (the leader's
+                                     // fdatasync is not in it: sync thread)
     LatencyHistogram ready;          // one whole HandleReady
-    LatencyHistogram first_ack;      // leader: proposal enqueued -> first follower ack of it
+    LatencyHistogram first_ack;      // leader: proposal enqueued -> first follower ack arrives
     LatencyHistogram commit;         // leader: proposal enqueued -> applied (reply sent)
     LatencyHistogram follower_ack;   // follower: append received -> ack handed to transport
   };

@@ -280,10 +280,12 @@ absl::Status Storage::Roll() {
   return absl::OkStatus();
 }
 
-absl::Status Storage::Append(const api::WalRecord& rec, bool sync) {
+absl::Status Storage::Append(const api::WalRecord& rec, bool sync, bool* deferred) {
   if (seg_size_ >= opts_.segment_bytes) RETURN_IF_ERROR(Roll());
   RETURN_IF_ERROR(WriteAt(FrameRecord(rec.SerializeAsString()), segments_.back().path));
-  if (opts_.sync && sync) {
+  if (opts_.sync && sync && deferred != nullptr) {
+    *deferred = true;
+  } else if (opts_.sync && sync) {
     if (opts_.before_sync) opts_.before_sync();
     // An fdatasync error leaves the page cache state unknown (fsyncgate, 2018): the caller
     // must crash rather than retry.
@@ -295,7 +297,14 @@ absl::Status Storage::Append(const api::WalRecord& rec, bool sync) {
   return absl::OkStatus();
 }
 
-absl::Status Storage::Save(const Ready& rd) {
+absl::StatusOr<base::UniqueFd> Storage::SyncHandle() const {
+  int fd = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return base::ErrnoStatus(errno, "dup ", segments_.back().path);
+  return base::UniqueFd(fd);
+}
+
+absl::Status Storage::Save(const Ready& rd, bool* deferred) {
+  if (deferred != nullptr) *deferred = false;
   api::WalRecord rec;
   if (rd.snapshot) {
     RETURN_IF_ERROR(WriteSnapshotFile(*rd.snapshot));
@@ -308,15 +317,21 @@ absl::Status Storage::Save(const Ready& rd) {
   // before anything is acknowledged (the commit index is recovered from the quorum); new
   // entries, a snapshot, a new term or a vote must be.
   bool sync = !rd.entries.empty() || rd.snapshot.has_value();
+  bool sync_state_changed = false;
   if (rd.hard_state) {
-    sync = sync || rd.hard_state->term() != hs_.term() || rd.hard_state->vote() != hs_.vote();
+    sync_state_changed =
+        rd.hard_state->term() != hs_.term() || rd.hard_state->vote() != hs_.vote();
+    sync = sync || sync_state_changed;
     hs_ = *rd.hard_state;
     *rec.mutable_hard_state() = hs_;
   }
   for (const api::Entry& e : rd.entries) *rec.add_entries() = e;
   if (!rd.snapshot && !rd.hard_state && rd.entries.empty()) return absl::OkStatus();
   if (!rd.entries.empty()) last_index_ = rd.entries.back().index();
-  return Append(rec, sync);
+  // Only entries may wait: a snapshot, term or vote must be durable before anything is sent.
+  const bool may_defer = !rd.snapshot && !rd.entries.empty() &&
+                         (!rd.hard_state || !sync_state_changed);
+  return Append(rec, sync, may_defer ? deferred : nullptr);
 }
 
 absl::Status Storage::SaveState(const api::HardState& hs,

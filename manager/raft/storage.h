@@ -66,7 +66,15 @@ class Storage {
 
   // Persists what a Ready asks for: snapshot file first (if any), then one WAL record with
   // the hard state and entries, then fdatasync. OK means durable.
-  absl::Status Save(const Ready& rd);
+  absl::Status Save(const Ready& rd) { return Save(rd, nullptr); }
+  // As Save; with `deferred` non-null, a Ready holding only entries (and at most a commit
+  // index) is written without the fdatasync and *deferred is set: the caller makes it
+  // durable later with fdatasync on SyncHandle() (any thread). A Ready with a snapshot, a new
+  // term or a vote is always synced here (*deferred false).
+  absl::Status Save(const Ready& rd, bool* deferred);
+  // A duplicate of the current segment's descriptor: fdatasync on it makes everything written
+  // so far durable (a segment is synced before the next one starts).
+  absl::StatusOr<base::UniqueFd> SyncHandle() const;
   // Persists initial state (bootstrap) as one record.
   absl::Status SaveState(const api::HardState& hs, const std::vector<api::Entry>& entries);
   // Writes a snapshot taken locally, then deletes WAL segments holding only entries <=
@@ -92,7 +100,7 @@ class Storage {
   absl::Status Recover();
   absl::Status ReplaySegment(size_t i, std::vector<api::Entry>& ents);
   absl::Status LoadSnapshot();
-  absl::Status Append(const api::WalRecord& rec, bool sync);
+  absl::Status Append(const api::WalRecord& rec, bool sync, bool* deferred = nullptr);
   absl::Status Roll();
   absl::Status Preallocate(const std::string& path);  // current segment, from seg_size_ on
   absl::Status WriteAt(absl::string_view data, const std::string& path);  // at seg_size_

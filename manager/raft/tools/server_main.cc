@@ -43,8 +43,13 @@ class KvService final : public rt::Kv::WithCallbackMethod_Put<rt::Kv::Service> {
       reactor->Finish(NotLeader());
       return reactor;
     }
+    const auto start = std::chrono::steady_clock::now();
     node_->ProposeAsync(req->SerializeAsString(),
-                        [this, reactor, resp](absl::StatusOr<uint64_t> r) {
+                        [this, reactor, resp, start](absl::StatusOr<uint64_t> r) {
+                          {
+                            std::lock_guard<std::mutex> l(put_mu_);
+                            put_.Add(std::chrono::steady_clock::now() - start);
+                          }
                           if (r.ok()) {
                             resp->set_index(*r);
                             reactor->Finish(grpc::Status::OK);
@@ -117,6 +122,19 @@ class KvService final : public rt::Kv::WithCallbackMethod_Put<rt::Kv::Service> {
 
   RaftNode* node_;
   KvStateMachine* sm_;
+
+ public:
+  // Put handler entered -> outcome known (the reply is being sent), since the last call.
+  std::string PutStats() {
+    std::lock_guard<std::mutex> l(put_mu_);
+    std::string out = "put_handler: " + put_.Summary() + "\n";
+    put_ = LatencyHistogram();
+    return out;
+  }
+
+ private:
+  std::mutex put_mu_;
+  LatencyHistogram put_;
 };
 
 absl::StatusOr<std::vector<api::RaftMember>> ParseCluster(const std::string& spec) {
@@ -246,7 +264,7 @@ int Main(int argc, char** argv) {
       bool last = false;
       while (!last) {  // every interval, and once more at exit
         last = stats_cv.wait_for(l, std::chrono::seconds(stats_secs), [&] { return stopping; });
-        std::string s = (*node)->StageStats(/*reset=*/true);
+        std::string s = (*node)->StageStats(/*reset=*/true) + kv.PutStats();
         std::fprintf(stderr, "member %lu stages (microseconds):\n%s",
                      static_cast<unsigned long>(opts.id), s.c_str());
         std::fflush(stderr);

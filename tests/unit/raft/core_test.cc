@@ -2,6 +2,9 @@
 // whose invariant checker runs after every processed Ready.
 #include "manager/raft/core.h"
 
+#include <map>
+#include <memory>
+
 #include "gtest/gtest.h"
 #include "tests/unit/raft/sim_cluster.h"
 
@@ -384,6 +387,75 @@ TEST(RaftCore, UncommittedLogIsBounded) {
   c.Stabilize();
   EXPECT_EQ(c.core(l).uncommitted_size(), 0u);
   EXPECT_TRUE(c.core(l).Propose(std::string(100, 'x')).ok());
+}
+
+// Thesis §10.2.1: a leader whose own disk write is still running (Advance(rd, false)) does not
+// count its copy: one follower's acknowledgement does not commit an entry, both followers' do;
+// with one acknowledgement the entry commits once the leader reports it durable.
+TEST(RaftCore, LeaderDiskWriteOverlapsReplication) {
+  std::map<uint64_t, std::unique_ptr<Core>> cores;
+  for (uint64_t id : {1, 2, 3}) {
+    Config cfg;
+    cfg.id = id;
+    cores[id] = std::make_unique<Core>(cfg, LogWithTerms({}, 1));
+  }
+  std::vector<api::RaftMessage> held;  // undelivered messages
+  // Processes Readies and delivers messages until quiet; the leader defers its disk writes.
+  // Messages to `hold` stay in `held`.
+  auto pump = [&](uint64_t hold) {
+    for (bool busy = true; busy;) {
+      busy = false;
+      for (auto& [id, c] : cores) {
+        while (c->HasReady()) {
+          busy = true;
+          Ready rd = c->GetReady();
+          c->Advance(rd, c->role() != Role::kLeader || rd.snapshot.has_value());
+          for (auto& m : rd.messages) held.push_back(m);
+        }
+      }
+      std::vector<api::RaftMessage> now;
+      now.swap(held);
+      for (auto& m : now) {
+        if (m.to() == hold) {
+          held.push_back(m);
+        } else {
+          busy = true;
+          cores[m.to()]->Step(m);
+        }
+      }
+    }
+  };
+  cores[1]->Campaign();
+  pump(0);
+  ASSERT_EQ(cores[1]->role(), Role::kLeader);
+  // The election's no-op: both followers acknowledged it, so it is committed although the
+  // leader never reported its own write durable.
+  const uint64_t noop = cores[1]->log().last_index();
+  EXPECT_EQ(cores[1]->log().committed(), noop);
+  EXPECT_LT(cores[1]->durable(), noop);
+
+  // One follower cut off: its acknowledgement alone does not commit.
+  auto a = cores[1]->Propose("P a 1");
+  ASSERT_TRUE(a.ok());
+  pump(3);
+  EXPECT_EQ(cores[2]->log().last_index(), *a);
+  EXPECT_LT(cores[1]->log().committed(), *a);
+  // The leader's write becomes durable: leader + follower 2 are a quorum.
+  cores[1]->DurableTo(*a, cores[1]->term());
+  EXPECT_EQ(cores[1]->durable(), *a);
+  pump(3);
+  EXPECT_EQ(cores[1]->log().committed(), *a);
+  // A stale report (an entry since replaced, or an older index) changes nothing.
+  cores[1]->DurableTo(*a, cores[1]->term() + 1);
+  cores[1]->DurableTo(*a - 1, cores[1]->term());
+  EXPECT_EQ(cores[1]->durable(), *a);
+  // Both followers acknowledge the next entry: committed without the leader's disk.
+  auto b = cores[1]->Propose("P b 2");
+  ASSERT_TRUE(b.ok());
+  pump(0);
+  EXPECT_EQ(cores[1]->log().committed(), *b);
+  EXPECT_EQ(cores[1]->durable(), *a);
+  for (uint64_t id : {2, 3}) EXPECT_EQ(cores[id]->log().committed(), *b) << id;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "tests/unit/raft/sim_cluster.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -94,6 +95,23 @@ void SimCluster::Process(uint64_t id) {
   while (n.core->HasReady()) {
     ASSERT_LT(++guard, 100000) << "Ready loop does not settle on node " << id;
     Ready rd = n.core->GetReady();
+    std::uniform_real_distribution<double> u(0, 1);
+    const bool defer = defer_sync_rate > 0 && n.core->role() == Role::kLeader && !rd.snapshot &&
+                       !rd.entries.empty() &&
+                       (!rd.hard_state || (rd.hard_state->term() == n.hs.term() &&
+                                           rd.hard_state->vote() == n.hs.vote())) &&
+                       u(rng_) < defer_sync_rate;
+    if (defer) {
+      // Written only: a crash before SyncOne() loses it (the whole record, as a torn tail).
+      for (auto& e : rd.entries) n.unsynced.push_back(e);
+      if (rd.hard_state) {
+        EXPECT_GE(rd.hard_state->commit(), durable_commit_[id]) << "durable commit went back";
+        durable_commit_[id] = rd.hard_state->commit();
+        n.unsynced_hs = *rd.hard_state;
+      }
+    } else {
+      FlushUnsynced(n);  // a synced write makes every earlier write durable
+    }
     // Persist (atomically, as a whole Ready).
     if (rd.snapshot) {
       n.snap = rd.snapshot;
@@ -107,12 +125,12 @@ void SimCluster::Process(uint64_t id) {
       n.kv = DecodeKV(*rd.snapshot->data);
       n.applied = si;
     }
-    if (!rd.entries.empty()) {
+    if (!defer && !rd.entries.empty()) {
       uint64_t first = rd.entries.front().index();
       while (!n.wal.empty() && n.wal.back().index() >= first) n.wal.pop_back();
       for (auto& e : rd.entries) n.wal.push_back(e);
     }
-    if (rd.hard_state) {
+    if (!defer && rd.hard_state) {
       EXPECT_GE(rd.hard_state->commit(), durable_commit_[id]) << "durable commit went back";
       durable_commit_[id] = rd.hard_state->commit();
       n.hs = *rd.hard_state;
@@ -129,10 +147,44 @@ void SimCluster::Process(uint64_t id) {
       n.applied = e.index();
     }
     for (auto& r : rd.read_states) n.reads.push_back(r);
-    n.core->Advance(rd);
+    if (defer) {
+      n.core->Advance(rd, false);
+    } else {
+      n.core->Advance(rd);
+    }
     ++steps_;
     CheckInvariants();
   }
+}
+
+void SimCluster::FlushUnsynced(SimNode& n) {
+  // Entries a snapshot taken meanwhile already covers are not kept (the WAL holds only what
+  // follows the snapshot).
+  const uint64_t si = n.snap ? n.snap->metadata.index() : 0;
+  if (!n.unsynced.empty()) {
+    uint64_t first = std::max(n.unsynced.front().index(), si + 1);
+    while (!n.wal.empty() && n.wal.back().index() >= first) n.wal.pop_back();
+    for (auto& e : n.unsynced) {
+      if (e.index() > si) n.wal.push_back(e);
+    }
+  }
+  if (n.unsynced_hs) n.hs = *n.unsynced_hs;
+  n.unsynced.clear();
+  n.unsynced_hs.reset();
+}
+
+bool SimCluster::SyncOne() {
+  std::vector<uint64_t> pending;
+  for (auto& [id, n] : nodes_) {
+    if (n->up && (!n->unsynced.empty() || n->unsynced_hs)) pending.push_back(id);
+  }
+  if (pending.empty()) return false;
+  SimNode& n = *nodes_.at(pending[rng_() % pending.size()]);
+  const api::Entry last = n.unsynced.empty() ? api::Entry() : n.unsynced.back();
+  FlushUnsynced(n);
+  if (last.index() > 0) n.core->DurableTo(last.index(), last.term());
+  Process(n.id);
+  return true;
 }
 
 void SimCluster::ProcessAll() {
@@ -140,6 +192,7 @@ void SimCluster::ProcessAll() {
 }
 
 bool SimCluster::DeliverOne() {
+  if (defer_sync_rate > 0 && (net_.empty() || rng_() % 4 == 0) && SyncOne()) return true;
   if (net_.empty()) return false;
   size_t pos = reorder ? rng_() % net_.size() : 0;
   api::RaftMessage m = std::move(net_[pos]);
@@ -197,6 +250,9 @@ void SimCluster::Crash(uint64_t id) {
   SimNode& n = *nodes_.at(id);
   n.up = false;
   n.core.reset();
+  n.unsynced.clear();  // written, never synced: gone
+  n.unsynced_hs.reset();
+  durable_commit_[id] = n.hs.commit();
 }
 
 void SimCluster::Restart(uint64_t id) {

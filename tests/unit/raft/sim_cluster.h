@@ -30,6 +30,9 @@ struct SimNode {
   api::HardState hs;
   std::optional<SnapshotData> snap;
   std::vector<api::Entry> wal;  // entries after the snapshot
+  // A leader's deferred write (Advance(rd, false)): written, not yet durable; lost on a crash.
+  std::vector<api::Entry> unsynced;
+  std::optional<api::HardState> unsynced_hs;
   // State machine.
   std::map<std::string, std::string> kv;
   uint64_t applied = 0;
@@ -54,6 +57,11 @@ class SimCluster {
   void Heal() { cut_.clear(); }
   double drop_rate = 0, dup_rate = 0;
   bool reorder = false;
+  // Probability that a leader's Ready with entries is written without waiting for its sync
+  // (the sync completes later, at a random point; RaftNode's overlapped leader fdatasync).
+  double defer_sync_rate = 0;
+  // Completes one node's deferred sync (random node); false if none is pending.
+  bool SyncOne();
 
   // Processes every node's Ready (persist, send, apply, Advance) and checks invariants.
   void ProcessAll();
@@ -84,6 +92,7 @@ class SimCluster {
 
  private:
   void CheckInvariants();
+  void FlushUnsynced(SimNode& n);
   void ApplyEntry(SimNode& n, const api::Entry& e);
   std::unique_ptr<Core> NewCore(SimNode& n);
 

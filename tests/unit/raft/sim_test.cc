@@ -31,6 +31,7 @@ class Simulation {
     c_.drop_rate = 0.05;
     c_.dup_rate = 0.02;
     c_.reorder = true;
+    c_.defer_sync_rate = 0.5;  // leaders overlap their own disk writes with replication
     for (int i = 0; i < clients; ++i) clients_.push_back(Client{i});
   }
   static Config Tmpl() {
