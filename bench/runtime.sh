@@ -61,7 +61,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo "RESULT runtime_run_true shoal=$(ms "$shoal_us")ms runc=$(ms "$runc_us")ms ratio=$(ratio "$shoal_us" "$runc_us")"
 
 # Library path (no CLI process, no config.json parsing): Google Benchmark medians.
-# CreateToExec = Create + Start; RunToExec = Runtime::Run (one round trip); RunTrue = Run,
+# CreateToExec = Create + Start; RunToExec = Runtime::Run (one round trip, vfork-style clone,
+# netns pool of 2 as the agent runs it); RunToExec_nopool = the same without the pool; RunTrue = Run,
 # wait, delete, with cpu_ms = CPU time of the caller and the container per run.
 json=$(SHOAL_BENCH_ROOTFS="$work/bundle/rootfs" "$bench" --benchmark_repetitions=5 \
   --benchmark_min_time=0.5 --benchmark_format=json 2>/dev/null)
@@ -70,8 +71,9 @@ script='
 import json, sys
 runc = float(sys.argv[1])
 runs = {b["name"]: b for b in json.load(sys.stdin)["benchmarks"]}
-for name in ["CreateToExec", "RunToExec", "RunTrue"]:
-    b = runs["BM_%s/real_time_median" % name]
+for name, key in [("CreateToExec", "CreateToExec"), ("RunToExec", "RunToExec/1"),
+                  ("RunToExec_nopool", "RunToExec/0"), ("RunTrue", "RunTrue")]:
+    b = runs["BM_%s/real_time_median" % key]
     print("RESULT runtime_library_%s shoal=%.2fms runc=%.2fms ratio=%.2f"
           % (name, b["real_time"], runc, b["real_time"] / runc))
     if "cpu_ms" in b:

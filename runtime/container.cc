@@ -21,7 +21,6 @@
 #include "kernel/ns/ns.h"
 #include "runtime/init.h"
 #include "runtime/sync.h"
-#include "runtime/terminal.h"
 
 namespace shoal::runtime {
 namespace {
@@ -77,6 +76,17 @@ std::vector<std::string> V1MountNames(const std::string& root) {
   return names;
 }
 
+struct InitChildArgs {
+  const InitPlan* plan;
+  int parent_sock, child_sock;
+};
+
+int InitChild(void* p) {
+  const InitChildArgs* a = static_cast<const InitChildArgs*>(p);
+  close(a->parent_sock);
+  RunInit(*a->plan, a->child_sock);
+}
+
 absl::StatusOr<base::UniqueFd> OpenDevNull() {
   base::UniqueFd fd(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!fd) return base::ErrnoStatus(errno, "open /dev/null");
@@ -105,6 +115,16 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
   if (options_.cgroup.mode != kernel::CgroupMode::kV2) {
     cgroup_mounts_ = V1MountNames(options_.cgroup.root);
   }
+  if (options_.netns_pool > 0) {
+    // Without a pool (e.g. netns creation not permitted) clone makes each netns, as before.
+    auto pool = kernel::NetnsPool::Create(options_.netns_pool);
+    if (pool.ok()) netns_pool_ = std::move(*pool);
+  }
+  if (options_.cgroup_pool > 0 && options_.cgroup.mode != kernel::CgroupMode::kV2) {
+    auto pool = kernel::CgroupPool::Create(options_.cgroup, options_.cgroup_parent,
+                                           options_.cgroup_pool);
+    if (pool.ok()) cgroup_pool_ = std::move(*pool);
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Container>> Runtime::Create(const ContainerSpec& spec,
@@ -130,10 +150,15 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
     plan->netns_fd = netns.get();
   }
   ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
-  // A terminal replaces the stdio: the caller's must not stay open in the waiting child (an
-  // OCI caller like containerd-shim waits for EOF on the pipes it gave `create`).
-  FillStdio(spec.process.terminal ? Stdio{} : stdio, devnull.get(), plan->process.stdio);
+  FillStdio(stdio, devnull.get(), plan->process.stdio);
   const bool userns = spec.user_namespace();
+  // A pooled netns is owned by the host's user namespace: only for containers without one
+  // (a user namespace must own its netns to mount sysfs and manage its devices).
+  base::UniqueFd pooled_net;
+  if (netns_pool_ && spec.netns_path.empty() && !userns) {
+    pooled_net = netns_pool_->Take();
+    if (pooled_net) plan->netns_fd = pooled_net.get();
+  }
   base::UniqueFd overlay;
   if (userns && !spec.overlay.lower_dirs.empty()) {
     auto mnt = kernel::OpenOverlayMount(spec.overlay.lower_dirs, spec.overlay.upper_dir,
@@ -143,8 +168,12 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
     plan->overlay_fd = overlay.get();
   }
 
-  auto cgroup = kernel::Cgroup::Create(
-      options_.cgroup, absl::StrCat(options_.cgroup_parent, "/", spec.id), spec.resources);
+  absl::StatusOr<std::unique_ptr<kernel::Cgroup>> cgroup = std::unique_ptr<kernel::Cgroup>();
+  if (cgroup_pool_) cgroup = cgroup_pool_->Take(spec.id, spec.resources);
+  if (cgroup.ok() && !*cgroup) {
+    cgroup = kernel::Cgroup::Create(
+        options_.cgroup, absl::StrCat(options_.cgroup_parent, "/", spec.id), spec.resources);
+  }
   if (absl::IsAlreadyExists(cgroup.status())) {
     return absl::AlreadyExistsError(absl::StrCat("id: container \"", spec.id, "\" already exists"));
   }
@@ -154,7 +183,7 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
 
   ASSIGN_OR_RETURN(SocketPair sp, MakeSocketPair());
   uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (spec.netns_path.empty()) flags |= CLONE_NEWNET;
+  if (spec.netns_path.empty() && !pooled_net) flags |= CLONE_NEWNET;
   if (userns) flags |= CLONE_NEWUSER;
   // A child born in a new user namespace can no longer join a netns owned by the host's:
   // clone it from this thread while the thread sits in that netns (setns is per thread).
@@ -166,9 +195,8 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
       return base::ErrnoStatus(errno, "netns_path: join ", spec.netns_path);
     }
   }
-  // A fresh cgroup has no OOM kills; read the counter before the container can cause one.
-  auto oom = c->cgroup_->OomKills();
-  c->oom_baseline_ = oom.ok() ? *oom : 0;
+  // The cgroup is new (Create refuses an existing one): its OOM-kill counter starts at 0.
+  c->oom_baseline_ = 0;
   // v2: clone straight into the cgroup (its limits apply from the first instruction, no
   // migration). Without maps to write the child then has nothing to wait for.
   base::UniqueFd cgroup_dir;
@@ -176,16 +204,35 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
     auto dir = c->cgroup_->OpenDir();
     if (dir.ok()) cgroup_dir = std::move(*dir);
   }
-  plan->wait_for_go = !cgroup_dir || userns;
-  kernel::CloneResult r = kernel::Clone(flags, cgroup_dir.get());
-  if (r.pid == 0) {
-    close(sp.parent.get());
-    RunInit(*plan, sp.child.get());
+  // Otherwise, without a user namespace, the child joins the cgroup itself first thing.
+  std::vector<base::UniqueFd> procs;
+  if (!cgroup_dir && !userns) {
+    ASSIGN_OR_RETURN(procs, c->cgroup_->OpenProcs());
+    for (const base::UniqueFd& fd : procs) plan->cgroup_procs.push_back(fd.get());
+  }
+  plan->wait_for_go = userns;
+  kernel::CloneResult r;
+  bool cloned = false;
+  if (start && !plan->wait_for_go) {
+    // Run with nothing for this side to do before the child execs: clone vfork-style (no
+    // copy of this process's page tables, no copy-on-write faults after). This thread sleeps
+    // until the child has exec'd or failed; the outcome then waits in the socket.
+    InitChildArgs args = {plan.get(), sp.parent.get(), sp.child.get()};
+    r = kernel::CloneVfork(flags, cgroup_dir.get(), InitChild, &args);
+    cloned = r.pid != -ENOSYS;
+  }
+  if (!cloned) {
+    r = kernel::Clone(flags, cgroup_dir.get());
+    if (r.pid == 0) {
+      close(sp.parent.get());
+      RunInit(*plan, sp.child.get());
+    }
   }
   if (r.pid < 0 && cgroup_dir) {
     // Kernel without CLONE_INTO_CGROUP (< 5.7) or a cgroup it refuses: place it by hand.
     cgroup_dir.Reset();
     plan->wait_for_go = true;
+    plan->cgroup_procs.clear();
     r = kernel::Clone(flags);
     if (r.pid == 0) {
       close(sp.parent.get());
@@ -205,6 +252,8 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
   sp.child.Reset();
   overlay.Reset();  // the child holds its own copy
   c->sock_ = std::move(sp.parent);
+  procs.clear();
+  pooled_net.Reset();  // the child joined it (or failed); the namespace lives with it
   if (userns) {
     // The child waits for kGo before it uses an id. A privileged writer may keep setgroups
     // allowed (additional_gids); an unprivileged one must deny it first (CVE-2014-8989).
@@ -230,13 +279,6 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
       RETURN_IF_ERROR(base::Annotate(c->cgroup_->AddProcess(r.pid), "place container in cgroup"));
     }
     RETURN_IF_ERROR(SendFrame(c->sock_.get(), Msg::kGo));
-  }
-  if (spec.process.terminal) {  // sent by the child before it reports ready (or execs)
-    auto master = RecvConsole(c->sock_.get(), options_.setup_timeout);
-    if (!master.ok()) {
-      return base::Annotate(master.status(), absl::StrCat("create container ", spec.id));
-    }
-    c->console_ = std::move(*master);
   }
   if (start) {
     c->started_ = true;
@@ -340,7 +382,7 @@ absl::StatusOr<std::unique_ptr<Process>> Container::Exec(const ProcessSpec& proc
   std::string hostname = spec_.hostname.empty() ? id_.substr(0, 12) : spec_.hostname;
   RETURN_IF_ERROR(RenderProcess(process, hostname, strings, runtime_->seccomp_, &plan));
   ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
-  FillStdio(process.terminal ? Stdio{} : stdio, devnull.get(), plan.stdio);
+  FillStdio(stdio, devnull.get(), plan.stdio);
   // setns order: user first, mnt last (runtime.md §1.5); pid applies to the helper's
   // children.
   const char* names[] = {"user", "ipc", "uts", "net", "cgroup", "pid", "mnt"};
@@ -374,11 +416,6 @@ absl::StatusOr<std::unique_ptr<Process>> Container::Exec(const ProcessSpec& proc
   auto proc = std::make_unique<Process>(pid, base::UniqueFd(pidfd));
   absl::Status s = cgroup_->AddProcess(pid);
   if (s.ok()) s = SendFrame(sp.parent.get(), Msg::kGo);
-  if (s.ok() && process.terminal) {
-    auto master = RecvConsole(sp.parent.get(), runtime_->options_.setup_timeout);
-    if (master.ok()) proc->console_ = std::move(*master);
-    s = master.status();
-  }
   if (s.ok()) s = AwaitExec(sp.parent.get(), runtime_->options_.setup_timeout);
   if (!s.ok()) {
     (void)proc->Signal(SIGKILL);

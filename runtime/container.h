@@ -16,7 +16,9 @@
 #include "absl/time/time.h"
 #include "base/unique_fd.h"
 #include "kernel/cgroup/cgroup.h"
+#include "kernel/cgroup/pool.h"
 #include "kernel/features.h"
+#include "kernel/ns/netns_pool.h"
 #include "kernel/seccomp/seccomp.h"
 #include "runtime/spec.h"
 
@@ -26,6 +28,13 @@ struct RuntimeOptions {
   kernel::CgroupConfig cgroup;          // root (injectable) and v1/hybrid/v2 mode
   std::string cgroup_parent = "shoal";  // containers live in <parent>/<id>
   absl::Duration setup_timeout = absl::Seconds(30);
+  // Fresh network namespaces a background thread keeps ready (kernel/ns/netns_pool.h), used
+  // by containers with a new netns and no user namespace; 0 = none, clone makes each one.
+  // For long-lived callers (the agent): a short-lived CLI would create them for nothing.
+  size_t netns_pool = 0;
+  // cgroup v1/hybrid: cgroups prepared ahead (kernel/cgroup/pool.h) and renamed to the
+  // container's; 0 = none. Same trade-off as netns_pool. Ignored on cgroup2 (no rename).
+  size_t cgroup_pool = 0;
 };
 
 struct ExitStatus {
@@ -39,18 +48,12 @@ class Process {
  public:
   Process(pid_t pid, base::UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
   pid_t pid() const { return pid_; }
-  int pidfd() const { return pidfd_.get(); }
   absl::StatusOr<ExitStatus> Wait();
   absl::Status Signal(int sig);
-  // The pty master when the process was started with ProcessSpec::terminal (else -1).
-  int console() const { return console_.get(); }
-  base::UniqueFd TakeConsole() { return std::move(console_); }
 
  private:
-  friend class Container;
   pid_t pid_;
   base::UniqueFd pidfd_;
-  base::UniqueFd console_;
 };
 
 class Runtime;
@@ -63,10 +66,6 @@ class Container {
   int pidfd() const { return pidfd_.get(); }  // readable when PID 1 exits (-1 after Wait)
   bool started() const { return started_; }
   kernel::Cgroup& cgroup() { return *cgroup_; }
-  // The pty master of PID 1 when spec.process.terminal (else -1); available right after
-  // Create/Run. TakeConsole() hands it over (the Container then no longer holds it).
-  int console() const { return console_.get(); }
-  base::UniqueFd TakeConsole() { return std::move(console_); }
 
   // Lets PID 1 exec the process. The error of a failed exec (e.g. ENOENT) is returned.
   absl::Status Start();
@@ -95,7 +94,6 @@ class Container {
   pid_t pid_ = -1;
   base::UniqueFd pidfd_;
   base::UniqueFd sock_;
-  base::UniqueFd console_;
   std::unique_ptr<kernel::Cgroup> cgroup_;
   uint64_t oom_baseline_ = 0;
   bool started_ = false;
@@ -121,6 +119,8 @@ class Runtime {
   absl::StatusOr<std::unique_ptr<Container>> Attach(const ContainerSpec& spec, pid_t pid);
   const RuntimeOptions& options() const { return options_; }
   kernel::SeccompCache& seccomp() { return seccomp_; }
+  kernel::NetnsPool* netns_pool() { return netns_pool_.get(); }  // null without options
+  kernel::CgroupPool* cgroup_pool() { return cgroup_pool_.get(); }  // null without / on v2
 
  private:
   friend class Container;
@@ -129,6 +129,8 @@ class Runtime {
   RuntimeOptions options_;
   kernel::SeccompCache seccomp_;
   std::vector<std::string> cgroup_mounts_;  // v1 hierarchy names to mount inside
+  std::unique_ptr<kernel::NetnsPool> netns_pool_;
+  std::unique_ptr<kernel::CgroupPool> cgroup_pool_;
 };
 
 }  // namespace shoal::runtime

@@ -24,7 +24,6 @@
 #include "kernel/ns/ns.h"
 #include "kernel/seccomp/seccomp.h"
 #include "runtime/sync.h"
-#include "runtime/terminal.h"
 
 namespace shoal::runtime {
 namespace {
@@ -66,10 +65,22 @@ unsigned long LockedFlags(int fd) {
          (sfs.f_flags & ST_NOEXEC ? MS_NOEXEC : 0);
 }
 
-void DoOp(const InitPlan& plan, int root, const InitOp& op, int sock) {
-  char fdbuf[32], fdbuf2[32];
+// The in-root directory the last mknod/symlink/mkdir op opened: /dev's eleven nodes and
+// symlinks share one open.
+struct DirCache {
+  const char* path = nullptr;
+  int fd = -1;
+  ~DirCache() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+void DoOp(const InitPlan& plan, int root, const InitOp& op, int sock, DirCache& cache) {
+  char fdbuf[32];
   switch (op.kind) {
     case InitOp::kMount: {
+      if (cache.fd >= 0) close(cache.fd);
+      cache.fd = -1;  // the mount may cover the cached directory
       int fd = kernel::MkdirAllInRootRaw(root, op.path, op.file_target, plan.scratch.data());
       CheckNeg(sock, fd, "create mountpoint", op.path);
       const char* source = op.source;
@@ -92,14 +103,17 @@ void DoOp(const InitPlan& plan, int root, const InitOp& op, int sock) {
     case InitOp::kMkdir: {
       // CVE-2026-41579/47766: all /dev work relative to a dirfd resolved in-root, on the
       // fresh tmpfs; never through image-supplied symlinks.
-      int dir = kernel::OpenInRootRaw(root, op.path, O_PATH | O_DIRECTORY);
-      CheckNeg(sock, dir, "open", op.path);
+      if (cache.fd < 0 || cache.path != op.path) {
+        if (cache.fd >= 0) close(cache.fd);
+        cache.fd = kernel::OpenInRootRaw(root, op.path, O_PATH | O_DIRECTORY);
+        cache.path = op.path;
+        CheckNeg(sock, cache.fd, "open", op.path);
+      }
+      int dir = cache.fd;
       long rc = op.kind == InitOp::kMknod     ? mknodat(dir, op.name, op.mode, op.dev)
                 : op.kind == InitOp::kSymlink ? symlinkat(op.source, dir, op.name)
                                               : mkdirat(dir, op.name, op.mode);
       if (rc < 0 && errno != EEXIST) Fail(sock, errno, "create", op.name);
-      close(dir);
-      (void)fdbuf2;
       return;
     }
   }
@@ -116,18 +130,32 @@ void MaskAndReadonly(const InitPlan& plan, int sock) {
   if (fstat(devnull, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
     Fail(sock, EPERM, "/dev/null is not the null device");
   }
+  // Directories: one empty read-only tmpfs (nr_inodes=1: nothing can be created in it),
+  // mounted on the first and bind-mounted on the others (runc maskPaths) — a bind is much
+  // cheaper than a new superblock, and a bind of a read-only mount stays read-only.
+  int empty = -1;
   for (const char* path : plan.masked) {
     int fd = kernel::OpenInRootRaw(root, path, O_PATH | O_NOFOLLOW);
     if (fd == -ENOENT) continue;
     CheckNeg(sock, fd, "open masked path", path);
     if (fstat(fd, &st) < 0) Fail(sock, errno, "stat", path);
-    long rc = S_ISDIR(st.st_mode)
-                  ? mount("tmpfs", FdPath(a, fd), "tmpfs",
-                          MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k,nr_inodes=1")
-                  : mount(FdPath(b, devnull), FdPath(a, fd), nullptr, MS_BIND, nullptr);
+    long rc;
+    if (!S_ISDIR(st.st_mode)) {
+      rc = mount(FdPath(b, devnull), FdPath(a, fd), nullptr, MS_BIND, nullptr);
+    } else if (empty >= 0) {
+      rc = mount(FdPath(b, empty), FdPath(a, fd), nullptr, MS_BIND, nullptr);
+    } else {
+      rc = mount("tmpfs", FdPath(a, fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "size=0k,nr_inodes=1");
+      if (rc == 0) {
+        empty = kernel::OpenInRootRaw(root, path, O_PATH | O_NOFOLLOW | O_DIRECTORY);
+        CheckNeg(sock, empty, "open masked path", path);
+      }
+    }
     Check(sock, rc, "mask", path);
     close(fd);
   }
+  if (empty >= 0) close(empty);
   for (const char* path : plan.readonly) {
     int fd = kernel::OpenInRootRaw(root, path, O_PATH | O_NOFOLLOW);
     if (fd == -ENOENT) continue;
@@ -145,13 +173,6 @@ void MaskAndReadonly(const InitPlan& plan, int sock) {
   }
   close(devnull);
   close(root);
-}
-
-// process.terminal: a pty of the container's devpts on 0..2, master sent to the parent.
-void SetupTerminal(const ProcessPlan& p, int sock, bool bind_console) {
-  const char* what = "";
-  int rc = SetupTerminalRaw(p, sock, bind_console, &what);
-  if (rc < 0) Fail(sock, -rc, "process.terminal:", what ? what : "");
 }
 
 // stdio: move the three fds out of the way first (they may be 0..2 already), then dup2.
@@ -232,6 +253,7 @@ void ApplySecurity(const ProcessPlan& p, int sock) {
 void RunInit(const InitPlan& plan, int sock) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // CVE-2016-9962: nothing may ptrace the setup child
   umask(0);
+  for (int fd : plan.cgroup_procs) Check(sock, write(fd, "0", 1), "join cgroup");
   Frame f;
   if (plan.wait_for_go && (RecvFrameRaw(sock, &f) != 1 || f.type != Msg::kGo)) _exit(125);
   if (plan.userns) {
@@ -262,7 +284,10 @@ void RunInit(const InitPlan& plan, int sock) {
         plan.rootfs);
   int root = open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);  // the bind mount's root
   Check(sock, root, "open rootfs", plan.rootfs);
-  for (const InitOp& op : plan.ops) DoOp(plan, root, op, sock);
+  {
+    DirCache cache;
+    for (const InitOp& op : plan.ops) DoOp(plan, root, op, sock, cache);
+  }
   SetupStdio(plan.process, sock);
   // pivot_root(".", "."): the old root ends up stacked on top; detach it (runtime.md §1.7).
   Check(sock, fchdir(root), "fchdir rootfs");
@@ -282,7 +307,6 @@ void RunInit(const InitPlan& plan, int sock) {
   }
   Check(sock, sethostname(plan.hostname, strlen(plan.hostname)), "sethostname");
   Check(sock, setsid(), "setsid");
-  if (plan.process.terminal) SetupTerminal(plan.process, sock, /*bind_console=*/true);
   Check(sock, chdir(plan.process.cwd), "chdir", plan.process.cwd);
   ApplySecurity(plan.process, sock);
   if (plan.exec_when_ready) Exec(plan.process, sock);
@@ -312,7 +336,6 @@ void RunExecHelper(const ProcessPlan& process, const int* ns_fds, const int* ns_
   if (RecvFrameRaw(sock, &f) != 1 || f.type != Msg::kGo) _exit(125);
   SetupStdio(process, sock);
   Check(sock, setsid(), "setsid");
-  if (process.terminal) SetupTerminal(process, sock, /*bind_console=*/false);
   Check(sock, chdir(process.cwd), "chdir", process.cwd);
   ApplySecurity(process, sock);
   Exec(process, sock);

@@ -51,9 +51,6 @@ struct ProcessPlan {
   };
   std::vector<Limit> rlimits;
   int stdio[3] = {-1, -1, -1};
-  // A pty from the container's devpts on 0..2 instead of `stdio` (runtime/terminal.h).
-  bool terminal = false;
-  unsigned short terminal_rows = 0, terminal_cols = 0;
   mutable std::vector<char> scratch;  // exec path buffer, sized by the parent
 };
 
@@ -72,6 +69,10 @@ struct InitPlan {
   // False when clone placed the child in its cgroup (CLONE_INTO_CGROUP) and there are no maps
   // to write: nothing to wait for before the setup.
   bool wait_for_go = true;
+  // cgroup.procs of each hierarchy (no user namespace, no CLONE_INTO_CGROUP): the child
+  // writes "0" to each before anything else, so the limits hold for its whole setup without
+  // a round trip to the parent.
+  std::vector<int> cgroup_procs;
   const char* hostname = nullptr;
   int netns_fd = -1;
   std::vector<InitOp> ops;

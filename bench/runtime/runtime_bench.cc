@@ -14,27 +14,37 @@ namespace {
 
 struct Env {
   std::string rootfs;
-  std::unique_ptr<Runtime> rt;
+  std::unique_ptr<Runtime> rt;         // with a netns pool, as a long-lived agent runs it
+  std::unique_ptr<Runtime> rt_nopool;  // every netns made by clone
   int n = 0;
 };
 
+// The benchmarks' shared environment; main() destroys it (the pools remove their cgroups).
+std::unique_ptr<Env>& TheEnv() {
+  static std::unique_ptr<Env>* env = new std::unique_ptr<Env>();
+  return *env;
+}
+
 Env* Setup(benchmark::State& state) {
-  static Env* env = nullptr;
+  std::unique_ptr<Env>& env = TheEnv();
   const char* rootfs = getenv("SHOAL_BENCH_ROOTFS");
   if (!rootfs || geteuid() != 0) {
     state.SkipWithError("needs root and SHOAL_BENCH_ROOTFS (run bench/runtime.sh)");
     return nullptr;
   }
   if (!env) {
-    env = new Env;
+    env = std::make_unique<Env>();
     env->rootfs = rootfs;
     RuntimeOptions o;
     auto f = kernel::ProbeFeatures();
     o.cgroup.mode = f.ok() ? f->cgroup_mode : kernel::CgroupMode::kV2;
     o.cgroup_parent = absl::StrCat("shoal-bench-", getpid());
+    env->rt_nopool = std::make_unique<Runtime>(o);
+    o.netns_pool = 2;
+    o.cgroup_pool = 2;
     env->rt = std::make_unique<Runtime>(o);
   }
-  return env;
+  return env.get();
 }
 
 ContainerSpec Spec(Env* env) {
@@ -43,6 +53,14 @@ ContainerSpec Spec(Env* env) {
   spec.rootfs = env->rootfs;
   spec.process.args = {"/bin/true"};
   return spec;
+}
+
+double CpuMs() {
+  struct rusage self, children;
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+  return ms(self.ru_utime) + ms(self.ru_stime) + ms(children.ru_utime) + ms(children.ru_stime);
 }
 
 // Create (namespaces, rootfs, cgroup, caps, seccomp) until the process has exec'd.
@@ -64,11 +82,16 @@ void BM_CreateToExec(benchmark::State& state) {
 BENCHMARK(BM_CreateToExec)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Runtime::Run (create and start in one round trip) until the process has exec'd.
+// Arg 0: without the netns and cgroup pools.
 void BM_RunToExec(benchmark::State& state) {
   Env* env = Setup(state);
   if (!env) return;
+  Runtime* rt = state.range(0) ? env->rt.get() : env->rt_nopool.get();
+  if (rt->netns_pool()) rt->netns_pool()->WaitReady(2);
+  if (rt->cgroup_pool()) rt->cgroup_pool()->WaitReady(2);
+  double cpu0 = CpuMs();
   for (auto _ : state) {
-    auto c = env->rt->Run(Spec(env), {});
+    auto c = rt->Run(Spec(env), {});
     if (!c.ok()) {
       state.SkipWithError("run failed");
       return;
@@ -78,16 +101,10 @@ void BM_RunToExec(benchmark::State& state) {
     (void)(*c)->Delete();
     state.ResumeTiming();
   }
+  // CPU (user + system) per iteration, wait and delete included, the pool's thread too.
+  state.counters["cpu_ms"] = (CpuMs() - cpu0) / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_RunToExec)->Unit(benchmark::kMillisecond)->UseRealTime();
-
-double CpuMs() {
-  struct rusage self, children;
-  getrusage(RUSAGE_SELF, &self);
-  getrusage(RUSAGE_CHILDREN, &children);
-  auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
-  return ms(self.ru_utime) + ms(self.ru_stime) + ms(children.ru_utime) + ms(children.ru_stime);
-}
+BENCHMARK(BM_RunToExec)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Everything a `run` does: create + start (Runtime::Run), wait for exit, delete (cgroup
 // removed). cpu_ms = CPU time (user + system) of this process and the reaped container
@@ -114,6 +131,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  shoal::runtime::TheEnv().reset();
   // Remove the per-process cgroup parent in every hierarchy (best effort).
   for (const std::string& c : shoal::kernel::V1Controllers()) {
     rmdir(absl::StrCat("/sys/fs/cgroup/", c, "/shoal-bench-", getpid()).c_str());

@@ -61,7 +61,39 @@ std::vector<std::string> DistinctV1Controllers(const std::string& root) {
   return out;
 }
 
+// Writes `writes` into `cg`. Successive writes to one file (the v1 device rules: one rule
+// per write) share an fd; files are opened relative to their cgroup directory (one path walk
+// per directory).
+absl::Status WriteAll(const Cgroup& cg, const std::vector<CgroupWrite>& writes) {
+  base::UniqueFd fd, dirfd;
+  std::string open_path, open_dir;
+  for (const CgroupWrite& w : writes) {
+    std::string dir = cg.Dir(w.controller);
+    std::string path = absl::StrCat(dir, "/", w.file);
+    if (path != open_path) {
+      if (dir != open_dir) {
+        dirfd.Reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        open_dir = dirfd ? dir : "";
+      }
+      // O_CREAT only matters when the root is a plain directory (tests).
+      fd.Reset(openat(dirfd.get(), w.file.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT,
+                      0644));
+      open_path = fd ? path : "";
+    }
+    if (!fd ||
+        write(fd.get(), w.value.data(), w.value.size()) != static_cast<ssize_t>(w.value.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("resources: kernel rejected ", w.file,
+                                                          "=", w.value, ": ", strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::vector<std::string> V1Hierarchies(const std::string& root) {
+  return DistinctV1Controllers(root);
+}
 
 absl::Status ValidateCgroupPath(const std::string& path) {
   if (path.empty() || path.front() == '/') {
@@ -126,8 +158,35 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const CgroupConfig& confi
     for (auto it = created.rbegin(); it != created.rend(); ++it) rmdir(it->c_str());
     return s;
   };
+  // v1 cpuset: a new cgroup starts with empty cpus/mems and rejects tasks; copy the
+  // parent's (crun initialize_cpuset_subsystem).
+  auto init_cpuset = [&](const std::string& parent, const std::string& dir) -> absl::Status {
+    for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
+      ASSIGN_OR_RETURN(std::string v, base::ReadFile(absl::StrCat(parent, "/", f)));
+      RETURN_IF_ERROR(WriteFile(absl::StrCat(dir, "/", f), std::string(absl::StripAsciiWhitespace(v))));
+    }
+    return absl::OkStatus();
+  };
   for (const std::string& c : controllers) {
     std::string base = IsV2(config) ? config.root : absl::StrCat(config.root, "/", c);
+    if (!IsV2(config)) {
+      // The ancestors usually exist (earlier containers): try the leaf alone first. (v2
+      // walks every level to enable the controllers in each parent's subtree_control.)
+      std::string leaf = absl::StrCat(base, "/", path);
+      if (mkdir(leaf.c_str(), 0755) == 0) {
+        created.push_back(leaf);
+        if (c == "cpuset") {
+          if (auto s = init_cpuset(leaf.substr(0, leaf.rfind('/')), leaf); !s.ok()) {
+            return fail(s);
+          }
+        }
+        continue;
+      }
+      if (errno == EEXIST) {
+        return fail(absl::AlreadyExistsError(absl::StrCat("cgroup ", leaf, " already exists")));
+      }
+      if (errno != ENOENT) return fail(base::ErrnoStatus(errno, "mkdir ", leaf));
+    }
     std::string dir = base;
     for (size_t i = 0; i < parts.size(); ++i) {
       std::string parent = dir;
@@ -146,40 +205,52 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const CgroupConfig& confi
                         : base::ErrnoStatus(errno, "mkdir ", dir));
       }
       created.push_back(dir);
-      // v1 cpuset: a new cgroup starts with empty cpus/mems and rejects tasks; copy the
-      // parent's (crun initialize_cpuset_subsystem).
       if (c == "cpuset") {
-        for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
-          auto v = base::ReadFile(absl::StrCat(parent, "/", f));
-          if (!v.ok()) return fail(v.status());
-          std::string value(absl::StripAsciiWhitespace(*v));
-          if (auto s = WriteFile(absl::StrCat(dir, "/", f), value); !s.ok()) return fail(s);
-        }
+        if (auto s = init_cpuset(parent, dir); !s.ok()) return fail(s);
       }
     }
   }
-  // Successive writes to one file (the v1 device rules: one rule per write) share an fd.
-  base::UniqueFd fd;
-  std::string open_path;
-  for (const CgroupWrite& w : writes) {
-    std::string path = absl::StrCat(cg->Dir(w.controller), "/", w.file);
-    if (path != open_path) {
-      // O_CREAT only matters when the root is a plain directory (tests).
-      fd.Reset(open(path.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644));
-      open_path = fd ? path : "";
-    }
-    if (!fd ||
-        write(fd.get(), w.value.data(), w.value.size()) != static_cast<ssize_t>(w.value.size())) {
-      return fail(absl::InvalidArgumentError(absl::StrCat("resources: kernel rejected ", w.file,
-                                                          "=", w.value, ": ", strerror(errno))));
-    }
-  }
-  fd.Reset();
+  if (auto st = WriteAll(*cg, writes); !st.ok()) return fail(st);
   if (IsV2(config) && config.device_filter) {
     // In place before any process joins (the setup child is cloned into it afterwards).
     absl::Status s =
         AttachDeviceProgram(cg->Dir(""), BuildDeviceProgram(DockerDefaultDeviceRules()));
     if (!s.ok()) return fail(s);
+  }
+  return cg;
+}
+
+absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Adopt(const CgroupConfig& config,
+                                                      const std::string& path,
+                                                      const std::string& pooled,
+                                                      const CgroupResources& resources) {
+  RETURN_IF_ERROR(ValidateCgroupPath(path));
+  if (IsV2(config)) return absl::FailedPreconditionError("cgroup2 cannot rename a cgroup");
+  ASSIGN_OR_RETURN(std::vector<CgroupWrite> writes, PlanV1(resources));
+  std::unique_ptr<Cgroup> cg(new Cgroup(config, path, DistinctV1Controllers(config.root)));
+  const std::string parent = path.substr(0, path.rfind('/') + 1);  // "" or "a/b/"
+  absl::Status status = absl::OkStatus();
+  size_t renamed = 0;
+  for (const std::string& c : cg->controllers_) {
+    std::string from = absl::StrCat(config.root, "/", c, "/", parent, pooled);
+    std::string to = cg->Dir(c);
+    if (rename(from.c_str(), to.c_str()) != 0) {
+      status = errno == EEXIST || errno == ENOTEMPTY
+                   ? absl::AlreadyExistsError(absl::StrCat("cgroup ", to, " already exists"))
+                   : base::ErrnoStatus(errno, "rename ", from, " to ", to);
+      break;
+    }
+    ++renamed;
+  }
+  if (status.ok()) status = WriteAll(*cg, writes);
+  if (!status.ok()) {
+    // The pooled cgroup is consumed either way: remove what was renamed and what was not.
+    for (size_t i = 0; i < cg->controllers_.size(); ++i) {
+      const std::string& c = cg->controllers_[i];
+      rmdir((i < renamed ? cg->Dir(c) : absl::StrCat(config.root, "/", c, "/", parent, pooled))
+                .c_str());
+    }
+    return status;
   }
   return cg;
 }
@@ -203,6 +274,17 @@ absl::StatusOr<base::UniqueFd> Cgroup::OpenDir() const {
   base::UniqueFd fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return base::ErrnoStatus(errno, "open ", dir);
   return fd;
+}
+
+absl::StatusOr<std::vector<base::UniqueFd>> Cgroup::OpenProcs() const {
+  std::vector<base::UniqueFd> fds;
+  for (const std::string& dir : dirs_) {
+    std::string path = dir + "/cgroup.procs";
+    base::UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return base::ErrnoStatus(errno, "open ", path);
+    fds.push_back(std::move(fd));
+  }
+  return fds;
 }
 
 absl::Status Cgroup::AddProcess(pid_t pid) {

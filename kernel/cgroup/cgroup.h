@@ -47,6 +47,13 @@ class Cgroup {
   static absl::StatusOr<std::unique_ptr<Cgroup>> Create(const CgroupConfig& config,
                                                         const std::string& path,
                                                         const CgroupResources& resources);
+  // v1 only: the cgroup `path` made by renaming the existing, empty, already prepared
+  // (cpuset, device rules) "<dirname(path)>/<pooled>" in every hierarchy (CgroupPool), then
+  // writing `resources`. ALREADY_EXISTS if the leaf exists. On failure both names are removed.
+  static absl::StatusOr<std::unique_ptr<Cgroup>> Adopt(const CgroupConfig& config,
+                                                       const std::string& path,
+                                                       const std::string& pooled,
+                                                       const CgroupResources& resources);
   // Opens an existing cgroup (re-adoption). NOT_FOUND if absent.
   static absl::StatusOr<std::unique_ptr<Cgroup>> Open(const CgroupConfig& config,
                                                       const std::string& path);
@@ -54,6 +61,9 @@ class Cgroup {
   // v2: an O_PATH fd of the cgroup directory, for clone3 CLONE_INTO_CGROUP.
   // FAILED_PRECONDITION on v1.
   absl::StatusOr<base::UniqueFd> OpenDir() const;
+  // cgroup.procs of every hierarchy, opened O_WRONLY|O_CLOEXEC: a process joins the cgroup
+  // by writing "0" to each (the setup child places itself, with no parent round trip).
+  absl::StatusOr<std::vector<base::UniqueFd>> OpenProcs() const;
   // Moves `pid` into the cgroup in every hierarchy.
   absl::Status AddProcess(pid_t pid);
   // v2: makes `uid`:`gid` (a user namespace's root) own the cgroup directory and its
@@ -85,6 +95,9 @@ class Cgroup {
   std::vector<std::string> controllers_;  // v1 hierarchies used (deduplicated); {""} on v2
   std::vector<std::string> dirs_;
 };
+
+// v1: the distinct hierarchies under `root` ("cpu" stands for a "cpu,cpuacct" mount).
+std::vector<std::string> V1Hierarchies(const std::string& root);
 
 // Rejects absolute paths, "..", empty components.
 absl::Status ValidateCgroupPath(const std::string& path);

@@ -29,6 +29,23 @@ struct CloneResult {
 // cgroup.procs write, no migration. Returns -errno in pid on failure.
 CloneResult Clone(uint64_t flags, int cgroup_fd = -1);
 
+// vfork-style clone3 (flags | CLONE_VM | CLONE_VFORK | CLONE_PIDFD, exit_signal=SIGCHLD,
+// optionally CLONE_INTO_CGROUP): the child runs `fn(arg)` on a private stack in the caller's
+// address space — no page-table copy, no copy-on-write faults in either process afterwards —
+// and the calling thread is suspended until the child execs or exits (posix_spawn's model).
+// Returns in the caller only. If `fn` returns, the child _exits with its value.
+//
+// What the child may do: raw syscalls on its own behalf, read the caller's memory (the
+// caller's thread is stopped; other threads are not), write only its own stack and buffers
+// the caller set aside for it; errno lands in the suspended thread's TLS, which is harmless.
+// Signals: all are blocked in the caller around the clone; the child resets every caught
+// signal to SIG_DFL (a handler would run the caller's code on shared memory) and then
+// restores the caller's mask before `fn`. The mm's dumpable flag, which the child may clear
+// (PR_SET_DUMPABLE, or implicitly by changing credentials), is restored afterwards.
+// No time limit: a child stuck in the kernel keeps the caller waiting. pid = -ENOSYS on
+// architectures without the trampoline (callers fall back to Clone()).
+CloneResult CloneVfork(uint64_t flags, int cgroup_fd, int (*fn)(void*), void* arg);
+
 // clone3 with CLONE_PARENT (the new process is a sibling of the caller); used by exec's helper
 // after it joined a pid namespace. Returns pid or -errno.
 pid_t CloneParent();
