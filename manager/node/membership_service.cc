@@ -1,7 +1,9 @@
 #include "manager/node/membership_service.h"
 
+#include <functional>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "manager/ca/authz.h"
 
@@ -15,6 +17,24 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 constexpr absl::Duration kMembershipTimeout = absl::Seconds(10);
 
+// Raft takes one configuration change at a time: while another is still being applied (a
+// joiner just added, a caught-up learner being promoted, a new leader's no-op) a change is
+// refused with FailedPrecondition "... not applied yet; retry" (manager/raft/core_leader.cc;
+// matched by its text, the only thing that tells it from other refusals). The leader waits its
+// turn instead of failing the join.
+absl::Status OneConfChange(raft::RaftNode& raft, const std::function<absl::Status()>& change) {
+  const absl::Time deadline = absl::Now() + kMembershipTimeout;
+  for (;;) {
+    absl::Status s = change();
+    if (s.code() != absl::StatusCode::kFailedPrecondition ||
+        !absl::StrContains(s.message(), "not applied yet") || !raft.IsLeader() ||
+        absl::Now() >= deadline) {
+      return s;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
 }  // namespace
 
 grpc::Status MembershipService::NotLeader(grpc::ServerContext* ctx) const {
@@ -25,9 +45,9 @@ grpc::Status MembershipService::NotLeader(grpc::ServerContext* ctx) const {
   }
   if (!leader_addr.empty()) ctx->AddTrailingMetadata(kLeaderAddrMetadata, leader_addr);
   return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                      leader_addr.empty() ? "not the leader; no leader is known right now"
-                                          : absl::StrCat("not the leader; the leader is at ",
-                                                         leader_addr));
+                      leader_addr.empty()
+                          ? "not the leader; no leader is known right now"
+                          : absl::StrCat("not the leader; the leader is at ", leader_addr));
 }
 
 grpc::Status MembershipService::Join(grpc::ServerContext* ctx, const api::JoinRequest* req,
@@ -38,8 +58,9 @@ grpc::Status MembershipService::Join(grpc::ServerContext* ctx, const api::JoinRe
                         "RaftMembership.Join needs a manager certificate");
   }
   if (req->addr().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "addr: the joiner's raft address is "
-                                                            "required");
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "addr: the joiner's raft address is "
+                        "required");
   }
   if (!raft_.IsLeader()) return NotLeader(ctx);
   raft::NodeStatus st = raft_.Status();
@@ -47,7 +68,9 @@ grpc::Status MembershipService::Join(grpc::ServerContext* ctx, const api::JoinRe
   for (const auto& m : st.members) {
     // A manager re-joining (e.g. after losing its state) gets its old member replaced.
     if (m.node_id() == caller.node->node_id) {
-      if (auto s = raft_.RemoveMember(m.raft_id(), kMembershipTimeout); !s.ok()) return ToGrpc(s);
+      auto s =
+          OneConfChange(raft_, [&] { return raft_.RemoveMember(m.raft_id(), kMembershipTimeout); });
+      if (!s.ok()) return ToGrpc(s);
     }
     used.insert(m.raft_id());
   }
@@ -57,7 +80,8 @@ grpc::Status MembershipService::Join(grpc::ServerContext* ctx, const api::JoinRe
   member.set_raft_id(id);
   member.set_node_id(caller.node->node_id);
   member.set_addr(req->addr());
-  if (auto s = raft_.AddMember(member, kMembershipTimeout); !s.ok()) return ToGrpc(s);
+  auto added = OneConfChange(raft_, [&] { return raft_.AddMember(member, kMembershipTimeout); });
+  if (!added.ok()) return ToGrpc(added);
   resp->set_raft_id(id);
   for (const auto& m : raft_.Status().members) *resp->add_members() = m;
   return grpc::Status::OK;
@@ -77,7 +101,8 @@ grpc::Status MembershipService::Leave(grpc::ServerContext* ctx, const api::Leave
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           "a manager can only remove its own raft member");
     }
-    return ToGrpc(raft_.RemoveMember(m.raft_id(), kMembershipTimeout));
+    return ToGrpc(
+        OneConfChange(raft_, [&] { return raft_.RemoveMember(m.raft_id(), kMembershipTimeout); }));
   }
   return grpc::Status(grpc::StatusCode::NOT_FOUND,
                       absl::StrCat("raft member ", req->node().raft_id(), " not found"));
