@@ -79,6 +79,13 @@ for name, key in [("CreateToExec", "CreateToExec"), ("RunToExec", "RunToExec/1")
     if "cpu_ms" in b:
         print("runtime_library_%s: CPU time per run (caller + container) %.2f ms"
               % (name, b["cpu_ms"]))
+for key, label in [("1", "with pools"), ("0", "without pools")]:
+    b = runs["BM_RunCriticalPath/%s/real_time_median" % key]
+    print("runtime_library_RunToExec critical path %s (median of 5): caller CPU %.2f ms +"
+          " setup child CPU %.2f ms (incl. ~0.1 ms exec of cat) = %.2f ms on CPU; waiting for a"
+          " CPU: caller %.2f ms, child %.2f ms; wall %.2f ms"
+          % (label, b["caller_cpu_ms"], b["child_cpu_ms"], b["caller_cpu_ms"] + b["child_cpu_ms"],
+             b["caller_wait_ms"], b["child_wait_ms"], b["real_time"]))
 '
 python3 -c "$script" "$runc_ms" <<<"$json" ||
   { echo "runtime.sh: bench_runtime produced no medians" >&2; exit 1; }
