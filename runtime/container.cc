@@ -21,6 +21,7 @@
 #include "kernel/ns/ns.h"
 #include "runtime/init.h"
 #include "runtime/sync.h"
+#include "runtime/terminal.h"
 
 namespace shoal::runtime {
 namespace {
@@ -150,7 +151,9 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
     plan->netns_fd = netns.get();
   }
   ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
-  FillStdio(stdio, devnull.get(), plan->process.stdio);
+  // A terminal replaces the stdio: the caller's must not stay open in the waiting child (an
+  // OCI caller like containerd-shim waits for EOF on the pipes it gave `create`).
+  FillStdio(spec.process.terminal ? Stdio{} : stdio, devnull.get(), plan->process.stdio);
   const bool userns = spec.user_namespace();
   // A pooled netns is owned by the host's user namespace: only for containers without one
   // (a user namespace must own its netns to mount sysfs and manage its devices).
@@ -280,6 +283,13 @@ absl::StatusOr<std::unique_ptr<Container>> Runtime::CreateInternal(const Contain
     }
     RETURN_IF_ERROR(SendFrame(c->sock_.get(), Msg::kGo));
   }
+  if (spec.process.terminal) {  // sent by the child before it reports ready (or execs)
+    auto master = RecvConsole(c->sock_.get(), options_.setup_timeout);
+    if (!master.ok()) {
+      return base::Annotate(master.status(), absl::StrCat("create container ", spec.id));
+    }
+    c->console_ = std::move(*master);
+  }
   if (start) {
     c->started_ = true;
     absl::Status s = AwaitExec(c->sock_.get(), options_.setup_timeout);
@@ -382,7 +392,7 @@ absl::StatusOr<std::unique_ptr<Process>> Container::Exec(const ProcessSpec& proc
   std::string hostname = spec_.hostname.empty() ? id_.substr(0, 12) : spec_.hostname;
   RETURN_IF_ERROR(RenderProcess(process, hostname, strings, runtime_->seccomp_, &plan));
   ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
-  FillStdio(stdio, devnull.get(), plan.stdio);
+  FillStdio(process.terminal ? Stdio{} : stdio, devnull.get(), plan.stdio);
   // setns order: user first, mnt last (runtime.md §1.5); pid applies to the helper's
   // children.
   const char* names[] = {"user", "ipc", "uts", "net", "cgroup", "pid", "mnt"};
@@ -416,6 +426,11 @@ absl::StatusOr<std::unique_ptr<Process>> Container::Exec(const ProcessSpec& proc
   auto proc = std::make_unique<Process>(pid, base::UniqueFd(pidfd));
   absl::Status s = cgroup_->AddProcess(pid);
   if (s.ok()) s = SendFrame(sp.parent.get(), Msg::kGo);
+  if (s.ok() && process.terminal) {
+    auto master = RecvConsole(sp.parent.get(), runtime_->options_.setup_timeout);
+    if (master.ok()) proc->console_ = std::move(*master);
+    s = master.status();
+  }
   if (s.ok()) s = AwaitExec(sp.parent.get(), runtime_->options_.setup_timeout);
   if (!s.ok()) {
     (void)proc->Signal(SIGKILL);

@@ -48,12 +48,18 @@ class Process {
  public:
   Process(pid_t pid, base::UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
   pid_t pid() const { return pid_; }
+  int pidfd() const { return pidfd_.get(); }
   absl::StatusOr<ExitStatus> Wait();
   absl::Status Signal(int sig);
+  // The pty master when the process was started with ProcessSpec::terminal (else -1).
+  int console() const { return console_.get(); }
+  base::UniqueFd TakeConsole() { return std::move(console_); }
 
  private:
+  friend class Container;
   pid_t pid_;
   base::UniqueFd pidfd_;
+  base::UniqueFd console_;
 };
 
 class Runtime;
@@ -66,6 +72,10 @@ class Container {
   int pidfd() const { return pidfd_.get(); }  // readable when PID 1 exits (-1 after Wait)
   bool started() const { return started_; }
   kernel::Cgroup& cgroup() { return *cgroup_; }
+  // The pty master of PID 1 when spec.process.terminal (else -1); available right after
+  // Create/Run. TakeConsole() hands it over (the Container then no longer holds it).
+  int console() const { return console_.get(); }
+  base::UniqueFd TakeConsole() { return std::move(console_); }
 
   // Lets PID 1 exec the process. The error of a failed exec (e.g. ENOENT) is returned.
   absl::Status Start();
@@ -94,6 +104,7 @@ class Container {
   pid_t pid_ = -1;
   base::UniqueFd pidfd_;
   base::UniqueFd sock_;
+  base::UniqueFd console_;
   std::unique_ptr<kernel::Cgroup> cgroup_;
   uint64_t oom_baseline_ = 0;
   bool started_ = false;

@@ -24,6 +24,7 @@
 #include "kernel/ns/ns.h"
 #include "kernel/seccomp/seccomp.h"
 #include "runtime/sync.h"
+#include "runtime/terminal.h"
 
 namespace shoal::runtime {
 namespace {
@@ -175,6 +176,13 @@ void MaskAndReadonly(const InitPlan& plan, int sock) {
   close(root);
 }
 
+// process.terminal: a pty of the container's devpts on 0..2, master sent to the parent.
+void SetupTerminal(const ProcessPlan& p, int sock, bool bind_console) {
+  const char* what = "";
+  int rc = SetupTerminalRaw(p, sock, bind_console, &what);
+  if (rc < 0) Fail(sock, -rc, "process.terminal:", what ? what : "");
+}
+
 // stdio: move the three fds out of the way first (they may be 0..2 already), then dup2.
 void SetupStdio(const ProcessPlan& p, int sock) {
   int tmp[3];
@@ -307,6 +315,7 @@ void RunInit(const InitPlan& plan, int sock) {
   }
   Check(sock, sethostname(plan.hostname, strlen(plan.hostname)), "sethostname");
   Check(sock, setsid(), "setsid");
+  if (plan.process.terminal) SetupTerminal(plan.process, sock, /*bind_console=*/true);
   Check(sock, chdir(plan.process.cwd), "chdir", plan.process.cwd);
   ApplySecurity(plan.process, sock);
   if (plan.exec_when_ready) Exec(plan.process, sock);
@@ -336,6 +345,7 @@ void RunExecHelper(const ProcessPlan& process, const int* ns_fds, const int* ns_
   if (RecvFrameRaw(sock, &f) != 1 || f.type != Msg::kGo) _exit(125);
   SetupStdio(process, sock);
   Check(sock, setsid(), "setsid");
+  if (process.terminal) SetupTerminal(process, sock, /*bind_console=*/false);
   Check(sock, chdir(process.cwd), "chdir", process.cwd);
   ApplySecurity(process, sock);
   Exec(process, sock);

@@ -51,6 +51,9 @@ struct ProcessPlan {
   };
   std::vector<Limit> rlimits;
   int stdio[3] = {-1, -1, -1};
+  // A pty from the container's devpts on 0..2 instead of `stdio` (runtime/terminal.h).
+  bool terminal = false;
+  unsigned short terminal_rows = 0, terminal_cols = 0;
   mutable std::vector<char> scratch;  // exec path buffer, sized by the parent
 };
 

@@ -46,9 +46,32 @@ absl::Status RejectIfSet(const json& parent, const std::string& key, const std::
 }
 
 absl::StatusOr<ProcessSpec> ParseProcess(const json& p, const std::string& prefix, ProcessSpec s) {
-  if (p.value("terminal", false)) {
-    return Unsupported(prefix + ".terminal",
-                       "a console (terminal: true, docker -t) is not supported yet");
+  // terminal + consoleSize (runtime/terminal.h); the pty master goes to --console-socket.
+  if (p.contains("terminal") && !p["terminal"].is_boolean() && !p["terminal"].is_null()) {
+    return Unsupported(prefix + ".terminal", "must be a boolean, got " + p["terminal"].dump());
+  }
+  s.terminal = p.value("terminal", false);
+  s.terminal_rows = s.terminal_cols = 0;
+  if (p.contains("consoleSize") && !p["consoleSize"].is_null()) {
+    const json& size = p["consoleSize"];
+    if (!size.is_object()) {
+      return Unsupported(prefix + ".consoleSize", "must be an object {height, width}");
+    }
+    for (const char* key : {"height", "width"}) {
+      const json v = size.value(key, json(0));
+      if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+        return Unsupported(absl::StrCat(prefix, ".consoleSize.", key),
+                           "must be a non-negative integer, got " + v.dump());
+      }
+      if (v.get<uint64_t>() > 65535) {
+        return Unsupported(absl::StrCat(prefix, ".consoleSize.", key),
+                           absl::StrCat("must be at most 65535, got ", v.get<uint64_t>()));
+      }
+    }
+    if (s.terminal) {  // runc too uses it only with a terminal
+      s.terminal_rows = static_cast<uint16_t>(size.value("height", uint64_t{0}));
+      s.terminal_cols = static_cast<uint16_t>(size.value("width", uint64_t{0}));
+    }
   }
   for (const char* key : {"apparmorProfile", "selinuxLabel"}) {
     RETURN_IF_ERROR(RejectIfSet(p, key, prefix + "." + key, "LSM labels are not supported"));

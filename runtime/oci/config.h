@@ -19,7 +19,9 @@
 //
 // linux.sysctl keys scoped to the container's network or IPC namespace.
 //
-// Rejected: process.terminal (no console support), user namespaces and id mappings, host pid/
+// process.terminal + consoleSize: a pty from the container's devpts (runtime/terminal.h).
+//
+// Rejected: user namespaces and id mappings, host pid/
 // ipc/uts/mount namespaces, joining namespaces other than network, systemd cgroupsPath,
 // other sysctls, AppArmor/SELinux labels, hooks that run inside the container (createContainer,
 // startContainer), resource knobs without an implementation (blockIO, hugepages, realtime,

@@ -3,10 +3,12 @@
 // process model (see runtime/oci/state.h), so containerd-shim reaps PID 1 and exec'd processes
 // itself. Global runc flags are accepted: --root (state), --log + --log-format json (errors are
 // also appended there, which is where containerd-shim reads them), --systemd-cgroup (rejected at
-// create: only cgroupfs paths are supported).
+// create: only cgroupfs paths are supported). process.terminal: the pty master is sent to
+// --console-socket (create/run/exec), or relayed to stdio by a foreground run/exec without one.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,10 +29,12 @@
 #include "nlohmann/json.hpp"
 #include "runtime/container.h"
 #include "runtime/oci/config.h"
+#include "runtime/oci/console.h"
 #include "runtime/oci/hooks.h"
 #include "runtime/oci/state.h"
 #include "runtime/oci/sysctl.h"
 #include "runtime/spec_json.h"
+#include "runtime/terminal.h"
 
 namespace {
 
@@ -141,10 +145,53 @@ bool WaitGone(pid_t pid, uint64_t start_time, absl::Duration timeout) {
   return true;
 }
 
+// Where the pty master of a terminal process goes: the console socket, or (foreground, no
+// socket) a relay to this command's stdio. No terminal: nothing to do.
+struct ConsoleTarget {
+  bool terminal = false;
+  std::string socket_path;  // --console-socket, or empty = relay
+
+  // Checked before anything is created; connected only once the master exists (a connection
+  // made earlier would be inherited by the container's setup child until it execs).
+  static absl::StatusOr<ConsoleTarget> Open(runtime::ProcessSpec& p, const std::string& path,
+                                            bool can_relay) {
+    RETURN_IF_ERROR(runtime::CheckConsoleArgs(p, path, can_relay));
+    ConsoleTarget t;
+    t.terminal = p.terminal;
+    t.socket_path = path;
+    struct stat st;
+    if (!path.empty() && stat(path.c_str(), &st) != 0) {
+      return base::ErrnoStatus(errno, "--console-socket: ", path);
+    }
+    if (!path.empty() && !S_ISSOCK(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--console-socket: ", path, " is not a unix socket"));
+    }
+    if (path.empty()) runtime::InheritTerminalSize(p);
+    return t;
+  }
+  // Sends the master away (console socket); keeps it for Relay otherwise.
+  absl::Status HandOff(base::UniqueFd master) {
+    if (!terminal || socket_path.empty()) {
+      kept = std::move(master);
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(base::UniqueFd sock, runtime::ConnectConsoleSocket(socket_path));
+    return runtime::HandOffConsole(std::move(sock), std::move(master));
+  }
+  void Relay(int pidfd) {
+    if (kept) runtime::RelayTerminal(kept.get(), pidfd);
+    kept.Reset();
+  }
+  base::UniqueFd kept;
+};
+
 int Run(const Globals& g, const std::string& bundle, const std::string& id,
-        const std::string& pid_file) {
+        const std::string& pid_file, const std::string& console_socket) {
   auto b = LoadBundle(bundle, id, g);
   if (!b.ok()) return Fail(b.status());
+  auto console = ConsoleTarget::Open(b->spec.process, console_socket, /*can_relay=*/true);
+  if (!console.ok()) return Fail(console.status());
   runtime::Runtime rt(Options(b->cgroup_parent));
   // Nothing has to happen between create and start (no hooks, sysctls or OOM score to apply
   // to the created process): create and start in one round trip (Runtime::Run).
@@ -152,11 +199,13 @@ int Run(const Globals& g, const std::string& bundle, const std::string& id,
       !b->oom_score_adj) {
     auto c = rt.Run(b->spec, runtime::Stdio{0, 1, 2});
     if (!c.ok()) return Fail(c.status());
+    if (auto s = console->HandOff((*c)->TakeConsole()); !s.ok()) return Fail(s);  // ~ kills it
     WritePidFile(pid_file, (*c)->pid());
     runtime::OciState st{id, bundle, b->cgroup_parent, Now(), (*c)->pid(), 0, {}, {}};
     std::string state_json = runtime::OciStateJson(st, "running").dump();
     std::string scratch = std::filesystem::temp_directory_path();
     (void)runtime::RunHooks(b->hooks.poststart, "poststart", state_json, scratch);
+    console->Relay((*c)->pidfd());
     auto exit = (*c)->Wait();
     (void)(*c)->Delete();
     (void)runtime::RunHooks(b->hooks.poststop, "poststop", state_json, scratch);
@@ -164,6 +213,7 @@ int Run(const Globals& g, const std::string& bundle, const std::string& id,
   }
   auto c = rt.Create(b->spec, runtime::Stdio{0, 1, 2});
   if (!c.ok()) return Fail(c.status());
+  if (auto s = console->HandOff((*c)->TakeConsole()); !s.ok()) return Fail(s);
   if (auto s = WriteOomScoreAdj((*c)->pid(), b->oom_score_adj); !s.ok()) return Fail(s);
   if (auto s = runtime::ApplySysctls((*c)->pid(), b->sysctls); !s.ok()) return Fail(s);
   runtime::OciState st{id, bundle, b->cgroup_parent, Now(), (*c)->pid(), 0, {}, {}};
@@ -177,6 +227,7 @@ int Run(const Globals& g, const std::string& bundle, const std::string& id,
   WritePidFile(pid_file, (*c)->pid());
   if (auto s = (*c)->Start(); !s.ok()) return Fail(s);
   (void)runtime::RunHooks(b->hooks.poststart, "poststart", state_json, scratch);
+  console->Relay((*c)->pidfd());
   auto exit = (*c)->Wait();
   (void)(*c)->Delete();
   (void)runtime::RunHooks(b->hooks.poststop, "poststop", state_json, scratch);
@@ -184,13 +235,16 @@ int Run(const Globals& g, const std::string& bundle, const std::string& id,
 }
 
 int Create(const Globals& g, const std::string& bundle, const std::string& id,
-           const std::string& pid_file, const std::string& dir) {
+           const std::string& pid_file, const std::string& dir, const std::string& console_socket) {
   if (auto s = runtime::ValidateId(id); !s.ok()) return Fail(s);
   if (access((dir + "/state.json").c_str(), F_OK) == 0) {
     return Fail(absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" already exists")));
   }
   auto b = LoadBundle(bundle, id, g);
   if (!b.ok()) return Fail(b.status());
+  // Connect before anything exists: a bad socket leaves nothing behind.
+  auto console = ConsoleTarget::Open(b->spec.process, console_socket, /*can_relay=*/false);
+  if (!console.ok()) return Fail(console.status());
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Fail(absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message())));
@@ -207,6 +261,8 @@ int Create(const Globals& g, const std::string& bundle, const std::string& id,
     cleanup_dir();
     return Fail(s);
   };
+  // The master goes to the console socket now; no copy may stay here or in the holder.
+  if (auto s = console->HandOff((*c)->TakeConsole()); !s.ok()) return fail(s);
   pid_t pid = (*c)->pid();
   auto start_time = runtime::ProcStartTime(pid);
   if (!start_time) return fail(absl::InternalError("container init exited during create"));
@@ -307,7 +363,8 @@ int Kill(const runtime::OciState& st, const std::string& dir, const std::string&
 }
 
 int Exec(const runtime::OciState& st, const std::string& dir, const std::string& process_file,
-         const std::vector<std::string>& args, const std::string& pid_file, bool detach) {
+         const std::vector<std::string>& args, const std::string& pid_file, bool detach, bool tty,
+         const std::string& console_socket) {
   if (runtime::OciStatus(dir, st) != "running") {
     return Fail(absl::FailedPreconditionError("container not running"));
   }
@@ -324,14 +381,23 @@ int Exec(const runtime::OciState& st, const std::string& dir, const std::string&
     p = *parsed;
   } else {
     p.args = args;
+    p.terminal = tty;
+    p.terminal_rows = p.terminal_cols = 0;
   }
+  auto console = ConsoleTarget::Open(p, console_socket, /*can_relay=*/!detach);
+  if (!console.ok()) return Fail(console.status());
   runtime::Runtime rt(Options(st.cgroup_parent));
   auto c = rt.Attach(*spec, st.pid);
   if (!c.ok()) return Fail(c.status());
   auto proc = (*c)->Exec(p, runtime::Stdio{0, 1, 2});
   if (!proc.ok()) return Fail(proc.status());
+  if (auto s = console->HandOff((*proc)->TakeConsole()); !s.ok()) {
+    (void)(*proc)->Signal(SIGKILL);
+    return Fail(s);
+  }
   WritePidFile(pid_file, (*proc)->pid());
   if (detach) return 0;  // the process is re-parented to the caller's subreaper
+  console->Relay((*proc)->pidfd());
   auto exit = (*proc)->Wait();
   return exit.ok() ? exit->code : Fail(exit.status());
 }
@@ -374,6 +440,7 @@ int main(int argc, char** argv) {
   std::string id, bundle = ".", pid_file, console_socket, process_file, signal_name = "TERM";
   std::string format = "table";
   bool force = false, all = false, detach = false, no_pivot = false, no_new_keyring = false;
+  bool tty = false;
   int preserve_fds = 0;
   std::vector<std::string> exec_args;
   auto* create = app.add_subcommand("create", "create a container (stays created until start)");
@@ -404,6 +471,7 @@ int main(int argc, char** argv) {
   exec->add_option("--pid-file", pid_file);
   exec->add_option("--console-socket", console_socket);
   exec->add_flag("-d,--detach", detach);
+  exec->add_flag("-t,--tty", tty, "allocate a terminal (pty) for the process");
   exec->add_option("--preserve-fds", preserve_fds);
   exec->add_option("id", id)->required();
   exec->add_option("args", exec_args);
@@ -419,16 +487,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*features) return Features();
-  if (!console_socket.empty()) {
-    return Fail(absl::InvalidArgumentError(
-        "--console-socket: terminals (docker -t) are not supported yet"));
-  }
   if (no_pivot) return Fail(absl::InvalidArgumentError("--no-pivot: not supported"));
   if (preserve_fds != 0) return Fail(absl::InvalidArgumentError("--preserve-fds: not supported"));
   if (*run && detach) return Fail(absl::InvalidArgumentError("run --detach: use create + start"));
   const std::string dir = g.root + "/" + id;
-  if (*run) return Run(g, AbsBundle(bundle), id, pid_file);
-  if (*create) return Create(g, AbsBundle(bundle), id, pid_file, dir);
+  if (*run) return Run(g, AbsBundle(bundle), id, pid_file, console_socket);
+  if (*create) return Create(g, AbsBundle(bundle), id, pid_file, dir, console_socket);
   if (*del) return Delete(id, dir, force);
   auto st = runtime::ReadOciState(dir);
   if (!st.ok()) {
@@ -466,6 +530,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (*exec) return Exec(*st, dir, process_file, exec_args, pid_file, detach);
+  if (*exec) {
+    return Exec(*st, dir, process_file, exec_args, pid_file, detach, tty, console_socket);
+  }
   return 0;
 }

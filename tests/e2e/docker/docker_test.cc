@@ -3,6 +3,7 @@
 // --network=none`, observed the way a docker user would (output, exit codes, logs, exec, stop,
 // inspect) plus the host's view (cgroup files, processes, mounts, runtime state).
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -119,9 +120,6 @@ TEST_F(DockerTest, RunShowsTheProbesReportAndPropagatesExitCodes) {
 
   // What shoal-runtime does not support is refused with the config field named, through
   // docker's own error path.
-  auto tty = Run("-t", "true");
-  EXPECT_NE(tty.code, 0);
-  EXPECT_TRUE(absl::StrContains(tty.err, "terminals (docker -t) are not supported")) << tty.err;
   auto privileged = Run("--privileged", "true");
   EXPECT_NE(privileged.code, 0);
   EXPECT_TRUE(absl::StrContains(privileged.err, "linux.devices: ")) << privileged.err;
@@ -132,6 +130,68 @@ TEST_F(DockerTest, RunShowsTheProbesReportAndPropagatesExitCodes) {
   auto missing = Run("", "/nonexistent");
   EXPECT_NE(missing.code, 0);
   EXPECT_TRUE(absl::StrContains(missing.err, "/nonexistent")) << missing.err;
+}
+
+// docker -t / -it / exec -t: the pty master travels from shoal-runtime to containerd-shim over
+// the --console-socket; the shim copies it to docker and resizes it.
+TEST_F(DockerTest, TerminalsForRunAndExec) {
+  auto tty = Run("-t", "tty");
+  EXPECT_EQ(tty.code, 0) << tty.err;
+  EXPECT_EQ(tty.out, "/dev/pts/0\r\n");  // a terminal's line ends
+  auto code = Run("-t", "sh -c '[ -t 0 ] && [ -t 1 ] && exit 9'");
+  EXPECT_EQ(code.code, 9) << code.err;
+
+  // The docker CLI on a terminal of 30x100 (script(1) gives it one) sizes the container's
+  // terminal (dockerd 20.10 / API 1.41 has no consoleSize at create: the CLI resizes right
+  // after the start, so the container polls until its terminal has a size), and -i feeds
+  // input through the pty.
+  std::string docker = absl::StrCat("DOCKER_CONFIG=", dockerd_->dir(), "/cli ", Dockerd::kDocker,
+                                    " -H unix://", dockerd_->dir(), "/docker.sock");
+  auto in_pty = [&](const std::string& input, const std::string& args) {
+    std::string out = dockerd_->dir() + "/pty.out";
+    std::string cmd =
+        absl::StrCat("printf '", input, "' | timeout 120 script -qec \"stty rows 30 cols 100; ",
+                     docker, " ", args, "\" /dev/null >", out, " 2>&1");
+    int status = system(cmd.c_str());
+    auto text = base::ReadFile(out);
+    unlink(out.c_str());
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.ok() ? *text : "");
+  };
+  auto [size_code, size] = in_pty(
+      "", absl::StrCat(
+              "run --rm -t --runtime=shoal --network=none ", kImage,
+              " sh -c 'until stty size 2>/dev/null | grep -q .; do sleep 0.05; done; stty size'"));
+  EXPECT_EQ(size_code, 0) << size;
+  EXPECT_TRUE(absl::StrContains(size, "30 100")) << size;
+  auto [echo_code, echo] =
+      in_pty("hello\\n", absl::StrCat("run --rm -it --runtime=shoal --network=none ", kImage,
+                                      " sh -c 'read x; echo got-\\$x; exit 4'"));
+  EXPECT_EQ(echo_code, 4) << echo;
+  EXPECT_TRUE(absl::StrContains(echo, "got-hello")) << echo;
+
+  // A detached container with a terminal: its output reaches docker logs; exec -t gets a second
+  // pty of the same devpts; a container without a terminal gives exec -t the first one.
+  std::string id = RunDetached("-t", "sh -c 'echo ready; exec sleep 1000'");
+  EXPECT_TRUE(absl::StrContains(WaitForLogs(id, "ready"), "ready\r\n"));
+  auto exec = D("exec -t " + id + " sh -c 'tty; [ -t 0 ] && echo in-tty; exit 5'");
+  EXPECT_EQ(exec.code, 5) << exec.err;
+  EXPECT_EQ(exec.out, "/dev/pts/1\r\nin-tty\r\n");
+  // Resize through the API (what a docker CLI on a terminal sends): the shim resizes the pty
+  // master it received from shoal-runtime; PID 1's terminal shows it.
+  auto resize = absl::StrCat("curl -sf -X POST --unix-socket ", dockerd_->dir(),
+                             "/docker.sock 'http://d/containers/", id, "/resize?h=41&w=131'");
+  EXPECT_EQ(system(resize.c_str()), 0) << resize;
+  auto size1 = D("exec " + id + " stty -F /dev/pts/0 size");
+  EXPECT_EQ(size1.out, "41 131\n") << size1.err;
+  std::string plain = RunDetached("", "sleep 1000");
+  exec = D("exec -t " + plain + " tty");
+  EXPECT_EQ(exec.code, 0) << exec.err;
+  EXPECT_EQ(exec.out, "/dev/pts/0\r\n");
+  // docker exec -it with input, under a terminal.
+  auto [exec_code, exec_out] =
+      in_pty("abc\\n", "exec -it " + plain + " sh -c 'read x; echo exec-got-\\$x'");
+  EXPECT_EQ(exec_code, 0) << exec_out;
+  EXPECT_TRUE(absl::StrContains(exec_out, "exec-got-abc")) << exec_out;
 }
 
 TEST_F(DockerTest, StopHonoursTheGracePeriod) {

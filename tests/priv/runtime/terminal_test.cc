@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -49,12 +51,13 @@ std::string ReadMaster(int master, const std::string& until = "") {
 class TerminalTest : public RuntimeTest {};
 
 TEST_F(TerminalTest, Pid1GetsAPtyOfItsOwnDevptsAsControllingTerminal) {
-  ContainerSpec spec = Spec({"sh", "-c",
-                             "tty; [ -t 0 ] && echo in-tty; [ -t 1 ] && echo out-tty; "
-                             "[ -t 2 ] && echo err-tty; stty size; readlink /proc/self/fd/0; "
-                             "grep -c . /proc/self/stat >/dev/null && cut -d' ' -f7 /proc/self/stat; "
-                             "[ /dev/console -ef /dev/pts/0 ] && echo console-is-pty; "
-                             "ls -ln /dev/pts/0"});
+  ContainerSpec spec =
+      Spec({"sh", "-c",
+            "tty; [ -t 0 ] && echo in-tty; [ -t 1 ] && echo out-tty; "
+            "[ -t 2 ] && echo err-tty; stty size; readlink /proc/self/fd/0; "
+            "grep -c . /proc/self/stat >/dev/null && cut -d' ' -f7 /proc/self/stat; "
+            "[ /dev/console -ef /dev/pts/0 ] && echo console-is-pty; "
+            "ls -ln /dev/pts/0"});
   spec.process.terminal = true;
   spec.process.terminal_rows = 33;
   spec.process.terminal_cols = 101;
@@ -187,6 +190,218 @@ TEST_F(TerminalTest, MonitorLogsTerminalOutputAndResizes) {
   EXPECT_TRUE(absl::StrContains(text, "/dev/pts/0")) << *log;
   EXPECT_TRUE(absl::StrContains(text, "44 132")) << *log;
   std::filesystem::remove_all(state_root);
+}
+
+// shoal-runtime with process.terminal: the OCI --console-socket protocol as containerd-shim's
+// go-runc reads it (accept one connection; one recvmsg with a 4096-byte name buffer and room
+// for exactly one fd; exactly one SCM_RIGHTS message carrying exactly one fd).
+class ConsoleSocketTest : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    dir_ = absl::StrCat("/tmp/shoaltest-rt-console-", getpid());
+    std::filesystem::create_directories(dir_ + "/bundle");
+    std::filesystem::create_directory_symlink(image_, dir_ + "/bundle/rootfs");
+    socket_path_ = dir_ + "/console.sock";
+    listen_.Reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
+    ASSERT_EQ(bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(listen(listen_.get(), 4), 0);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // as containerd-shim
+  }
+  void TearDown() override {
+    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/root", ec_)) {
+      Cli("delete --force " + e.path().filename().string());
+    }
+    Reap();
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    listen_.Reset();
+    std::filesystem::remove_all(dir_);
+    RuntimeTest::TearDown();
+  }
+  void WriteConfig(nlohmann::json process) {
+    process.merge_patch({{"env", {"PATH=/bin"}}, {"cwd", "/"}, {"user", {{"uid", 0}, {"gid", 0}}}});
+    nlohmann::json c = {{"ociVersion", "1.0.2"},
+                        {"process", process},
+                        {"root", {{"path", "rootfs"}}},
+                        {"hostname", "tty"},
+                        {"linux",
+                         {{"namespaces",
+                           {{{"type", "pid"}},
+                            {{"type", "network"}},
+                            {{"type", "mount"}},
+                            {{"type", "ipc"}},
+                            {{"type", "uts"}}}}}}};
+    ASSERT_TRUE(base::WriteFileAtomic(dir_ + "/bundle/config.json", c.dump()).ok());
+  }
+  std::pair<int, std::string> Cli(const std::string& args) {
+    std::string out_file = dir_ + "/cli.out";
+    std::string cmd = absl::StrCat("cd ", dir_, "/bundle && ", SHOAL_RUNTIME_PATH, " --root ", dir_,
+                                   "/root --cgroup-parent ", parent_, " ", args, " </dev/null >",
+                                   out_file, " 2>&1");
+    int status = system(cmd.c_str());
+    auto out = base::ReadFile(out_file);
+    unlink(out_file.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.ok() ? *out : ""};
+  }
+  static void Reap() {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+  }
+  // The receiving end, checked like go-runc's ReceiveMaster. Returns the master.
+  base::UniqueFd Receive() {
+    struct pollfd p = {listen_.get(), POLLIN, 0};
+    if (poll(&p, 1, 30000) != 1) {
+      ADD_FAILURE() << "nothing connected to the console socket";
+      return base::UniqueFd();
+    }
+    base::UniqueFd conn(accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    EXPECT_TRUE(conn);
+    char name[4096];
+    alignas(struct cmsghdr) char oob[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {name, sizeof(name)};
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = oob;
+    msg.msg_controllen = sizeof(oob);
+    ssize_t n = recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC);
+    EXPECT_GT(n, 0);
+    EXPECT_LT(n, static_cast<ssize_t>(sizeof(name)));  // go-runc: "name too long" otherwise
+    EXPECT_EQ(msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC), 0);
+    EXPECT_EQ(msg.msg_controllen, sizeof(oob));  // go-runc compares oobn with len(oob)
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN(sizeof(int))) {
+      ADD_FAILURE() << "not exactly one SCM_RIGHTS fd";
+      return base::UniqueFd();
+    }
+    EXPECT_EQ(CMSG_NXTHDR(&msg, c), nullptr);
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    base::UniqueFd master(fd);
+    name_ = std::string(name, n > 0 ? n : 0);
+    // Nothing else follows on the connection.
+    char extra;
+    EXPECT_EQ(read(conn.get(), &extra, 1), 0);
+    return master;
+  }
+  std::string Status(const std::string& id) {
+    Reap();
+    auto [code, out] = Cli("state " + id);
+    return code == 0 ? nlohmann::json::parse(out)["status"].get<std::string>() : "error " + out;
+  }
+  void AwaitStopped(const std::string& id) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (Status(id) != "stopped" && absl::Now() < deadline) usleep(20000);
+    EXPECT_EQ(Status(id), "stopped");
+  }
+
+  std::string dir_, socket_path_, name_;
+  base::UniqueFd listen_;
+  std::error_code ec_;
+};
+
+TEST_F(ConsoleSocketTest, CreateSendsTheMasterAndStartRunsOnThePty) {
+  WriteConfig(
+      {{"args", {"sh", "-c", "tty; [ -t 0 ] && echo in-tty; stty size; read x; echo got-$x"}},
+       {"terminal", true},
+       {"consoleSize", {{"height", 25}, {"width", 90}}}});
+  auto [code, out] = Cli("create --console-socket " + socket_path_ + " t1");
+  ASSERT_EQ(code, 0) << out;
+  base::UniqueFd master = Receive();
+  ASSERT_TRUE(master);
+  EXPECT_EQ(name_, "/dev/ptmx");
+  EXPECT_EQ(Status("t1"), "created");
+  ASSERT_EQ(Cli("start t1").first, 0);
+  std::string tty = ReadMaster(master.get(), "25 90\r\n");
+  EXPECT_EQ(tty, "/dev/pts/0\r\nin-tty\r\n25 90\r\n");
+  ASSERT_TRUE(base::WriteAll(master.get(), "typed\n", "pty").ok());
+  EXPECT_TRUE(absl::StrContains(ReadMaster(master.get()), "got-typed")) << tty;
+  AwaitStopped("t1");
+  EXPECT_EQ(Cli("delete t1").first, 0);
+}
+
+TEST_F(ConsoleSocketTest, RunAndExecSendTheirMasters) {
+  WriteConfig({{"args", {"sh", "-c", "echo from-run"}}, {"terminal", true}});
+  auto [code, out] = Cli("run --console-socket " + socket_path_ + " r1");
+  EXPECT_EQ(code, 0) << out;
+  base::UniqueFd master = Receive();
+  ASSERT_TRUE(master);
+  EXPECT_EQ(ReadMaster(master.get()), "from-run\r\n");  // buffered output survives the exit
+
+  // exec --tty into a container without a terminal: the first pty of its devpts.
+  WriteConfig({{"args", {"sleep", "1000"}}});
+  ASSERT_EQ(Cli("create e1").first, 0);
+  ASSERT_EQ(Cli("start e1").first, 0);
+  std::tie(code, out) = Cli(absl::StrCat("exec --tty --console-socket ", socket_path_,
+                                         " --detach --pid-file ", dir_, "/exec.pid e1 tty"));
+  ASSERT_EQ(code, 0) << out;
+  master = Receive();
+  ASSERT_TRUE(master);
+  EXPECT_EQ(ReadMaster(master.get()), "/dev/pts/0\r\n");
+  EXPECT_TRUE(base::ReadFile(dir_ + "/exec.pid").ok());
+  // exec --process with process.terminal and consoleSize (what containerd-shim runs).
+  nlohmann::json process = {{"args", {"stty", "size"}},
+                            {"terminal", true},
+                            {"consoleSize", {{"height", 7}, {"width", 8}}},
+                            {"env", {"PATH=/bin"}},
+                            {"cwd", "/"}};
+  ASSERT_TRUE(base::WriteFileAtomic(dir_ + "/process.json", process.dump()).ok());
+  std::tie(code, out) = Cli(absl::StrCat("exec --process ", dir_, "/process.json --console-socket ",
+                                         socket_path_, " --detach e1"));
+  ASSERT_EQ(code, 0) << out;
+  master = Receive();
+  ASSERT_TRUE(master);
+  EXPECT_EQ(ReadMaster(master.get()), "7 8\r\n");
+  Reap();
+  EXPECT_EQ(Cli("delete --force e1").first, 0);
+}
+
+TEST_F(ConsoleSocketTest, ForegroundRunWithoutSocketRelaysThePty) {
+  WriteConfig({{"args", {"sh", "-c", "tty; echo relayed; exit 3"}}, {"terminal", true}});
+  auto [code, out] = Cli("run r2");
+  EXPECT_EQ(code, 3) << out;
+  EXPECT_EQ(out, "/dev/pts/0\r\nrelayed\r\n");
+}
+
+TEST_F(ConsoleSocketTest, ErrorsNameTheFlagOrFieldAndLeaveNothing) {
+  WriteConfig({{"args", {"true"}}, {"terminal", true}});
+  auto [code, out] = Cli("create c1");
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(absl::StrContains(out, "process.terminal: true needs --console-socket")) << out;
+  std::tie(code, out) = Cli("create --console-socket " + dir_ + "/missing.sock c1");
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(absl::StrContains(out, "--console-socket: " + dir_ + "/missing.sock")) << out;
+  WriteConfig({{"args", {"true"}}});
+  std::tie(code, out) = Cli("create --console-socket " + socket_path_ + " c1");
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(absl::StrContains(out, "--console-socket: given but process.terminal is false"))
+      << out;
+  WriteConfig({{"args", {"true"}}, {"terminal", true}, {"consoleSize", {{"height", -1}}}});
+  std::tie(code, out) = Cli("create --console-socket " + socket_path_ + " c1");
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(absl::StrContains(out, "process.consoleSize.height: ")) << out;
+  WriteConfig({{"args", {"true"}}, {"terminal", "yes"}});
+  std::tie(code, out) = Cli("create --console-socket " + socket_path_ + " c1");
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(absl::StrContains(out, "process.terminal: must be a boolean")) << out;
+  EXPECT_NE(Cli("state c1").first, 0);  // nothing was created
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/root/c1"));
+
+  WriteConfig({{"args", {"sleep", "1000"}}});
+  ASSERT_EQ(Cli("create x1").first, 0);
+  ASSERT_EQ(Cli("start x1").first, 0);
+  std::tie(code, out) = Cli("exec --console-socket " + socket_path_ + " --detach x1 true");
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(absl::StrContains(out, "--console-socket: given but process.terminal is false"))
+      << out;
+  std::tie(code, out) = Cli("exec --tty --detach x1 true");
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(absl::StrContains(out, "process.terminal: true needs --console-socket")) << out;
+  EXPECT_EQ(Cli("delete --force x1").first, 0);
 }
 
 }  // namespace

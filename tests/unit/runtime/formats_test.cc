@@ -97,8 +97,14 @@ TEST(OciConfig, UserNamespaceMappingsReachTheSpec) {
 }
 
 TEST(OciConfig, RejectsWhatItCannotHonour) {
-  auto tty = SpecFromOciConfig(R"({"process": {"terminal": true, "args": ["sh"]}})", "/b", "i");
-  EXPECT_TRUE(absl::StrContains(tty.status().message(), "process.terminal")) << tty.status();
+  auto tty = SpecFromOciConfig(R"({"process": {"terminal": "yes", "args": ["sh"]}})", "/b", "i");
+  EXPECT_TRUE(absl::StrContains(tty.status().message(), "process.terminal: must be a boolean"))
+      << tty.status();
+  auto size = SpecFromOciConfig(
+      R"({"process": {"terminal": true, "consoleSize": {"height": 70000}, "args": ["sh"]}})", "/b",
+      "i");
+  EXPECT_TRUE(absl::StrContains(size.status().message(), "process.consoleSize.height: "))
+      << size.status();
   auto userns = SpecFromOciConfig(R"({"linux": {"namespaces": [{"type": "user"}]}})", "/b", "i");
   EXPECT_TRUE(absl::StrContains(userns.status().message(), "uidMappings")) << userns.status();
   auto badmap = SpecFromOciConfig(
@@ -175,6 +181,22 @@ TEST_F(LogWriterTest, SplitsOverlongLines) {
   auto lines = Lines(dir_ + "/c.log");
   ASSERT_EQ(lines.size(), 2u);  // two 16 KiB chunks written, the rest still buffered
   EXPECT_EQ(std::string(lines[0]["log"]).size(), 16384u);
+}
+
+TEST(OciConfig, TerminalAndConsoleSize) {
+  auto s = SpecFromOciConfig(
+      R"({"process": {"terminal": true, "consoleSize": {"height": 30, "width": 100},
+          "args": ["sh"]}})",
+      "/b", "i");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->process.terminal);
+  EXPECT_EQ(s->process.terminal_rows, 30);
+  EXPECT_EQ(s->process.terminal_cols, 100);
+  // runc uses consoleSize only with a terminal.
+  s = SpecFromOciConfig(R"({"process": {"consoleSize": {"height": 30, "width": 100}}})", "/b", "i");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->process.terminal);
+  EXPECT_EQ(s->process.terminal_rows, 0);
 }
 
 }  // namespace
