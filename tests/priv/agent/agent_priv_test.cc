@@ -1,0 +1,210 @@
+// The worker agent against a real in-process manager, with real containers on this host.
+// Every assertion about containers looks at the host (/proc, cgroup files, mountinfo), not at
+// the agent's bookkeeping; task states are read from the manager's store.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "base/file.h"
+#include "tests/priv/agent/fixture.h"
+
+namespace shoal::agent::testing {
+namespace {
+
+class AgentPrivTest : public AgentTest {
+ protected:
+  // The container PID 1 of a running task, checked against the host: alive, in the task's own
+  // cgroup, running `command`.
+  pid_t CheckRunning(const api::Task& task, const std::string& command) {
+    pid_t pid = task.status().container().pid();
+    EXPECT_GT(pid, 0) << task.id();
+    EXPECT_TRUE(ProcessAlive(pid)) << task.id();
+    std::vector<pid_t> procs = CgroupProcs(task.id());
+    EXPECT_NE(std::find(procs.begin(), procs.end(), pid), procs.end())
+        << "pid " << pid << " not in the cgroup of task " << task.id();
+    EXPECT_TRUE(absl::StrContains(Cmdline(pid), command)) << Cmdline(pid);
+    return pid;
+  }
+};
+
+TEST_F(AgentPrivTest, TwoReplicasRunAsRealContainersAndScaleToZeroLeavesNothing) {
+  StartAgent();
+  api::Service svc = CreateService("web", 2, {"sleep", "1000"});
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(svc.id()).size() == 2; }))
+      << "tasks never reached RUNNING; agent error: " << agent_->status().last_error;
+  std::vector<api::Task> tasks = RunningTasks(svc.id());
+  std::set<pid_t> pids;
+  for (const auto& t : tasks) {
+    pids.insert(CheckRunning(t, "sleep 1000"));
+    EXPECT_EQ(t.status().container().container_id(), t.id());
+  }
+  EXPECT_EQ(pids.size(), 2u);
+  std::vector<std::string> cgroups = ContainerCgroups();
+  EXPECT_EQ(cgroups.size(), 2u);
+  // The task's hostname and /etc files are the container's own.
+  pid_t one = *pids.begin();
+  auto hostname = base::ReadFile(absl::StrCat("/proc/", one, "/root/etc/hostname"));
+  ASSERT_TRUE(hostname.ok());
+  EXPECT_EQ(hostname->size(), 13u);  // 12 characters of the task id + newline
+  // `lo` is up in the container's own network namespace (its sysfs shows that namespace).
+  auto lo_flags = base::ReadFile(absl::StrCat("/proc/", one, "/root/sys/class/net/lo/flags"));
+  ASSERT_TRUE(lo_flags.ok()) << lo_flags.status();
+  EXPECT_EQ(*lo_flags, "0x9\n");  // IFF_UP | IFF_LOOPBACK
+
+  Scale(svc.id(), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    return ContainerCgroups().empty() && Tasks(svc.id()).empty();
+  })) << "containers or tasks left after scaling to 0: " << ContainerCgroups().size() << " cgroups, "
+      << Tasks(svc.id()).size() << " tasks";
+  for (pid_t pid : pids) EXPECT_FALSE(ProcessAlive(pid)) << pid;
+  EXPECT_TRUE(MountsUnderDir().empty()) << MountsUnderDir().front();
+  ASSERT_TRUE(WaitFor([&] {
+    std::error_code ec;
+    return std::filesystem::is_empty(dir_ + "/exec/containers", ec) &&
+           std::filesystem::is_empty(dir_ + "/agent/containers", ec);
+  })) << "container directories left behind";
+}
+
+TEST_F(AgentPrivTest, NonZeroExitFailsTheTaskWithItsCodeAndTheReplacementRuns) {
+  // The first run leaves a mark on a bind-mounted host directory and exits 3; the
+  // replacement finds the mark and keeps running.
+  std::string shared = dir_ + "/shared";
+  std::filesystem::create_directories(shared);
+  StartAgent();
+  api::Service svc = CreateService(
+      "flaky", 1, {"sh", "-c", "if [ -e /m/mark ]; then exec sleep 1000; fi; touch /m/mark; exit 3"},
+      [&](api::ServiceSpec& spec) {
+        auto* m = spec.mutable_task()->mutable_container()->add_mounts();
+        m->set_type(api::Mount::TYPE_BIND);
+        m->set_source(shared);
+        m->set_target("/m");
+      });
+  ASSERT_TRUE(WaitFor([&] {
+    bool failed = false;
+    for (const auto& t : Tasks(svc.id())) {
+      if (t.status().state() == api::TASK_STATE_FAILED) failed = true;
+    }
+    return failed && RunningTasks(svc.id()).size() == 1;
+  })) << "no FAILED task and running replacement; agent error: " << agent_->status().last_error;
+  for (const auto& t : Tasks(svc.id())) {
+    if (t.status().state() != api::TASK_STATE_FAILED) continue;
+    EXPECT_EQ(t.status().container().exit_code(), 3);
+    EXPECT_TRUE(absl::StrContains(t.status().err(), "non-zero exit (3)")) << t.status().err();
+  }
+  api::Task running = RunningTasks(svc.id()).front();
+  CheckRunning(running, "sleep 1000");
+  EXPECT_TRUE(std::filesystem::exists(shared + "/mark"));
+  // Exactly one container runs (the failed one exited; its cgroup is gone).
+  EXPECT_EQ(ContainerCgroups().size(), 1u);
+}
+
+TEST_F(AgentPrivTest, RestartedAgentAdoptsRunningContainersWithoutDuplicates) {
+  StartAgent();
+  api::Service svc = CreateService("keep", 2, {"sleep", "1000"});
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(svc.id()).size() == 2; }))
+      << agent_->status().last_error;
+  std::map<std::string, pid_t> before;
+  for (const auto& t : RunningTasks(svc.id())) before[t.id()] = CheckRunning(t, "sleep 1000");
+  int sessions_before = agent_->status().sessions_opened;
+  EXPECT_GE(sessions_before, 1);
+
+  StopAgent();
+  // Live restore: the containers outlive the agent.
+  for (const auto& [id, pid] : before) EXPECT_TRUE(ProcessAlive(pid)) << id;
+
+  StartAgent();
+  EXPECT_EQ(agent_->status().adopted.size(), 2u);
+  ASSERT_TRUE(WaitFor([&] {
+    AgentStatus st = agent_->status();
+    return st.connected && st.tasks.size() == 2;
+  })) << agent_->status().last_error;
+  // Same containers, still running, no new task or container.
+  for (const auto& [id, pid] : before) EXPECT_TRUE(ProcessAlive(pid)) << id;
+  EXPECT_EQ(ContainerCgroups().size(), 2u);
+  std::vector<api::Task> tasks = Tasks(svc.id());
+  EXPECT_EQ(tasks.size(), 2u);
+  for (const auto& t : tasks) {
+    EXPECT_TRUE(before.count(t.id())) << "new task " << t.id();
+    EXPECT_EQ(t.status().state(), api::TASK_STATE_RUNNING);
+  }
+  // The adopted containers are watched: killing one fails its task with 128+9.
+  const auto& [victim, victim_pid] = *before.begin();
+  ASSERT_EQ(kill(victim_pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& t : Tasks(svc.id())) {
+      if (t.id() == victim && t.status().state() == api::TASK_STATE_FAILED) return true;
+    }
+    return false;
+  })) << "the killed adopted container's task did not fail";
+  for (const auto& t : Tasks(svc.id())) {
+    if (t.id() == victim) {
+      EXPECT_EQ(t.status().container().exit_code(), 137);
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(svc.id()).size() == 2; }));
+}
+
+TEST_F(AgentPrivTest, SecretsAndConfigsAreFilesOnATmpfs) {
+  StartAgent();
+  api::CreateSecretRequest sreq;
+  sreq.mutable_spec()->mutable_annotations()->set_name("token");
+  sreq.mutable_spec()->set_data("s3cret");
+  api::CreateSecretResponse sresp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(control_->CreateSecret(&ctx, sreq, &sresp).ok());
+  }
+  api::CreateConfigRequest creq;
+  creq.mutable_spec()->mutable_annotations()->set_name("conf");
+  creq.mutable_spec()->set_data("key=value\n");
+  api::CreateConfigResponse cresp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(control_->CreateConfig(&ctx, creq, &cresp).ok());
+  }
+  api::Service svc = CreateService("sec", 1, {"sleep", "1000"}, [&](api::ServiceSpec& spec) {
+    auto* c = spec.mutable_task()->mutable_container();
+    auto* s = c->add_secrets();
+    s->set_secret_id(sresp.secret().id());
+    s->set_secret_name("token");
+    s->set_file_name("token");
+    s->set_mode(0400);
+    auto* cf = c->add_configs();
+    cf->set_config_id(cresp.config().id());
+    cf->set_config_name("conf");
+    cf->set_file_name("/etc/app.conf");
+    c->add_env("GREETING=hello");
+  });
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(svc.id()).size() == 1; }))
+      << agent_->status().last_error;
+  api::Task t = RunningTasks(svc.id()).front();
+  pid_t pid = CheckRunning(t, "sleep 1000");
+  std::string root = absl::StrCat("/proc/", pid, "/root");
+  auto secret = base::ReadFile(root + "/run/secrets/token");
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  EXPECT_EQ(*secret, "s3cret");
+  struct stat st;
+  ASSERT_EQ(stat((root + "/run/secrets/token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0400u);
+  auto conf = base::ReadFile(root + "/etc/app.conf");
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  EXPECT_EQ(*conf, "key=value\n");
+  auto environ = base::ReadFile(absl::StrCat("/proc/", pid, "/environ"));
+  ASSERT_TRUE(environ.ok());
+  EXPECT_TRUE(absl::StrContains(*environ, std::string("GREETING=hello\0", 15)));
+  // The secret never touches the disk: the host side is a tmpfs.
+  bool tmpfs = false;
+  for (const std::string& m : MountsUnderDir()) {
+    if (absl::StrContains(m, t.id()) && absl::EndsWith(m, "/files")) tmpfs = true;
+  }
+  EXPECT_TRUE(tmpfs);
+  Scale(svc.id(), 0);
+  ASSERT_TRUE(WaitFor([&] { return ContainerCgroups().empty() && MountsUnderDir().empty(); }));
+}
+
+}  // namespace
+}  // namespace shoal::agent::testing
