@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/file.h"
 #include "gtest/gtest.h"
@@ -184,16 +185,21 @@ TEST_F(LogWriterTest, SplitsOverlongLines) {
 }
 
 TEST(OciConfig, TerminalAndConsoleSize) {
+  auto config = [](const std::string& process) {
+    return absl::StrCat(R"({"process": )", process,
+                        R"(, "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"},
+                        {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]}})");
+  };
   auto s = SpecFromOciConfig(
-      R"({"process": {"terminal": true, "consoleSize": {"height": 30, "width": 100},
-          "args": ["sh"]}})",
+      config(R"({"terminal": true, "consoleSize": {"height": 30, "width": 100}, "args": ["sh"]})"),
       "/b", "i");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_TRUE(s->process.terminal);
   EXPECT_EQ(s->process.terminal_rows, 30);
   EXPECT_EQ(s->process.terminal_cols, 100);
   // runc uses consoleSize only with a terminal.
-  s = SpecFromOciConfig(R"({"process": {"consoleSize": {"height": 30, "width": 100}}})", "/b", "i");
+  s = SpecFromOciConfig(config(R"({"consoleSize": {"height": 30, "width": 100}, "args": ["sh"]})"),
+                        "/b", "i");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_FALSE(s->process.terminal);
   EXPECT_EQ(s->process.terminal_rows, 0);
