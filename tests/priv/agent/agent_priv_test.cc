@@ -208,3 +208,61 @@ TEST_F(AgentPrivTest, SecretsAndConfigsAreFilesOnATmpfs) {
 
 }  // namespace
 }  // namespace shoal::agent::testing
+
+namespace shoal::agent::testing {
+namespace {
+
+// The manager goes away and comes back (restart from its state dir on the same address): the
+// agent reconnects with backoff, a container exit that happened meanwhile is reported once the
+// new session is up, and the running container is neither restarted nor duplicated.
+TEST_F(AgentPrivTest, ReconnectsAfterTheManagerRestartsAndReportsWhatHappenedMeanwhile) {
+  StartAgent();
+  api::Service svc = CreateService("mgr", 2, {"sleep", "1000"});
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(svc.id()).size() == 2; }))
+      << agent_->status().last_error;
+  std::vector<api::Task> tasks = RunningTasks(svc.id());
+  pid_t keep = CheckRunning(tasks[0], "sleep 1000");
+  pid_t victim = CheckRunning(tasks[1], "sleep 1000");
+  std::string address = manager_->address();
+
+  manager_->Stop();
+  manager_.reset();
+  ASSERT_TRUE(WaitFor([&] { return !agent_->status().connected; }));
+  ASSERT_EQ(kill(victim, SIGKILL), 0);  // exits while no manager listens
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = agent_->status().tasks;
+    return st[tasks[1].id()] == api::TASK_STATE_FAILED;
+  }));
+
+  manager::node::ManagerOptions mo;
+  mo.state_dir = dir_ + "/manager";
+  mo.listen_addr = address;
+  mo.control_socket = dir_ + "/control.sock";
+  mo.clock = &clock_;
+  mo.random = &random_;
+  mo.heartbeat_period = absl::Seconds(1);
+  auto m = manager::node::Manager::Start(mo);
+  ASSERT_TRUE(m.ok()) << m.status();
+  manager_ = *std::move(m);
+  ASSERT_TRUE(WaitFor([&] { return agent_->status().connected; }))
+      << agent_->status().last_error;
+  EXPECT_GE(agent_->status().sessions_opened, 2);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& t : Tasks(svc.id())) {
+      if (t.id() == tasks[1].id()) return t.status().state() == api::TASK_STATE_FAILED;
+    }
+    return false;
+  })) << "the exit during the outage was never reported";
+  // The surviving container was adopted by nobody else: same process, same task, RUNNING.
+  EXPECT_TRUE(ProcessAlive(keep));
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(svc.id()).size() == 2; }));
+  bool kept = false;
+  for (const auto& t : RunningTasks(svc.id())) {
+    if (t.id() == tasks[0].id()) kept = t.status().container().pid() == keep;
+  }
+  EXPECT_TRUE(kept);
+  EXPECT_EQ(ContainerCgroups().size(), 2u);  // the survivor + the replacement
+}
+
+}  // namespace
+}  // namespace shoal::agent::testing
