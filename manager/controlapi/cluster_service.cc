@@ -60,29 +60,51 @@ api::Cluster Redacted(const api::Cluster& c) {
   return out;
 }
 
-bool Reachable(const api::Node& n) {
-  return n.manager_status().leader() ||
-         n.manager_status().reachability() == api::ManagerStatus::REACHABILITY_REACHABLE;
-}
-
 }  // namespace
 
-absl::Status CheckDemotionKeepsQuorum(const store::ReadTx& tx, const api::Node& node) {
-  size_t managers = 0, reachable = 0;
+std::vector<RaftMemberView> MembersFromStore(const store::ReadTx& tx) {
+  std::vector<RaftMemberView> out;
   for (const auto& n : tx.Find<api::Node>(store::All())) {
-    if (n->id() == node.id() || n->spec().desired_role() != api::NODE_ROLE_MANAGER) continue;
+    if (n->role() != api::NODE_ROLE_MANAGER) continue;
+    RaftMemberView m;
+    m.raft_id = n->manager_status().raft_id();
+    m.node_id = n->id();
+    m.self = n->manager_status().leader();
+    m.reachable = n->manager_status().reachability() == api::ManagerStatus::REACHABILITY_REACHABLE;
+    out.push_back(m);
+  }
+  return out;
+}
+
+absl::Status CheckDemotion(const store::ReadTx& tx, const api::Node& node,
+                           const std::vector<RaftMemberView>& members) {
+  size_t managers = 0;
+  bool node_is_manager = false;
+  for (const auto& n : tx.Find<api::Node>(store::All())) {
+    if (n->role() != api::NODE_ROLE_MANAGER) continue;
     ++managers;
-    if (Reachable(*n)) ++reachable;
+    node_is_manager |= n->id() == node.id();
   }
-  if (managers == 0) {
+  if (managers == 1 && node_is_manager) {
     return absl::FailedPreconditionError(
-        absl::StrCat("node ", node.id(), " is the last manager of the cluster; demoting it "
-                                         "would leave no manager"));
+        absl::StrCat("attempting to demote the last manager of the swarm (node ", node.id(), ")"));
   }
-  if (reachable < managers / 2 + 1) {
+  bool member = false;
+  size_t reachable = 0;
+  for (const auto& m : members) {
+    if (m.node_id == node.id()) {
+      member = true;
+      continue;
+    }
+    if (m.self || m.reachable) ++reachable;
+  }
+  if (!member) return absl::OkStatus();  // not in raft: no quorum at stake
+  const size_t quorum = (members.size() - 1) / 2 + 1;
+  if (reachable < quorum) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "demoting node ", node.id(), " would lose quorum: ", reachable, " of the remaining ",
-        managers, " managers are reachable, ", managers / 2 + 1, " are needed"));
+        "can't remove member from the raft: this would result in a loss of quorum (demoting node ",
+        node.id(), " leaves ", members.size() - 1, " managers, ", reachable, " of them reachable; ",
+        quorum, " are needed)"));
   }
   return absl::OkStatus();
 }
@@ -167,13 +189,27 @@ grpc::Status ControlService::Watch(grpc::ServerContext* ctx, const api::WatchReq
   store::WatchOptions options;
   for (int k : req->kinds()) {
     switch (k) {
-      case api::WatchRequest::KIND_NODE: options.kinds.push_back(store::Kind::kNode); break;
-      case api::WatchRequest::KIND_SERVICE: options.kinds.push_back(store::Kind::kService); break;
-      case api::WatchRequest::KIND_TASK: options.kinds.push_back(store::Kind::kTask); break;
-      case api::WatchRequest::KIND_NETWORK: options.kinds.push_back(store::Kind::kNetwork); break;
-      case api::WatchRequest::KIND_CLUSTER: options.kinds.push_back(store::Kind::kCluster); break;
-      case api::WatchRequest::KIND_SECRET: options.kinds.push_back(store::Kind::kSecret); break;
-      case api::WatchRequest::KIND_CONFIG: options.kinds.push_back(store::Kind::kConfig); break;
+      case api::WatchRequest::KIND_NODE:
+        options.kinds.push_back(store::Kind::kNode);
+        break;
+      case api::WatchRequest::KIND_SERVICE:
+        options.kinds.push_back(store::Kind::kService);
+        break;
+      case api::WatchRequest::KIND_TASK:
+        options.kinds.push_back(store::Kind::kTask);
+        break;
+      case api::WatchRequest::KIND_NETWORK:
+        options.kinds.push_back(store::Kind::kNetwork);
+        break;
+      case api::WatchRequest::KIND_CLUSTER:
+        options.kinds.push_back(store::Kind::kCluster);
+        break;
+      case api::WatchRequest::KIND_SECRET:
+        options.kinds.push_back(store::Kind::kSecret);
+        break;
+      case api::WatchRequest::KIND_CONFIG:
+        options.kinds.push_back(store::Kind::kConfig);
+        break;
       default:
         return ToGrpc(Invalid("kinds", absl::StrCat("unknown kind ", k)));
     }

@@ -1,6 +1,7 @@
 #include "manager/controlapi/control_service.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -102,7 +103,8 @@ api::Secret Redacted(const api::Secret& s) {
 
 // ---- services ----
 
-grpc::Status ControlService::CreateService(grpc::ServerContext*, const api::CreateServiceRequest* req,
+grpc::Status ControlService::CreateService(grpc::ServerContext*,
+                                           const api::CreateServiceRequest* req,
                                            api::CreateServiceResponse* resp) {
   if (auto s = ValidateServiceSpec(req->spec()); !s.ok()) return ToGrpc(s);
   api::Service svc;
@@ -144,17 +146,18 @@ grpc::Status ControlService::ListServices(grpc::ServerContext*, const api::ListS
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::UpdateService(grpc::ServerContext*, const api::UpdateServiceRequest* req,
+grpc::Status ControlService::UpdateService(grpc::ServerContext*,
+                                           const api::UpdateServiceRequest* req,
                                            api::UpdateServiceResponse* resp) {
   std::string id;
   auto r = store_.Update([&](store::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(auto current, Resolve<api::Service>(tx, req->service_id(), "service"));
     id = current->id();
     if (req->service_version().index() != current->meta().version().index()) {
-      return absl::AbortedError(absl::StrCat(
-          "update out of sequence: service ", NameOf(*current), " is at version ",
-          current->meta().version().index(), ", the update was based on ",
-          req->service_version().index()));
+      return absl::AbortedError(absl::StrCat("update out of sequence: service ", NameOf(*current),
+                                             " is at version ", current->meta().version().index(),
+                                             ", the update was based on ",
+                                             req->service_version().index()));
     }
     api::Service next = *current;
     if (req->rollback()) {
@@ -192,7 +195,8 @@ grpc::Status ControlService::UpdateService(grpc::ServerContext*, const api::Upda
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::RemoveService(grpc::ServerContext*, const api::RemoveServiceRequest* req,
+grpc::Status ControlService::RemoveService(grpc::ServerContext*,
+                                           const api::RemoveServiceRequest* req,
                                            api::RemoveServiceResponse*) {
   auto r = store_.Update([&](store::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(auto svc, Resolve<api::Service>(tx, req->service_id(), "service"));
@@ -203,7 +207,8 @@ grpc::Status ControlService::RemoveService(grpc::ServerContext*, const api::Remo
 
 // ---- networks ----
 
-grpc::Status ControlService::CreateNetwork(grpc::ServerContext*, const api::CreateNetworkRequest* req,
+grpc::Status ControlService::CreateNetwork(grpc::ServerContext*,
+                                           const api::CreateNetworkRequest* req,
                                            api::CreateNetworkResponse* resp) {
   if (auto s = ValidateNetworkSpec(req->spec()); !s.ok()) return ToGrpc(s);
   api::Network net;
@@ -211,7 +216,8 @@ grpc::Status ControlService::CreateNetwork(grpc::ServerContext*, const api::Crea
   *net.mutable_spec() = req->spec();
   auto r = store_.Update([&](store::Tx& tx) -> absl::Status {
     if (!tx.Find<api::Network>(store::ByName(NameOf(net))).empty()) {
-      return absl::AlreadyExistsError(absl::StrCat("network name '", NameOf(net), "' is already in use"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("network name '", NameOf(net), "' is already in use"));
     }
     if (net.spec().ingress()) {
       for (const auto& n : tx.Find<api::Network>(store::All())) {
@@ -245,15 +251,16 @@ grpc::Status ControlService::ListNetworks(grpc::ServerContext*, const api::ListN
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::RemoveNetwork(grpc::ServerContext*, const api::RemoveNetworkRequest* req,
+grpc::Status ControlService::RemoveNetwork(grpc::ServerContext*,
+                                           const api::RemoveNetworkRequest* req,
                                            api::RemoveNetworkResponse*) {
   auto r = store_.Update([&](store::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(auto net, Resolve<api::Network>(tx, req->network_id(), "network"));
     for (const auto& s : tx.Find<api::Service>(store::All())) {
       for (const auto& att : s->spec().task().networks()) {
         if (att.target() == net->id()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "network ", NameOf(*net), " is in use by service ", NameOf(*s)));
+          return absl::FailedPreconditionError(
+              absl::StrCat("network ", NameOf(*net), " is in use by service ", NameOf(*s)));
         }
       }
     }
@@ -272,7 +279,8 @@ grpc::Status ControlService::CreateSecret(grpc::ServerContext*, const api::Creat
   *secret.mutable_spec() = req->spec();
   auto r = store_.Update([&](store::Tx& tx) -> absl::Status {
     if (!tx.Find<api::Secret>(store::ByName(NameOf(secret))).empty()) {
-      return absl::AlreadyExistsError(absl::StrCat("secret name '", NameOf(secret), "' is already in use"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("secret name '", NameOf(secret), "' is already in use"));
     }
     return tx.Create(secret);
   });
@@ -305,8 +313,8 @@ grpc::Status ControlService::RemoveSecret(grpc::ServerContext*, const api::Remov
     for (const auto& s : tx.Find<api::Service>(store::All())) {
       for (const auto& ref : s->spec().task().container().secrets()) {
         if (ref.secret_id() == secret->id()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "secret ", NameOf(*secret), " is in use by service ", NameOf(*s)));
+          return absl::FailedPreconditionError(
+              absl::StrCat("secret ", NameOf(*secret), " is in use by service ", NameOf(*s)));
         }
       }
     }
@@ -323,7 +331,8 @@ grpc::Status ControlService::CreateConfig(grpc::ServerContext*, const api::Creat
   *config.mutable_spec() = req->spec();
   auto r = store_.Update([&](store::Tx& tx) -> absl::Status {
     if (!tx.Find<api::Config>(store::ByName(NameOf(config))).empty()) {
-      return absl::AlreadyExistsError(absl::StrCat("config name '", NameOf(config), "' is already in use"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("config name '", NameOf(config), "' is already in use"));
     }
     return tx.Create(config);
   });
@@ -356,8 +365,8 @@ grpc::Status ControlService::RemoveConfig(grpc::ServerContext*, const api::Remov
     for (const auto& s : tx.Find<api::Service>(store::All())) {
       for (const auto& ref : s->spec().task().container().configs()) {
         if (ref.config_id() == config->id()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "config ", NameOf(*config), " is in use by service ", NameOf(*s)));
+          return absl::FailedPreconditionError(
+              absl::StrCat("config ", NameOf(*config), " is in use by service ", NameOf(*s)));
         }
       }
     }
@@ -405,6 +414,9 @@ grpc::Status ControlService::ListNodes(grpc::ServerContext*, const api::ListNode
 grpc::Status ControlService::UpdateNode(grpc::ServerContext*, const api::UpdateNodeRequest* req,
                                         api::UpdateNodeResponse* resp) {
   if (auto s = ValidateNodeSpec(req->spec()); !s.ok()) return ToGrpc(s);
+  // Read before the store transaction: raft applies into the store under its own locks.
+  std::optional<std::vector<RaftMemberView>> live;
+  if (raft_members_) live = raft_members_();
   std::string id;
   auto r = store_.Update([&](store::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(auto node, Resolve<api::Node>(tx, req->node_id(), "node"));
@@ -416,8 +428,9 @@ grpc::Status ControlService::UpdateNode(grpc::ServerContext*, const api::UpdateN
     api::Node next = *node;
     *next.mutable_spec() = req->spec();
     if (req->spec().desired_role() != node->spec().desired_role()) {
-      if (req->spec().desired_role() == api::NODE_ROLE_WORKER) {
-        RETURN_IF_ERROR(CheckDemotionKeepsQuorum(tx, *node));
+      if (node->spec().desired_role() == api::NODE_ROLE_MANAGER &&
+          req->spec().desired_role() == api::NODE_ROLE_WORKER) {
+        RETURN_IF_ERROR(CheckDemotion(tx, *node, live ? *live : MembersFromStore(tx)));
       }
       // The node renews its certificate and gets the new role with it (manager/ca).
       next.mutable_certificate()->set_state(api::Certificate::ISSUANCE_RENEW);

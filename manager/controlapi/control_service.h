@@ -7,8 +7,8 @@
 // paginated by id (page_size default 1000, next_page_token = last id returned), so no response
 // depends on a message-size cap. Secret data, the CA key and unlock keys are never returned.
 // Nodes: changing desired_role marks the certificate for renewal (the node renews and gets the
-// new role); demoting a manager is refused when the remaining reachable managers would not
-// form a quorum; removing a node requires it to be a worker and not READY (unless force) and
+// new role); demoting a manager follows SwarmKit's rule (CheckDemotion below); removing a node
+// requires it to be a worker and not READY (unless force) and
 // blacklists its certificate until it expires (manager/ca/authz.h refuses it from then on).
 // Who may call: the access policy in manager/ca/authz.h (managers only, or the local socket).
 // Forwarding to the leader: not here — writes go through the store's proposer.
@@ -16,6 +16,10 @@
 // Thread safety: gRPC calls methods concurrently; the store is thread-safe and the service
 // holds no other state.
 #pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "api/control.grpc.pb.h"
 #include "base/clock.h"
@@ -26,11 +30,26 @@ namespace shoal::manager::controlapi {
 
 namespace api = ::shoal::api::v1;
 
+// A raft member as the serving manager (the leader) sees it right now: SwarmKit's raft
+// membership plus transport.Active.
+struct RaftMemberView {
+  uint64_t raft_id = 0;
+  std::string node_id;
+  bool self = false;       // the manager serving the call
+  bool reachable = false;  // heard from within the election timeout
+};
+using RaftMembersFn = std::function<std::vector<RaftMemberView>()>;
+
 class ControlService final : public api::Control::Service {
  public:
   // `clock` (optional; real time when null) dates certificate blacklist entries.
   ControlService(store::MemoryStore& store, base::Random& random, base::Clock* clock = nullptr)
       : store_(store), random_(random), clock_(clock) {}
+
+  // The live raft membership for the demotion check (set before serving). Without it the
+  // members are the store's managers and their published manager_status (the leader is
+  // reachable, others as recorded).
+  void SetRaftMembers(RaftMembersFn members) { raft_members_ = std::move(members); }
 
   grpc::Status CreateService(grpc::ServerContext*, const api::CreateServiceRequest*,
                              api::CreateServiceResponse*) override;
@@ -98,10 +117,24 @@ class ControlService final : public api::Control::Service {
   store::MemoryStore& store_;
   base::Random& random_;
   base::Clock* clock_;
+  RaftMembersFn raft_members_;
 };
 
-// FailedPrecondition unless the managers other than `node` that are reachable still form a
-// quorum of the managers that would remain after demoting it.
-absl::Status CheckDemotionKeepsQuorum(const store::ReadTx& tx, const api::Node& node);
+// Whether `node` (desired role manager) may be demoted, by SwarmKit's rule
+// (manager/controlapi/node.go UpdateNode + manager/state/raft/raft.go CanRemoveMember):
+//  - FailedPrecondition "attempting to demote the last manager of the swarm" when it is the
+//    only node whose role is manager;
+//  - FailedPrecondition "can't remove member from the raft: this would result in a loss of
+//    quorum" unless reachable >= (members - 1) / 2 + 1, where `members` counts every raft
+//    member (the node included) and `reachable` the members other than the node that are the
+//    serving manager itself or reachable from it — the quorum of the configuration left after
+//    the removal, counting only managers that can vote now.
+// Departure: SwarmKit answers NotFound when the node is not (yet) a raft member; here nothing
+// is at stake then (e.g. cancelling a promotion whose node never came up), so it is allowed.
+absl::Status CheckDemotion(const store::ReadTx& tx, const api::Node& node,
+                           const std::vector<RaftMemberView>& members);
+// The members as the store records them (no live raft view): managers by role, reachable when
+// leader or REACHABLE in manager_status.
+std::vector<RaftMemberView> MembersFromStore(const store::ReadTx& tx);
 
 }  // namespace shoal::manager::controlapi

@@ -8,6 +8,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -26,6 +29,7 @@
 #include "manager/leader/components.h"
 #include "manager/leader/loop.h"
 #include "manager/leader/role_manager.h"
+#include "manager/node/forwarding_ca.h"
 #include "manager/node/forwarding_control.h"
 #include "manager/node/membership_service.h"
 
@@ -35,6 +39,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr absl::Duration kRpcTimeout = absl::Seconds(10);
+// How often the leader compares the raft view of the managers with Node.manager_status.
+constexpr absl::Duration kManagerStatusPeriod = absl::Milliseconds(250);
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -69,7 +75,6 @@ absl::StatusOr<std::string> ConcreteAddress(const std::string& listen) {
   }
   return absl::StrCat(hp.first, ":", ntohs(sa.sin_port));
 }
-
 
 std::string CertDir(const std::string& state) { return state + "/certificates"; }
 
@@ -126,8 +131,8 @@ absl::Status Manager::Init() {
     ASSIGN_OR_RETURN(std::string id, base::ReadFile(opts_.state_dir + "/raft-id"));
     if (!absl::SimpleAtoi(id, &raft_id_)) return absl::DataLossError("raft-id: corrupt");
     ASSIGN_OR_RETURN(ca::RootCA root, ca::RootCA::FromPem(tls_.tls.root_pem, ""));
-    ASSIGN_OR_RETURN(tls_.identity, root.VerifyNodeCertificate(tls_.tls.cert_pem,
-                                                               opts_.clock->Now()));
+    ASSIGN_OR_RETURN(tls_.identity,
+                     root.VerifyNodeCertificate(tls_.tls.cert_pem, opts_.clock->Now()));
     RETURN_IF_ERROR(StartRaft(raft_id_, {}, {}));
     return StartServers();
   }
@@ -166,8 +171,8 @@ absl::Status Manager::Init() {
   std::string target = opts_.join_addr;
   api::JoinResponse resp;
   for (int attempt = 0;; ++attempt) {
-    auto stub = api::RaftMembership::NewStub(
-        ca::DialManager(target, ca::ChannelCredentials(tls_.tls)));
+    auto stub =
+        api::RaftMembership::NewStub(ca::DialManager(target, ca::ChannelCredentials(tls_.tls)));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(kRpcTimeout));
     api::JoinRequest req;
@@ -218,23 +223,38 @@ absl::Status Manager::StartServers() {
   dispatcher::DispatcherOptions dopts;
   dopts.heartbeat_period = opts_.heartbeat_period;
   dopts.manager_id = tls_.identity.node_id;
-  dispatcher_ = std::make_unique<dispatcher::Dispatcher>(*store_, *opts_.clock, *opts_.random,
-                                                         dopts);
+  dispatcher_ =
+      std::make_unique<dispatcher::Dispatcher>(*store_, *opts_.clock, *opts_.random, dopts);
   services_.push_back(std::make_unique<MembershipService>(*raft_, *opts_.random));
   services_.push_back(std::make_unique<ca::CAService>(*store_));
-  services_.push_back(std::make_unique<ca::NodeCAService>(*store_, *opts_.clock, *opts_.random));
+  node_ca_ = std::make_unique<ca::NodeCAService>(*store_, *opts_.clock, *opts_.random);
+  auto leader = [this] {
+    ForwardingControl::Leader l;
+    l.is_self = raft_->IsLeader();
+    if (!l.is_self) l.address = leader_address();
+    return l;
+  };
+  services_.push_back(std::make_unique<ForwardingNodeCA>(*node_ca_, leader, tls_.tls));
   services_.push_back(std::make_unique<dispatcher::DispatcherService>(
       *dispatcher_, dispatcher::CertificateIdentity()));
   control_ = std::make_unique<controlapi::ControlService>(*store_, *opts_.random, opts_.clock);
-  services_.push_back(std::make_unique<ForwardingControl>(
-      *control_,
-      [this] {
-        ForwardingControl::Leader l;
-        l.is_self = raft_->IsLeader();
-        if (!l.is_self) l.address = leader_address();
-        return l;
-      },
-      tls_.tls));
+  // Demotions are judged on the live raft view (SwarmKit: membership + transport.Active).
+  control_->SetRaftMembers([this] {
+    std::vector<controlapi::RaftMemberView> out;
+    raft::NodeStatus st = raft_->Status();
+    for (const raft::PeerStatus& p : raft_->Peers()) {
+      controlapi::RaftMemberView v;
+      v.raft_id = p.raft_id;
+      v.self = p.self;
+      v.reachable = p.self || p.reachability == raft::Reachability::kReachable;
+      for (const auto& m : st.members) {
+        if (m.raft_id() == p.raft_id) v.node_id = m.node_id();
+      }
+      out.push_back(std::move(v));
+    }
+    return out;
+  });
+  services_.push_back(std::make_unique<ForwardingControl>(*control_, leader, tls_.tls));
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(
@@ -265,28 +285,63 @@ absl::Status Manager::StartServers() {
 
 void Manager::PublishManagerStatus() {
   raft::NodeStatus st = raft_->Status();
+  std::map<uint64_t, raft::Reachability> seen;
+  for (const raft::PeerStatus& p : raft_->Peers()) {
+    seen[p.raft_id] = p.self ? raft::Reachability::kReachable : p.reachability;
+  }
+  // What every node's manager_status should be; written only where it differs, so a steady
+  // cluster costs no raft writes.
+  std::map<std::string, std::optional<api::ManagerStatus>> changes;
+  auto view = store_->View();
+  std::set<std::string> members;
+  for (const api::RaftMember& m : st.members) {
+    if (m.node_id().empty()) continue;
+    members.insert(m.node_id());
+    auto node = view.Get<api::Node>(m.node_id());
+    if (node == nullptr) continue;
+    api::ManagerStatus want;
+    want.set_raft_id(m.raft_id());
+    want.set_addr(m.addr());
+    want.set_leader(m.raft_id() == st.leader);
+    switch (seen.contains(m.raft_id()) ? seen[m.raft_id()] : raft::Reachability::kUnknown) {
+      case raft::Reachability::kReachable:
+        want.set_reachability(api::ManagerStatus::REACHABILITY_REACHABLE);
+        break;
+      case raft::Reachability::kUnreachable:
+        want.set_reachability(api::ManagerStatus::REACHABILITY_UNREACHABLE);
+        break;
+      case raft::Reachability::kUnknown:
+        // A leader judges a peer only after leading for an election timeout: until then the
+        // recorded value stands (no flapping through UNKNOWN at every leader change).
+        want.set_reachability(node->manager_status().reachability());
+        break;
+    }
+    if (node->manager_status().SerializeAsString() != want.SerializeAsString()) {
+      changes[node->id()] = want;
+    }
+  }
+  // Nodes that left the raft membership (demoted, removed) no longer have a manager status.
+  for (const auto& n : view.Find<api::Node>(store::All())) {
+    if (n->has_manager_status() && !members.contains(n->id())) changes[n->id()] = std::nullopt;
+  }
+  if (changes.empty()) return;
   auto r = store_->Update([&](store::Tx& tx) -> absl::Status {
-    for (const api::RaftMember& m : st.members) {
-      if (m.node_id().empty()) continue;
-      auto node = tx.Get<api::Node>(m.node_id());
+    for (const auto& [id, want] : changes) {
+      auto node = tx.Get<api::Node>(id);
       if (node == nullptr) continue;
-      api::ManagerStatus want;
-      want.set_raft_id(m.raft_id());
-      want.set_addr(m.addr());
-      want.set_leader(m.raft_id() == st.leader);
-      // Only the leader's own reachability is known here; peers keep what was recorded
-      // (raft does not expose per-peer liveness yet).
-      want.set_reachability(m.raft_id() == raft_id_ ? api::ManagerStatus::REACHABILITY_REACHABLE
-                                                    : node->manager_status().reachability());
-      if (node->manager_status().SerializeAsString() == want.SerializeAsString()) continue;
       api::Node next = *node;
-      *next.mutable_manager_status() = want;
+      if (want.has_value()) {
+        *next.mutable_manager_status() = *want;
+      } else {
+        next.clear_manager_status();
+      }
       RETURN_IF_ERROR(tx.Update(next));
     }
     return absl::OkStatus();
   });
   if (!r.ok()) {
-    base::Logger("manager")->warn("publishing manager status: {}", std::string(r.status().message()));
+    base::Logger("manager")->warn("publishing manager status: {}",
+                                  std::string(r.status().message()));
   }
 }
 
@@ -298,7 +353,7 @@ void Manager::MonitorLoop() {
     if (!leader && leading_) StopLeading();
     if (leader && absl::Now() >= next_status) {
       PublishManagerStatus();
-      next_status = absl::Now() + absl::Seconds(1);
+      next_status = absl::Now() + kManagerStatusPeriod;
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
@@ -314,8 +369,8 @@ void Manager::BecomeLeader() {
   components_.clear();
   components_.push_back(std::make_unique<leader::AllocatorComponent>());
   components_.push_back(std::make_unique<leader::SchedulerComponent>(*opts_.clock));
-  components_.push_back(std::make_unique<leader::OrchestratorComponent>(*opts_.clock,
-                                                                         *opts_.random));
+  components_.push_back(
+      std::make_unique<leader::OrchestratorComponent>(*opts_.clock, *opts_.random));
   membership_ = std::make_unique<leader::RaftNodeMembership>(*raft_);
   components_.push_back(std::make_unique<leader::RoleManager>(*membership_));
   std::vector<leader::Component*> raw;

@@ -6,7 +6,10 @@
 // only (no TLS; guard it with filesystem permissions). While this member is the raft leader
 // the dispatcher is started and a LeaderLoop runs the allocator, scheduler, orchestrator and
 // role manager; both stop when leadership is lost (a monitor thread polls the raft role). The
-// leader also records each manager's raft id, address and leader flag in Node.manager_status.
+// leader also records each manager's raft id, address, leader flag and reachability (as the
+// leader's raft sees it: RaftNode::Peers) in Node.manager_status, writing only on change, and
+// clears it on nodes that left the raft membership. Demotions through Control are judged on
+// the live raft view (controlapi::CheckDemotion).
 //
 // Start modes (ManagerOptions):
 //   init          a new cluster: single-member raft, then the cluster object, root CA, join
@@ -17,7 +20,7 @@
 // TLS material is kept in <state_dir>/certificates (key 0600); raft in <state_dir>/raft.
 //
 // Control calls on a follower (TCP or the local socket) are forwarded to the leader
-// (forwarding_control.h).
+// (forwarding_control.h), and so are joins (forwarding_ca.h).
 //
 // Thread safety: Start/Stop from one thread; accessors are thread-safe.
 #pragma once
@@ -39,6 +42,9 @@
 #include "manager/raft/node.h"
 #include "manager/store/store.h"
 
+namespace shoal::manager::ca {
+class NodeCAService;
+}
 namespace shoal::manager::controlapi {
 class ControlService;
 }
@@ -115,6 +121,7 @@ class Manager {
   std::unique_ptr<store::MemoryStore> store_;
   std::unique_ptr<raft::RaftNode> raft_;
   std::unique_ptr<dispatcher::Dispatcher> dispatcher_;
+  std::unique_ptr<ca::NodeCAService> node_ca_;
   std::unique_ptr<controlapi::ControlService> control_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;

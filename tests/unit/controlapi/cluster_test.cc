@@ -139,11 +139,47 @@ TEST_F(ClusterApiTest, DemotionThatLosesQuorumIsRefused) {
   // Demoting m1 leaves m2 (reachable) and m3 (not): 1 of 2 reachable, quorum of 2 needs 2.
   auto s = SetRole("m1", api::NODE_ROLE_WORKER);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_NE(s.error_message().find("lose quorum"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("loss of quorum"), std::string::npos) << s.error_message();
   // Demoting the unreachable m3 leaves m1, m2 both reachable.
   ASSERT_TRUE(SetRole("m3", api::NODE_ROLE_WORKER).ok());
   auto m3 = store_.View().Get<api::Node>("m3");
   EXPECT_EQ(m3->certificate().state(), api::Certificate::ISSUANCE_RENEW);
+}
+
+// SwarmKit's rule on the live raft view (controlapi/node.go + raft.go CanRemoveMember): the
+// members left after the removal must have a quorum of reachable ones, the serving manager
+// counting as reachable.
+TEST_F(ClusterApiTest, DemotionJudgedOnTheLiveRaftView) {
+  for (const char* id : {"m1", "m2", "m3", "m4", "m5"}) {
+    AddNode(id, api::NODE_ROLE_MANAGER, true);  // the store says reachable: the live view wins
+  }
+  AddNode("m6", api::NODE_ROLE_WORKER, false);
+  std::vector<RaftMemberView> members = {
+      {1, "m1", true, true}, {2, "m2", false, true}, {3, "m3", false, false}};
+  service_.SetRaftMembers([&] { return members; });
+  // Three members, m3 down: demoting m2 leaves m1 (self) and m3 (down): 1 < quorum 2.
+  auto s = SetRole("m2", api::NODE_ROLE_WORKER);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("loss of quorum"), std::string::npos) << s.error_message();
+  EXPECT_EQ(SetRole("m1", api::NODE_ROLE_WORKER).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // m2 alone is 1 of 2
+  EXPECT_TRUE(SetRole("m3", api::NODE_ROLE_WORKER).ok());  // m1 + m2: 2 >= 2
+
+  // Five members, two down: demoting a down one leaves 3 of 4 reachable (quorum 3); demoting a
+  // reachable one leaves 2 (refused).
+  members = {{1, "m1", true, true},
+             {2, "m2", false, true},
+             {3, "m3", false, true},
+             {4, "m4", false, false},
+             {5, "m5", false, false}};
+  EXPECT_EQ(SetRole("m2", api::NODE_ROLE_WORKER).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(SetRole("m4", api::NODE_ROLE_WORKER).ok());
+
+  // A node promoted but not (yet) a raft member has no vote at stake: the promotion can be
+  // taken back.
+  ASSERT_TRUE(SetRole("m6", api::NODE_ROLE_MANAGER).ok());
+  EXPECT_TRUE(SetRole("m6", api::NODE_ROLE_WORKER).ok());
 }
 
 TEST_F(ClusterApiTest, LastManagerCannotBeDemoted) {

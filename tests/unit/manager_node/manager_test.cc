@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -251,6 +252,147 @@ TEST_F(ManagerClusterTest, WorkerTokenCannotJoinAsAManagerAndWorkersCannotUseCon
   EXPECT_EQ(control->ListNodes(&ctx, {}, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// Node.manager_status.reachability as the leader's raft sees each manager, and SwarmKit's
+// demotion rule on top of it: quorum of the configuration left after the removal, counting
+// only managers that are reachable now.
+TEST_F(ManagerClusterTest, StoppedManagerIsUnreachableAndDemotionsKeepQuorum) {
+  StartThree();
+  Manager* leader = Leader();
+  ASSERT_NE(leader, nullptr);
+  auto stub = LocalControl(IndexOf(leader));
+  auto get_node = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    api::GetNodeRequest req;
+    req.set_node_id(id);
+    api::GetNodeResponse resp;
+    auto s = stub->GetNode(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.node();
+  };
+  auto list_reachability = [&] {
+    std::map<std::string, api::ManagerStatus::Reachability> out;
+    grpc::ClientContext ctx;
+    api::ListNodesResponse resp;
+    if (!stub->ListNodes(&ctx, {}, &resp).ok()) return out;
+    for (const auto& n : resp.nodes()) out[n.id()] = n.manager_status().reachability();
+    return out;
+  };
+  const auto kReachable = api::ManagerStatus::REACHABILITY_REACHABLE;
+  const auto kUnreachable = api::ManagerStatus::REACHABILITY_UNREACHABLE;
+  ASSERT_TRUE(WaitFor([&] {
+    auto r = list_reachability();
+    return r.size() == 3 && std::all_of(r.begin(), r.end(),
+                                        [&](auto& kv) { return kv.second == kReachable; });
+  })) << "all three managers should be REACHABLE";
+
+  int down_index = (IndexOf(leader) + 1) % 3, up_index = (IndexOf(leader) + 2) % 3;
+  const std::string down = managers_[down_index]->identity().node_id;
+  const std::string up = managers_[up_index]->identity().node_id;
+  managers_[down_index]->Stop();
+  ASSERT_TRUE(WaitFor([&] { return list_reachability()[down] == kUnreachable; }))
+      << "the stopped manager never showed UNREACHABLE";
+  api::Node d = get_node(down);
+  EXPECT_EQ(d.manager_status().reachability(), kUnreachable);
+  EXPECT_FALSE(d.manager_status().leader());
+  EXPECT_EQ(get_node(up).manager_status().reachability(), kReachable);
+  api::Node l = get_node(leader->identity().node_id);
+  EXPECT_EQ(l.manager_status().reachability(), kReachable);
+  EXPECT_TRUE(l.manager_status().leader());
+
+  // Written on change only: nothing changes, so no node is rewritten over several periods.
+  std::map<std::string, uint64_t> versions;
+  for (const auto& n : leader->store().View().Find<api::Node>(store::All())) {
+    versions[n->id()] = n->meta().version().index();
+  }
+  EXPECT_FALSE(WaitFor(
+      [&] {
+        for (const auto& n : leader->store().View().Find<api::Node>(store::All())) {
+          if (versions[n->id()] != n->meta().version().index()) return true;
+        }
+        return false;
+      },
+      absl::Seconds(2)))
+      << "manager status rewritten although nothing changed";
+
+  auto demote = [&](const std::string& id) {
+    api::Node n = get_node(id);
+    grpc::ClientContext ctx;
+    api::UpdateNodeRequest req;
+    req.set_node_id(id);
+    *req.mutable_node_version() = n.meta().version();
+    *req.mutable_spec() = n.spec();
+    req.mutable_spec()->set_desired_role(api::NODE_ROLE_WORKER);
+    api::UpdateNodeResponse resp;
+    return stub->UpdateNode(&ctx, req, &resp);
+  };
+  // Demoting the reachable follower would leave the leader and the stopped one: 1 reachable
+  // of the 2 left, whose quorum is 2.
+  grpc::Status refused = demote(up);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("loss of quorum"), std::string::npos)
+      << refused.error_message();
+  // So would demoting the leader itself (the follower alone is 1 of 2).
+  EXPECT_EQ(demote(leader->identity().node_id).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  // Demoting the stopped one leaves two reachable managers: allowed, and the role manager
+  // takes it out of raft; its manager status goes with it.
+  grpc::Status ok = demote(down);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_TRUE(WaitFor([&] {
+    auto st = leader->RaftStatus();
+    return st.members.size() == 2 && !get_node(down).has_manager_status();
+  })) << "the demoted manager is still a raft member";
+}
+
+TEST_F(ManagerClusterTest, RotatedWorkerTokenIsRefusedAndTheNewOneJoins) {
+  StartThree();
+  Manager* leader = Leader();
+  ASSERT_NE(leader, nullptr);
+  auto before = leader->JoinTokens();
+  ASSERT_TRUE(before.ok());
+  // Rotate through a follower's local socket: forwarded to the leader like any write.
+  auto stub = LocalControl((IndexOf(leader) + 1) % 3);
+  api::Cluster cluster;
+  {
+    grpc::ClientContext ctx;
+    api::GetClusterResponse resp;
+    ASSERT_TRUE(stub->GetCluster(&ctx, {}, &resp).ok());
+    cluster = resp.cluster();
+  }
+  {
+    grpc::ClientContext ctx;
+    api::UpdateClusterRequest req;
+    *req.mutable_cluster_version() = cluster.meta().version();
+    *req.mutable_spec() = cluster.spec();
+    req.set_rotate_worker_token(true);
+    api::UpdateClusterResponse resp;
+    auto s = stub->UpdateCluster(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  // Every manager takes joins (a follower forwards them to the leader): the old worker token is
+  // refused with a clear error wherever it is presented.
+  for (auto& m : managers_) {
+    ASSERT_TRUE(WaitFor([&] {
+      auto t = m->JoinTokens();
+      return t.ok() && t->first != before->first;
+    })) << "manager " << m->identity().node_id << " never saw the rotation";
+    auto old = ca::Join(m->address(), before->first, clock_);
+    EXPECT_EQ(old.status().code(), absl::StatusCode::kPermissionDenied) << old.status();
+    EXPECT_NE(old.status().message().find("wrong or rotated"), absl::string_view::npos)
+        << old.status();
+  }
+  auto after = leader->JoinTokens();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->second, before->second) << "the manager token must not change";
+  // The new token joins, here through a follower.
+  auto joined = ca::Join(managers_[(IndexOf(leader) + 2) % 3]->address(), after->first, clock_);
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_EQ(joined->identity.role, ca::Role::kWorker);
+  // And the old manager token still makes managers.
+  auto manager = ca::Join(leader->address(), before->second, clock_);
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  EXPECT_EQ(manager->identity.role, ca::Role::kManager);
+}
 
 // Simulated workers: each joins with the worker token (its own certificate), opens a dispatcher
 // session on the leader over mTLS, and reports every task assigned to it RUNNING.

@@ -1,0 +1,66 @@
+#include "manager/node/forwarding_ca.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace shoal::manager::node {
+
+std::shared_ptr<api::NodeCA::Stub> ForwardingNodeCA::StubFor(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stub_ == nullptr || stub_address_ != address) {
+    stub_ = api::NodeCA::NewStub(ca::DialManager(address, ca::ChannelCredentials(tls_)));
+    stub_address_ = address;
+  }
+  return stub_;
+}
+
+grpc::Status ForwardingNodeCA::Forwardable(grpc::ServerContext* ctx,
+                                           const ForwardingControl::Leader& leader) {
+  const auto& md = ctx->client_metadata();
+  if (md.find(kForwardedForMetadata) != md.end()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "leadership moved while the call was being forwarded; retry");
+  }
+  if (leader.address.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "no raft leader is known right now (election in progress); retry");
+  }
+  return grpc::Status::OK;
+}
+
+namespace {
+
+grpc::Status Annotated(const grpc::Status& s, const std::string& leader) {
+  if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
+  return grpc::Status(s.error_code(), absl::StrCat("forwarding to the leader at ", leader, ": ",
+                                                   s.error_message()));
+}
+
+}  // namespace
+
+grpc::Status ForwardingNodeCA::IssueNodeCertificate(grpc::ServerContext* ctx,
+                                                    const api::IssueNodeCertificateRequest* req,
+                                                    api::IssueNodeCertificateResponse* resp) {
+  ForwardingControl::Leader leader = leader_();
+  if (leader.is_self || req->token().empty()) return local_.IssueNodeCertificate(ctx, req, resp);
+  if (grpc::Status s = Forwardable(ctx, leader); !s.ok()) return s;
+  grpc::ClientContext out;
+  out.set_deadline(ctx->deadline());
+  out.AddMetadata(kForwardedForMetadata, "-");  // the joiner has no identity yet
+  return Annotated(StubFor(leader.address)->IssueNodeCertificate(&out, *req, resp), leader.address);
+}
+
+grpc::Status ForwardingNodeCA::NodeCertificateStatus(grpc::ServerContext* ctx,
+                                                     const api::NodeCertificateStatusRequest* req,
+                                                     api::NodeCertificateStatusResponse* resp) {
+  grpc::Status local = local_.NodeCertificateStatus(ctx, req, resp);
+  if (local.error_code() != grpc::StatusCode::NOT_FOUND) return local;
+  ForwardingControl::Leader leader = leader_();
+  if (leader.is_self || !Forwardable(ctx, leader).ok()) return local;
+  grpc::ClientContext out;
+  out.set_deadline(ctx->deadline());
+  out.AddMetadata(kForwardedForMetadata, "-");
+  return Annotated(StubFor(leader.address)->NodeCertificateStatus(&out, *req, resp),
+                   leader.address);
+}
+
+}  // namespace shoal::manager::node

@@ -1,0 +1,52 @@
+// NodeCA on any manager: a join (IssueNodeCertificate with a join token) reaching a follower is
+// forwarded to the leader, which checks the token against the current cluster object and
+// writes the new Node (only the leader writes). `swarm join` therefore works through any
+// manager, and a token rotated a moment ago is refused everywhere: the leader judges it.
+// Renewals (no token: the caller's certificate is the identity) are served locally — forwarded,
+// the leader would see the follower's certificate instead; on a follower they fail
+// FAILED_PRECONDITION ("not the raft leader") and the node retries with the leader, as SwarmKit
+// agents do. NodeCertificateStatus reads the local replica, and asks the leader when the node
+// is not in it yet (a join forwarded a moment ago may not be applied here).
+//
+// Thread safety: gRPC calls methods concurrently; the leader channel cache is mutex-guarded.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "api/ca.grpc.pb.h"
+#include "manager/ca/ca_service.h"
+#include "manager/ca/tls.h"
+#include "manager/node/forwarding_control.h"
+
+namespace shoal::manager::node {
+
+class ForwardingNodeCA final : public api::NodeCA::Service {
+ public:
+  ForwardingNodeCA(ca::NodeCAService& local, std::function<ForwardingControl::Leader()> leader,
+                   ca::TlsMaterial tls)
+      : local_(local), leader_(std::move(leader)), tls_(std::move(tls)) {}
+
+  grpc::Status IssueNodeCertificate(grpc::ServerContext* ctx,
+                                    const api::IssueNodeCertificateRequest* req,
+                                    api::IssueNodeCertificateResponse* resp) override;
+  grpc::Status NodeCertificateStatus(grpc::ServerContext* ctx,
+                                     const api::NodeCertificateStatusRequest* req,
+                                     api::NodeCertificateStatusResponse* resp) override;
+
+ private:
+  std::shared_ptr<api::NodeCA::Stub> StubFor(const std::string& address);
+  // The leader's stub, or why the call cannot go there (already forwarded, no leader).
+  grpc::Status Forwardable(grpc::ServerContext* ctx, const ForwardingControl::Leader& leader);
+
+  ca::NodeCAService& local_;
+  std::function<ForwardingControl::Leader()> leader_;
+  ca::TlsMaterial tls_;
+  std::mutex mu_;
+  std::string stub_address_;
+  std::shared_ptr<api::NodeCA::Stub> stub_;
+};
+
+}  // namespace shoal::manager::node
