@@ -149,6 +149,7 @@ class RuntimeFastPathTest : public RuntimeTest {
     RuntimeTest::SetUp();
     if (!runtime_) return;
     plain_ = runtime_->options();
+    have_plain_ = true;
     RuntimeOptions options = plain_;
     options.netns_pool = 2;
     options.cgroup_pool = 2;
@@ -169,7 +170,8 @@ class RuntimeFastPathTest : public RuntimeTest {
   void TearDown() override {
     // The base checks and removes the cgroup parent with a runtime in place; the pools must
     // be gone first (their cgroups live in that parent).
-    if (runtime_) runtime_ = std::make_unique<Runtime>(plain_);
+    // Also after ExpectNothingLeft() reset it: the base removes the parent only with one.
+    if (have_plain_) runtime_ = std::make_unique<Runtime>(plain_);
     EXPECT_EQ(PooledCgroups(), 0);
     RuntimeTest::TearDown();
   }
@@ -214,6 +216,7 @@ class RuntimeFastPathTest : public RuntimeTest {
 
   int fds0_ = 0, threads0_ = 0, mounts0_ = 0;
   RuntimeOptions plain_;
+  bool have_plain_ = false;
   std::vector<std::string> pool_dirs_;
 };
 
