@@ -266,3 +266,41 @@ TEST_F(AgentPrivTest, ReconnectsAfterTheManagerRestartsAndReportsWhatHappenedMea
 
 }  // namespace
 }  // namespace shoal::agent::testing
+
+namespace shoal::agent::testing {
+namespace {
+
+// An image that is not in the store (pulling disabled) rejects the task with the reason; the
+// failed preparation leaves no container, cgroup, mount or directory behind.
+TEST_F(AgentPrivTest, MissingImageRejectsTheTaskAndLeavesNothing) {
+  StartAgent();
+  api::Service svc = CreateService("nope", 1, {"true"}, [](api::ServiceSpec& spec) {
+    spec.mutable_task()->mutable_container()->set_image("shoaltest/missing:1");
+  });
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& t : Tasks(svc.id())) {
+      if (t.status().state() == api::TASK_STATE_REJECTED) return true;
+    }
+    return false;
+  })) << agent_->status().last_error;
+  for (const auto& t : Tasks(svc.id())) {
+    if (t.status().state() != api::TASK_STATE_REJECTED) continue;
+    EXPECT_TRUE(absl::StrContains(t.status().err(), "shoaltest/missing")) << t.status().err();
+  }
+  // Rejected tasks stay in the service's history (like `docker service ps`); nothing of
+  // them stays on the host.
+  Scale(svc.id(), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& t : Tasks(svc.id())) {
+      if (t.status().state() < api::TASK_STATE_COMPLETE) return false;
+    }
+    std::error_code ec;
+    return std::filesystem::is_empty(dir_ + "/exec/containers", ec) &&
+           std::filesystem::is_empty(dir_ + "/agent/containers", ec);
+  })) << Tasks(svc.id()).size() << " tasks";
+  EXPECT_TRUE(ContainerCgroups().empty());
+  EXPECT_TRUE(MountsUnderDir().empty());
+}
+
+}  // namespace
+}  // namespace shoal::agent::testing
