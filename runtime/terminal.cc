@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <termios.h>
@@ -82,6 +83,12 @@ int SetupTerminalRaw(const ProcessPlan& p, int sock, bool bind_console, const ch
     *what = step;
     return -err;
   };
+  // devpts gives a new slave to the caller's fsuid. A process exec'd into a user namespace
+  // still has the host's root as fsuid, unmapped there, so it could not chown the slave to the
+  // process's uid afterwards: create it as the namespace's root (a no-op outside one). The
+  // final setresuid of the process sets the fsuid again.
+  syscall(SYS_setfsuid, 0);
+  syscall(SYS_setfsgid, 0);
   int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return fail("open /", errno);
   // In-root resolution: an exec'd process must not be led out of the container by a symlink

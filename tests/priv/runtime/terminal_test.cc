@@ -158,6 +158,48 @@ TEST_F(TerminalTest, ExecTerminalInAContainerWithoutOne) {
   EXPECT_TRUE((*c)->Delete().ok());
 }
 
+// With a user namespace: devpts is mounted by the mapped root (gid 5 mapped), the slave is
+// chowned to the process's (container) uid, and exec gets a pty too.
+TEST_F(TerminalTest, InAUserNamespace) {
+  constexpr uint32_t kHostBase = 100000;
+  std::string image = absl::StrCat("/tmp/shoaltest-rt-ttyuserns-", getpid());
+  std::string cmd = absl::StrCat("cp -a ", image_, " ", image, " && chown -R ", kHostBase, ":",
+                                 kHostBase, " ", image);
+  ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
+  ContainerSpec spec = Spec({"sh", "-c", "tty; stty size; ls -ln /dev/pts/0; exec sleep 1000"});
+  spec.rootfs = image;
+  spec.uid_mappings = {{0, kHostBase, 65536}};
+  spec.gid_mappings = {{0, kHostBase, 65536}};
+  spec.process.uid = 1000;
+  spec.process.gid = 1000;
+  spec.process.terminal = true;
+  spec.process.terminal_rows = 12;
+  spec.process.terminal_cols = 34;
+  auto c = runtime_->Run(spec, Stdio{});
+  ASSERT_TRUE(c.ok()) << c.status();
+  base::UniqueFd master = (*c)->TakeConsole();
+  std::string out = ReadMaster(master.get(), "/dev/pts/0\r\n");
+  while (out.find("/dev/pts/0\r\n", out.find("crw")) == std::string::npos) {  // the ls line
+    std::string more = ReadMaster(master.get(), "/dev/pts/0\r\n");
+    if (more.empty()) break;
+    out += more;
+  }
+  EXPECT_TRUE(absl::StartsWith(out, "/dev/pts/0\r\n12 34\r\ncrw--w----")) << out;
+  EXPECT_TRUE(absl::StrContains(out, " 1000 ")) << out;
+  ProcessSpec tty;
+  tty.args = {"tty"};
+  tty.uid = 1000;
+  tty.gid = 1000;
+  tty.terminal = true;
+  auto proc = (*c)->Exec(tty, Stdio{});
+  ASSERT_TRUE(proc.ok()) << proc.status();
+  base::UniqueFd exec_master = (*proc)->TakeConsole();
+  EXPECT_EQ(ReadMaster(exec_master.get()), "/dev/pts/1\r\n");
+  EXPECT_EQ((*proc)->Wait()->code, 0);
+  EXPECT_TRUE((*c)->Delete().ok());
+  std::filesystem::remove_all(image);
+}
+
 // The monitor (the agent's path) holds the master and logs the output as "stdout"; resize
 // goes through its socket.
 TEST_F(TerminalTest, MonitorLogsTerminalOutputAndResizes) {
