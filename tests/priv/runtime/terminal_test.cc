@@ -165,6 +165,10 @@ TEST_F(TerminalTest, InAUserNamespace) {
   std::string image = absl::StrCat("/tmp/shoaltest-rt-ttyuserns-", getpid());
   std::string cmd = absl::StrCat("cp -a ", image_, " ", image, " && chown -R ", kHostBase, ":",
                                  kHostBase, " ", image);
+  struct RemoveImage {
+    std::string path;
+    ~RemoveImage() { std::filesystem::remove_all(path); }  // also after a failed assertion
+  } remove_image{image};
   ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
   ContainerSpec spec = Spec({"sh", "-c", "tty; stty size; ls -ln /dev/pts/0; exec sleep 1000"});
   spec.rootfs = image;
@@ -197,7 +201,6 @@ TEST_F(TerminalTest, InAUserNamespace) {
   EXPECT_EQ(ReadMaster(exec_master.get()), "/dev/pts/1\r\n");
   EXPECT_EQ((*proc)->Wait()->code, 0);
   EXPECT_TRUE((*c)->Delete().ok());
-  std::filesystem::remove_all(image);
 }
 
 // The monitor (the agent's path) holds the master and logs the output as "stdout"; resize
@@ -216,6 +219,18 @@ TEST_F(TerminalTest, MonitorLogsTerminalOutputAndResizes) {
   o.wait_for_start = true;
   auto client = MonitorClient::Launch(o, spec);
   ASSERT_TRUE(client.ok()) << client.status();
+  struct Cleanup {  // also after a failed assertion: no monitor, container or directory left
+    MonitorClient* client;
+    std::string dir;
+    ~Cleanup() {
+      auto st = client->State();
+      if (st.ok() && st->status != "stopped") {
+        (void)client->Stop(SIGKILL, absl::ZeroDuration());
+        (void)client->Wait(absl::Seconds(10));
+      }
+      std::filesystem::remove_all(dir);
+    }
+  } cleanup{client->get(), state_root};
   EXPECT_TRUE((*client)->Resize(44, 132).ok());
   ASSERT_TRUE((*client)->Start().ok());
   auto exit = (*client)->Wait(absl::Seconds(30));
@@ -231,7 +246,6 @@ TEST_F(TerminalTest, MonitorLogsTerminalOutputAndResizes) {
   }
   EXPECT_TRUE(absl::StrContains(text, "/dev/pts/0")) << *log;
   EXPECT_TRUE(absl::StrContains(text, "44 132")) << *log;
-  std::filesystem::remove_all(state_root);
 }
 
 // shoal-runtime with process.terminal: the OCI --console-socket protocol as containerd-shim's
