@@ -304,3 +304,92 @@ TEST_F(AgentPrivTest, MissingImageRejectsTheTaskAndLeavesNothing) {
 
 }  // namespace
 }  // namespace shoal::agent::testing
+
+namespace shoal::agent::testing {
+namespace {
+
+// Three managers; the leader stops: the agent (given all three addresses) moves its session
+// to the new leader, the tasks keep their containers, and a later exit is reported there.
+TEST_F(AgentPrivTest, FollowsTheLeaderWhenTheLeaderManagerStops) {
+  auto tokens = manager_->JoinTokens();
+  ASSERT_TRUE(tokens.ok());
+  std::vector<std::unique_ptr<manager::node::Manager>> others;
+  struct StopAll {
+    std::vector<std::unique_ptr<manager::node::Manager>>* v;
+    ~StopAll() {
+      for (auto& m : *v) {
+        if (m) m->Stop();
+      }
+    }
+  } stop_all{&others};
+  for (int i = 1; i <= 2; ++i) {
+    manager::node::ManagerOptions mo;
+    mo.state_dir = absl::StrCat(dir_, "/manager", i);
+    mo.listen_addr = "127.0.0.1:0";
+    mo.join_addr = manager_->address();
+    mo.join_token = tokens->second;
+    mo.clock = &clock_;
+    mo.random = &random_;
+    mo.heartbeat_period = absl::Seconds(1);
+    auto m = manager::node::Manager::Start(mo);
+    ASSERT_TRUE(m.ok()) << m.status();
+    others.push_back(*std::move(m));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = manager_->RaftStatus();
+    return st.members.size() == 3 && st.learners.empty();
+  })) << "the joiners never became voters";
+  ASSERT_TRUE(manager_->IsLeader());
+
+  AgentOptions o = Options();
+  o.managers = {manager_->address(), others[0]->address(), others[1]->address()};
+  auto a = Agent::Start(o);
+  ASSERT_TRUE(a.ok()) << a.status();
+  agent_ = *std::move(a);
+  api::Service svc = CreateService("ha", 2, {"sleep", "1000"});
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(svc.id()).size() == 2; }))
+      << agent_->status().last_error;
+  std::map<std::string, pid_t> pids;
+  for (const auto& t : RunningTasks(svc.id())) pids[t.id()] = CheckRunning(t, "sleep 1000");
+
+  // The leader goes away; one of the others takes over.
+  std::string old_leader = manager_->address();
+  manager_->Stop();
+  manager_.reset();
+  manager::node::Manager* leader = nullptr;
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& m : others) {
+      if (m->IsLeader()) leader = m.get();
+    }
+    return leader != nullptr;
+  }, absl::Seconds(60)));
+  for (auto& m : others) {
+    if (m.get() == leader) manager_ = std::move(m);  // Tasks() now reads the new leader
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    AgentStatus st = agent_->status();
+    return st.connected && st.manager == manager_->address();
+  }, absl::Seconds(60))) << "agent never reached the new leader: " << agent_->status().last_error;
+
+  // Same tasks, same containers.
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(svc.id()).size() == 2; }));
+  for (const auto& t : RunningTasks(svc.id())) {
+    ASSERT_TRUE(pids.count(t.id())) << "new task " << t.id();
+    EXPECT_EQ(t.status().container().pid(), pids[t.id()]);
+    EXPECT_TRUE(ProcessAlive(pids[t.id()]));
+  }
+  EXPECT_EQ(ContainerCgroups().size(), 2u);
+  // An exit now is reported to the new leader.
+  const auto& [victim, victim_pid] = *pids.begin();
+  ASSERT_EQ(kill(victim_pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& t : Tasks(svc.id())) {
+      if (t.id() == victim) return t.status().state() == api::TASK_STATE_FAILED;
+    }
+    return false;
+  }));
+  StopAgent();  // before the managers go (TearDown stops manager_, StopAll the rest)
+}
+
+}  // namespace
+}  // namespace shoal::agent::testing
