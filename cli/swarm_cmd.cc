@@ -164,7 +164,7 @@ void AddSwarmCommands(CLI::App& app, Cli& cli) {
       std::printf(" Managers:\n");
       for (const auto& m : r.managers()) std::printf("  %s\n", m.c_str());
       std::printf(" Data Path Port: %u\n Agent: %s\n", r.data_path_port(),
-                  r.agent_running() ? "running" : "not running");
+                  r.agent_status().c_str());
       return 0;
     };
   });

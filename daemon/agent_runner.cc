@@ -1,16 +1,27 @@
 #include "daemon/agent_runner.h"
 
+#include "absl/strings/str_cat.h"
+#include "agent/agent.h"
 #include "base/log.h"
+#include "base/status.h"
+#include "manager/ca/tls.h"
 
 namespace shoal::daemon {
 namespace {
 
-// TODO(agent): agent/agent.h is not committed yet. Replace this with agent::Agent::Start
-// (AgentOptions: state_dir, exec_root, cgroup_parent, monitor_path, image_root, managers,
-// dial = manager::ca::DialManager(addr, ChannelCredentials(tls))).
-class NoAgent final : public AgentRunner {
+class RealAgent final : public AgentRunner {
  public:
-  bool running() const override { return false; }
+  explicit RealAgent(std::unique_ptr<agent::Agent> a) : agent_(std::move(a)) {}
+  ~RealAgent() override { agent_->Stop(); }
+  bool running() const override { return true; }
+  std::string status() const override {
+    agent::AgentStatus s = agent_->status();
+    if (s.connected) return absl::StrCat("connected to ", s.manager);
+    return s.last_error.empty() ? "connecting" : absl::StrCat("connecting: ", s.last_error);
+  }
+
+ private:
+  std::unique_ptr<agent::Agent> agent_;
 };
 
 }  // namespace
@@ -18,9 +29,26 @@ class NoAgent final : public AgentRunner {
 absl::StatusOr<std::unique_ptr<AgentRunner>> StartAgent(const AgentConfig& config,
                                                         const manager::ca::TlsMaterial& tls,
                                                         const std::vector<std::string>& managers) {
-  base::Logger("daemon")->warn(
-      "the worker agent is not integrated yet: this node runs no tasks");
-  return std::make_unique<NoAgent>();
+  agent::AgentOptions o;
+  o.state_dir = config.state_dir;
+  o.exec_root = config.exec_root;
+  o.cgroup_parent = config.cgroup_parent;
+  o.cgroup.mode = config.features.cgroup_mode;
+  o.monitor_path = config.monitor_path;
+  o.init_path = config.init_path;
+  o.image_root = config.image_root;
+  o.pull_missing_images = config.pull_missing_images;
+  o.managers = managers;
+  // The dispatcher identifies the node by the certificate this channel presents.
+  o.dial = [tls](const std::string& address) {
+    return manager::ca::DialManager(address, manager::ca::ChannelCredentials(tls));
+  };
+  o.description.set_hostname(config.hostname);  // empty: the host's name
+  o.description.set_engine_version(config.engine_version);
+  o.vtep_addr = config.vtep_addr;
+  ASSIGN_OR_RETURN(std::unique_ptr<agent::Agent> a, agent::Agent::Start(std::move(o)));
+  base::Logger("daemon")->info("worker agent started (managers: {})", managers.size());
+  return std::make_unique<RealAgent>(std::move(a));
 }
 
 }  // namespace shoal::daemon

@@ -21,12 +21,17 @@ struct AgentConfig {
   std::string init_path;      // shoal-init (default: next to shoald)
   bool disabled = false;      // --no-agent: manager only (labs without container support)
   kernel::Features features;  // probed once at start (cgroup mode)
+  std::string hostname;       // --hostname; empty: the host's name
+  std::string engine_version;  // "shoald <version>"
+  std::string vtep_addr;      // underlay address for VXLAN; empty: the session's source
+  bool pull_missing_images = true;  // false (--no-image-pull): a missing image rejects the task
 };
 
 class AgentRunner {
  public:
   virtual ~AgentRunner() = default;
   virtual bool running() const = 0;
+  virtual std::string status() const = 0;  // "connected to <manager>", "connecting: <why>"
 };
 
 // Starts the agent; it connects to `managers` with mTLS as the node in `tls`.

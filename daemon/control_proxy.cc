@@ -1,6 +1,8 @@
 #include "daemon/control_proxy.h"
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 namespace shoal::daemon {
 namespace {
@@ -32,13 +34,26 @@ grpc::Status ControlProxy::Watch(grpc::ServerContext* ctx, const api::WatchReque
     out.set_deadline(ctx->deadline());
   }
   auto reader = t.stub->Watch(&out, *req);
+  // A blocked Read() does not see our caller going away: cancel the relayed stream then.
+  std::atomic<bool> done{false};
+  std::thread canceller([&] {
+    while (!done.load()) {
+      if (ctx->IsCancelled()) {
+        out.TryCancel();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
   api::WatchEvent ev;
   while (reader->Read(&ev)) {
-    if (ctx->IsCancelled() || !writer->Write(ev)) {
+    if (!writer->Write(ev)) {
       out.TryCancel();
       break;
     }
   }
+  done.store(true);
+  canceller.join();
   return reader->Finish();
 }
 

@@ -128,7 +128,7 @@ absl::Status Daemon::Resume() {
     log->info("resumed as manager {} of cluster {} (raft member {}, {})", node_id_, cluster_id_,
               manager_->raft_id(), state_.advertise_addr);
     active_ = true;
-    (void)StartAgent(manager_->tls(), {state_.advertise_addr});
+    (void)StartAgent(manager_->tls(), state_.managers);
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(manager::ca::TlsMaterial tls, LoadCertificates(opts_.root));
@@ -279,6 +279,9 @@ api::SwarmInfoResponse Daemon::Info() {
   r.set_role(state_.manager ? api::NODE_ROLE_MANAGER : api::NODE_ROLE_WORKER);
   r.set_data_path_port(state_.data_path_port);
   r.set_agent_running(agent_ != nullptr && agent_->running());
+  r.set_agent_status(agent_ != nullptr ? agent_->status()
+                     : opts_.agent.disabled ? "disabled (--no-agent)"
+                                            : "not running (see the daemon log)");
   if (manager_ != nullptr) {
     r.set_advertise_addr(manager_->advertise_address());
     r.set_is_leader(manager_->IsLeader());

@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
   std::string monitor_path = Sibling("shoal-monitor");
   std::string init_path = Sibling("shoal-init");
   bool no_agent = false;
+  std::string hostname;
+  bool no_image_pull = false;
   int raft_tick_ms = 100;
   bool print_features = false;
   app.add_option("--root", root, "state directory")->capture_default_str();
@@ -77,6 +79,9 @@ int main(int argc, char** argv) {
   app.add_option("--monitor-path", monitor_path, "shoal-monitor binary")->capture_default_str();
   app.add_option("--init-path", init_path, "shoal-init binary")->capture_default_str();
   app.add_flag("--no-agent", no_agent, "run no worker agent (a manager-only node)");
+  app.add_flag("--no-image-pull", no_image_pull,
+               "never pull images: a task whose image is not in the local store is rejected");
+  app.add_option("--hostname", hostname, "node name shown by `shoal node ls` (default: the host's)");
   app.add_option("--raft-tick-ms", raft_tick_ms, "raft tick in milliseconds")
       ->check(CLI::Range(10, 10000))
       ->capture_default_str()
@@ -131,6 +136,9 @@ int main(int argc, char** argv) {
   o.agent.init_path = init_path;
   o.agent.disabled = no_agent;
   o.agent.features = *features;
+  o.agent.hostname = hostname;
+  o.agent.pull_missing_images = !no_image_pull;
+  o.agent.engine_version = SHOAL_VERSION;
   o.clock = &clock;
   o.random = &random;
   auto daemon = shoal::daemon::Daemon::Start(std::move(o));

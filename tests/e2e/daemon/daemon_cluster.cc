@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -83,10 +84,27 @@ DaemonCluster::~DaemonCluster() {
   for (size_t i = 0; i < pids_.size(); ++i) {
     if (pids_[i] > 0) Kill9(static_cast<int>(i));
   }
-  if (!dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+  // Cgroups a node's agent may have created under its --cgroup-parent (every hierarchy).
+  std::error_code ec;
+  for (const auto& hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    for (size_t i = 0; i < pids_.size(); ++i) {
+      std::string parent = hierarchy.path().string() + "/" + CgroupParent(static_cast<int>(i));
+      if (!std::filesystem::exists(parent, ec)) continue;
+      // Children first (rmdir of a cgroup with children fails).
+      std::vector<std::string> dirs;
+      for (const auto& d : std::filesystem::recursive_directory_iterator(parent, ec)) {
+        if (d.is_directory(ec)) dirs.push_back(d.path().string());
+      }
+      std::sort(dirs.rbegin(), dirs.rend());
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+      ::rmdir(parent.c_str());
+    }
   }
+  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+}
+
+std::string DaemonCluster::CgroupParent(int i) const {
+  return absl::StrCat("dc-e2e-", ::getpid(), "-", i);
 }
 
 std::string DaemonCluster::Addr(int i) const { return absl::StrCat("127.0.0.1:", ports_[i]); }
@@ -103,7 +121,8 @@ void DaemonCluster::Start(int i) {
   std::vector<std::string> args = {SHOALD_PATH,
                                    "--root=" + node + "/root",
                                    "--exec-root=" + node + "/run",
-                                   absl::StrCat("--cgroup-parent=dc-e2e-", ::getpid(), "-", i),
+                                   "--cgroup-parent=" + CgroupParent(i),
+                                   absl::StrCat("--hostname=dc-node-", i),
                                    "--listen-addr=" + Addr(i),
                                    "--log-level=debug"};
   args.insert(args.end(), extra_.begin(), extra_.end());

@@ -34,6 +34,7 @@ class DaemonCluster {
   std::string Socket(int i) const;
   std::string Dir() const { return dir_; }
   std::string Log(int i) const;  // shoald's output so far (for failure messages)
+  std::string CgroupParent(int i) const;  // dc-e2e-<test pid>-<i>
 
  private:
   std::string dir_;

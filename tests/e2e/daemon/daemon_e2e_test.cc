@@ -214,5 +214,36 @@ TEST(DaemonE2E, WorkerJoinsRestartsAndLeaves) {
   EXPECT_TRUE(absl::StrContains(mleave.err, "--force")) << mleave.err;
 }
 
+// The agent runs in shoald: the node registers with its dispatcher (hostname, Ready) and tasks
+// reach it. Images are never pulled here (no traffic leaves loopback): a missing image is
+// REJECTED by the agent, which is what the test observes.
+TEST(DaemonE2E, AgentRegistersAndReportsTasks) {
+  DaemonCluster c(1, {"--raft-tick-ms=100", "--no-image-pull",
+                      std::string("--monitor-path=") + SHOAL_MONITOR_PATH,
+                      std::string("--init-path=") + SHOAL_INIT_PATH});
+  ASSERT_NO_FATAL_FAILURE(c.Start(0));
+  ASSERT_EQ(c.Shoal(0, {"swarm", "init"}).exit_code, 0) << c.Log(0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        CliResult ls = c.Shoal(0, {"node", "ls"});
+        auto rows = Rows(ls.out);
+        return rows.size() == 2 && rows[1].size() > 2 && rows[1][1] == "dc-node-0" &&
+               rows[1][2] == "Ready";
+      },
+      absl::Seconds(60)))
+      << c.Shoal(0, {"node", "ls"}).out << c.Shoal(0, {"swarm", "info"}).out << c.Log(0);
+  CliResult create = c.Shoal(0, {"service", "create", "--name", "ghost", "--restart-condition",
+                                 "none", "dc-no-such-image:1"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        CliResult ps = c.Shoal(0, {"service", "ps", "--no-trunc", "ghost"});
+        return absl::StrContains(ps.out, "dc-node-0") && absl::StrContains(ps.out, "Rejected");
+      },
+      absl::Seconds(60)))
+      << c.Shoal(0, {"service", "ps", "--no-trunc", "ghost"}).out << c.Log(0);
+  EXPECT_EQ(c.Terminate(0), 0) << c.Log(0);
+}
+
 }  // namespace
 }  // namespace shoal::daemon::e2e
