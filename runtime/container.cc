@@ -390,7 +390,9 @@ absl::StatusOr<std::unique_ptr<Process>> Container::Exec(const ProcessSpec& proc
   std::deque<std::string> strings;
   ProcessPlan plan;
   std::string hostname = spec_.hostname.empty() ? id_.substr(0, 12) : spec_.hostname;
-  RETURN_IF_ERROR(RenderProcess(process, hostname, strings, runtime_->seccomp_, &plan));
+  ProcessSpec with_profile = process;  // an exec'd process inherits a custom seccomp profile
+  if (!with_profile.seccomp_profile) with_profile.seccomp_profile = spec_.process.seccomp_profile;
+  RETURN_IF_ERROR(RenderProcess(with_profile, hostname, strings, runtime_->seccomp_, &plan));
   ASSIGN_OR_RETURN(base::UniqueFd devnull, OpenDevNull());
   FillStdio(process.terminal ? Stdio{} : stdio, devnull.get(), plan.stdio);
   // setns order: user first, mnt last (runtime.md §1.5); pid applies to the helper's

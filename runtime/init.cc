@@ -205,10 +205,7 @@ void ApplyRlimits(const ProcessPlan& p, int sock) {
 void ApplySecurity(const ProcessPlan& p, int sock) {
   ApplyRlimits(p, sock);
   if (p.seccomp && !p.no_new_privs) {
-    CheckNeg(sock,
-             kernel::LoadFilter(p.seccomp->insns.data(),
-                                static_cast<unsigned short>(p.seccomp->insns.size())),
-             "load seccomp filter");
+    CheckNeg(sock, kernel::LoadFilter(*p.seccomp), "load seccomp filter");
   }
   CheckNeg(sock, kernel::DropBoundingSet(p.caps, p.last_cap), "drop bounding set");
   Check(sock, prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "PR_SET_KEEPCAPS");
@@ -225,10 +222,7 @@ void ApplySecurity(const ProcessPlan& p, int sock) {
 [[noreturn]] void Exec(const ProcessPlan& p, int sock) {
   if (p.seccomp && p.no_new_privs) {
     // NNP: load as late as possible so setup syscalls are not filtered.
-    CheckNeg(sock,
-             kernel::LoadFilter(p.seccomp->insns.data(),
-                                static_cast<unsigned short>(p.seccomp->insns.size())),
-             "load seccomp filter");
+    CheckNeg(sock, kernel::LoadFilter(*p.seccomp), "load seccomp filter");
   }
   umask(022);
   // Leak no runtime fd into the container (CVE-2024-21626); `sock` is CLOEXEC and closes at

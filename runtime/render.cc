@@ -58,7 +58,10 @@ absl::Status RenderProcess(const ProcessSpec& p, const std::string& hostname,
                                                   p.cap_drop, out->last_cap));
   out->no_new_privs = p.no_new_privileges;
   if (p.seccomp) {
-    ASSIGN_OR_RETURN(out->seccomp, seccomp.DockerDefault(out->caps));
+    auto prog = p.seccomp_profile ? seccomp.Get(*p.seccomp_profile)
+                                  : seccomp.DockerDefault(out->caps);
+    if (!prog.ok()) return base::Annotate(prog.status(), "process.seccomp_profile");
+    out->seccomp = *std::move(prog);
   }
   for (const Rlimit& r : p.rlimits) {
     out->rlimits.push_back({RlimitResource(r.type), r.soft, r.hard});

@@ -5,12 +5,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "kernel/cgroup/plan.h"
 #include "kernel/ns/ns.h"
+#include "kernel/seccomp/profile.h"
 
 namespace shoal::runtime {
 
@@ -32,6 +34,9 @@ struct ProcessSpec {
   std::vector<std::string> cap_drop;
   bool no_new_privileges = true;
   bool seccomp = true;  // Docker's default profile; false = unconfined
+  // With `seccomp`: this profile (OCI linux.seccomp, taken literally) instead of Docker's
+  // default. Exec'd processes inherit the container process's profile unless they set one.
+  std::optional<kernel::SeccompProfile> seccomp_profile;
   std::vector<Rlimit> rlimits;
   // A terminal (docker -t): fds 0/1/2 are a new pty slave from the container's own devpts
   // (/dev/pts/N inside), the process's controlling terminal; the Stdio given is not used. The

@@ -1,6 +1,7 @@
 #include "runtime/spec_json.h"
 
 #include "absl/strings/str_cat.h"
+#include "kernel/seccomp/oci_json.h"
 #include "nlohmann/json.hpp"
 
 namespace shoal::runtime {
@@ -17,7 +18,18 @@ void GetOpt(const json& j, const char* key, std::optional<T>* v) {
   if (j.contains(key) && !j[key].is_null()) *v = j[key].get<T>();
 }
 
+json ProcessJsonBase(const ProcessSpec& p);
+
+// A custom seccomp profile is kept in OCI form (kernel/seccomp/oci_json.h).
 json ProcessJson(const ProcessSpec& p) {
+  json out = ProcessJsonBase(p);
+  if (p.seccomp_profile) {
+    out["seccomp_profile"] = kernel::SeccompProfileToOciJson(*p.seccomp_profile);
+  }
+  return out;
+}
+
+json ProcessJsonBase(const ProcessSpec& p) {
   json rl = json::array();
   for (const Rlimit& r : p.rlimits)
     rl.push_back({{"type", r.type}, {"soft", r.soft}, {"hard", r.hard}});
@@ -118,6 +130,12 @@ absl::StatusOr<ContainerSpec> SpecFromJson(const std::string& text) {
     s.readonly_rootfs = j.value("readonly_rootfs", false);
     s.hostname = j.value("hostname", "");
     if (j.contains("process")) s.process = ProcessFrom(j["process"]);
+    if (j.contains("process") && j["process"].contains("seccomp_profile")) {
+      auto profile = kernel::SeccompProfileFromOciJson(j["process"]["seccomp_profile"],
+                                                       "process.seccomp_profile");
+      if (!profile.ok()) return profile.status();
+      s.process.seccomp_profile = *std::move(profile);
+    }
     s.netns_path = j.value("netns_path", "");
     s.mask_paths = j.value("mask_paths", true);
     s.init_path = j.value("init_path", "");

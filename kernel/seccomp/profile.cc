@@ -161,7 +161,13 @@ std::vector<std::string> SeccompFlagNames(bool supported_only) {
   return out;
 }
 
-std::vector<std::string> SeccompArchNames() { return {std::begin(kArches), std::end(kArches)}; }
+std::vector<std::string> SeccompArchNames() {
+  std::vector<std::string> out;
+  for (const char* a : kArches) {
+    if (seccomp_arch_resolve_name(SeccompArchLibName(a)->c_str()) != 0) out.push_back(a);
+  }
+  return out;
+}
 
 std::optional<std::string> SeccompArchLibName(absl::string_view oci_name) {
   for (const char* a : kArches) {

@@ -86,7 +86,7 @@ const char* SeccompFlagName(SeccompFlag f);
 std::vector<std::string> SeccompActionNames(bool supported_only);
 std::vector<std::string> SeccompOpNames();
 std::vector<std::string> SeccompFlagNames(bool supported_only);
-std::vector<std::string> SeccompArchNames();
+std::vector<std::string> SeccompArchNames();  // those the local libseccomp supports
 // "SCMP_ARCH_X86_64" -> "x86_64" (libseccomp's name); nullopt if not an OCI architecture.
 std::optional<std::string> SeccompArchLibName(absl::string_view oci_name);
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/status.h"
+#include "kernel/seccomp/oci_json.h"
 #include "runtime/oci/sysctl.h"
 
 namespace shoal::runtime {
@@ -370,15 +371,19 @@ absl::StatusOr<OciBundle> ParseOciConfig(const std::string& text, const std::str
     RETURN_IF_ERROR(ParseResources(linux.value("resources", json::object()), s));
     s.mask_paths = !linux.value("maskedPaths", json::array()).empty() ||
                    !linux.value("readonlyPaths", json::array()).empty();
+    // runc semantics: no linux.seccomp object = no filter; an object is honoured exactly
+    // (dockerd sends its default profile, or --security-opt seccomp=<file>'s, already resolved
+    // for the container's capabilities).
+    // runc also treats an object with neither defaultAction nor syscalls as no filter.
     s.process.seccomp = linux.contains("seccomp") && !linux["seccomp"].is_null();
+    if (s.process.seccomp && linux["seccomp"].is_object() &&
+        linux["seccomp"].value("defaultAction", json()).is_null() &&
+        linux["seccomp"].value("syscalls", json()).empty()) {
+      s.process.seccomp = false;
+    }
     if (s.process.seccomp) {
-      std::string action = linux["seccomp"].value("defaultAction", "SCMP_ACT_ERRNO");
-      if (action != "SCMP_ACT_ERRNO") {
-        return Unsupported("linux.seccomp.defaultAction",
-                           absl::StrCat("\"", action,
-                                        "\": only Docker's default profile "
-                                        "(SCMP_ACT_ERRNO) is supported"));
-      }
+      ASSIGN_OR_RETURN(s.process.seccomp_profile,
+                       kernel::SeccompProfileFromOciJson(linux["seccomp"], "linux.seccomp"));
     }
     return b;
   } catch (const json::exception& e) {

@@ -8,9 +8,11 @@
 // linux.namespaces (mount, pid, ipc, uts, network — network may name a path —, cgroup);
 // linux.cgroupsPath in cgroupfs form ("/docker/<id>": parent + the container id);
 // linux.resources {memory.limit/swap, cpu.shares/quota/period/cpus/mems, pids.limit, devices};
-// linux.maskedPaths/readonlyPaths (non-empty = Docker's lists); linux.seccomp (present =
-// Docker's default profile, which is what docker sends unless a custom profile was asked
-// for); hooks prestart/createRuntime/poststart/poststop.
+// linux.maskedPaths/readonlyPaths (non-empty = Docker's lists); linux.seccomp exactly
+// (kernel/seccomp/profile.h: every action but SCMP_ACT_NOTIFY, all operators, architectures,
+// flags; unknown syscall names skipped as runc does), and no linux.seccomp = no filter (runc
+// semantics; docker omits it for --security-opt seccomp=unconfined and --privileged);
+// hooks prestart/createRuntime/poststart/poststop.
 //
 // Accepted with a narrower meaning: process.capabilities — Shoal keeps effective = permitted
 // = bounding and an empty inheritable set, so the bounding set is used; linux.resources.devices

@@ -25,6 +25,7 @@
 #include "kernel/caps/caps.h"
 #include "kernel/cgroup/cgroup.h"
 #include "kernel/features.h"
+#include "kernel/seccomp/oci_json.h"
 #include "kernel/ns/ns.h"
 #include "nlohmann/json.hpp"
 #include "runtime/container.h"
@@ -89,6 +90,12 @@ runtime::RuntimeOptions Options(const std::string& cgroup_parent) {
   o.cgroup.mode = f.ok() ? f->cgroup_mode : kernel::CgroupMode::kV2;
   o.cgroup_parent = cgroup_parent;
   return o;
+}
+
+// Compiled seccomp programs are kept under the root: docker passes the same profile for every
+// container, and every create/run/exec is a new process.
+void UseSeccompDiskCache(runtime::Runtime& rt, const std::string& root) {
+  rt.seccomp().SetDiskCacheDir(root + "/.cache/seccomp");
 }
 
 std::string AbsBundle(const std::string& bundle_in) {
@@ -193,6 +200,7 @@ int Run(const Globals& g, const std::string& bundle, const std::string& id,
   auto console = ConsoleTarget::Open(b->spec.process, console_socket, /*can_relay=*/true);
   if (!console.ok()) return Fail(console.status());
   runtime::Runtime rt(Options(b->cgroup_parent));
+  UseSeccompDiskCache(rt, g.root);
   // Nothing has to happen between create and start (no hooks, sysctls or OOM score to apply
   // to the created process): create and start in one round trip (Runtime::Run).
   if (b->hooks.prestart.empty() && b->hooks.create_runtime.empty() && b->sysctls.empty() &&
@@ -250,6 +258,7 @@ int Create(const Globals& g, const std::string& bundle, const std::string& id,
   if (ec) return Fail(absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message())));
   auto cleanup_dir = [&] { std::filesystem::remove_all(dir, ec); };
   runtime::Runtime rt(Options(b->cgroup_parent));
+  UseSeccompDiskCache(rt, g.root);
   auto c = rt.Create(b->spec, runtime::Stdio{0, 1, 2});
   if (!c.ok()) {
     cleanup_dir();
@@ -387,6 +396,7 @@ int Exec(const runtime::OciState& st, const std::string& dir, const std::string&
   auto console = ConsoleTarget::Open(p, console_socket, /*can_relay=*/!detach);
   if (!console.ok()) return Fail(console.status());
   runtime::Runtime rt(Options(st.cgroup_parent));
+  UseSeccompDiskCache(rt, std::filesystem::path(dir).parent_path().string());
   auto c = rt.Attach(*spec, st.pid);
   if (!c.ok()) return Fail(c.status());
   auto proc = (*c)->Exec(p, runtime::Stdio{0, 1, 2});
@@ -415,10 +425,16 @@ int Features() {
        {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "uts"}},
         {"capabilities", caps},
         {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}}},
-        {"seccomp", {{"enabled", true}, {"actions", {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO"}}}},
+        {"seccomp",
+         {{"enabled", true},
+          {"actions", kernel::SeccompActionNames(/*supported_only=*/true)},
+          {"operators", kernel::SeccompOpNames()},
+          {"archs", kernel::SeccompArchNames()},
+          {"supportedFlags", kernel::SeccompFlagNames(/*supported_only=*/true)},
+          {"knownFlags", kernel::SeccompFlagNames(/*supported_only=*/false)}}},
         {"apparmor", {{"enabled", false}}},
         {"selinux", {{"enabled", false}}}}},
-      {"annotations", {{"org.shoal.runtime.seccomp", "docker-default"}}}};
+      {"annotations", json::object()}};
   printf("%s\n", f.dump(2).c_str());
   return 0;
 }
@@ -462,6 +478,9 @@ int main(int argc, char** argv) {
   auto* ps = app.add_subcommand("ps", "list the container's processes");
   auto* exec = app.add_subcommand("exec", "run a process in a running container");
   auto* features = app.add_subcommand("features", "print the supported features JSON");
+  auto* seccomp_default = app.add_subcommand(
+      "seccomp-default",
+      "print Docker's default seccomp profile (14 default capabilities) as OCI linux.seccomp");
   for (auto* c : {start, state, kill_cmd, del, ps}) c->add_option("id", id)->required();
   kill_cmd->add_option("signal", signal_name);
   kill_cmd->add_flag("-a,--all", all);
@@ -487,6 +506,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*features) return Features();
+  if (*seccomp_default) {
+    json profile = kernel::SeccompProfileToOciJson(
+        kernel::DockerDefaultProfile(kernel::DockerDefaultCaps()));
+    printf("%s\n", profile.dump(2).c_str());
+    return 0;
+  }
   if (no_pivot) return Fail(absl::InvalidArgumentError("--no-pivot: not supported"));
   if (preserve_fds != 0) return Fail(absl::InvalidArgumentError("--preserve-fds: not supported"));
   if (*run && detach) return Fail(absl::InvalidArgumentError("run --detach: use create + start"));

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "kernel/cgroup/plan.h"
+#include "kernel/seccomp/oci_json.h"
 #include "nlohmann/json.hpp"
 #include "tests/priv/runtime/fixture.h"
 
@@ -56,7 +57,10 @@ class OciTest : public RuntimeTest {
                             {{"type", "ipc"}},
                             {{"type", "uts"}}}},
                           {"maskedPaths", {"/proc/kcore"}},
-                          {"seccomp", {{"defaultAction", "SCMP_ACT_ERRNO"}}}}}};
+                          // What dockerd sends: its default profile, resolved for the
+                          // container's capabilities.
+                          {"seccomp", kernel::SeccompProfileToOciJson(kernel::DockerDefaultProfile(
+                                          kernel::DockerDefaultCaps()))}}}};
     if (extra.is_object()) c.merge_patch(extra);
     ASSERT_TRUE(base::WriteFileAtomic(bundle_ + "/config.json", c.dump()).ok());
   }
@@ -227,8 +231,8 @@ TEST_F(OciTest, UnsupportedFieldsAreRejectedByName) {
       {{{"linux", {{"uidMappings", {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}}}}},
        "linux.uidMappings: "},
       {{{"hooks", {{"startContainer", {{{"path", "/bin/true"}}}}}}}, "hooks.startContainer: "},
-      {{{"linux", {{"seccomp", {{"defaultAction", "SCMP_ACT_ALLOW"}}}}}},
-       "linux.seccomp.defaultAction: "},
+      {{{"linux", {{"seccomp", {{"defaultAction", "SCMP_ACT_BOGUS"}}}}}},
+       "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_BOGUS\""},
   };
   for (const Case& c : cases) {
     WriteConfig({"true"}, c.extra);

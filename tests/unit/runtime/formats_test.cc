@@ -61,7 +61,7 @@ TEST(OciConfig, ConvertsTheSupportedSubset) {
               "resources": {"memory": {"limit": 1048576, "swap": 2097152},
                             "cpu": {"quota": 5000, "period": 10000, "cpus": "0"},
                             "pids": {"limit": 9}},
-              "maskedPaths": ["/proc/kcore"], "seccomp": {}}})";
+              "maskedPaths": ["/proc/kcore"], "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}})";
   auto s = SpecFromOciConfig(config, "/b", "id1");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->rootfs, "/b/rootfs");
