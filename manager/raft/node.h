@@ -7,9 +7,8 @@
 // replication messages, applies committed entries to the StateMachine (this is the one apply
 // thread) and wakes their proposers, persists (one WAL record for every proposal batched into
 // that Ready: group commit), sends the remaining messages, and advances the core. A follower
-// fdatasyncs before it acknowledges; the leader's fdatasync runs on a sync thread overlapping
-// replication (thesis §10.2.1): the leader counts its own copy only once that reports back
-// (Core::DurableTo), so an entry commits as soon as any majority has it on disk. Every
+// fdatasyncs before it acknowledges, and so does the leader (it sends its appends first), unless
+// overlap_leader_sync moves the leader's fdatasync to a sync thread (see NodeOptions). Every
 // `snapshot_interval` applied entries it captures a StateMachine snapshot (CaptureSnapshot,
 // on the loop); a writer thread serializes it and writes the snapshot file, and only then is
 // the log compacted (keeping `snapshot_keep` entries for slow followers).
@@ -56,6 +55,14 @@ struct NodeOptions {
   // granularity. With whole 100 ms ticks the followers' timeouts took only 5 values, often
   // expired in the same tick and split the vote (+1 election timeout; docs/benchmarks.md).
   absl::Duration timer_resolution = absl::Milliseconds(10);
+  // The leader's WAL fdatasync on a sync thread, overlapping replication (thesis §10.2.1; an
+  // entry then commits once any majority has it on disk). Off by default: it gives up the
+  // disk-stall fencing of the synchronous write — a leader whose disk hangs keeps heart-beating
+  // and committing through its followers instead of going silent and being replaced
+  // (etcd#13527; StoreClusterTest.LeaderWithAStalledDiskIsReplacedAndServesNothingStale), and
+  // it did not improve the 1-client p99 on the benchmark machine (docs/benchmarks.md).
+  // Enabling it needs a leader step-down when a sync is stuck for an election timeout.
+  bool overlap_leader_sync = false;
   // Initial members of a brand-new cluster (used only when `dir` is empty). Empty: this
   // member waits to be added by the leader (join).
   std::vector<api::RaftMember> bootstrap;

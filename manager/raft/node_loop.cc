@@ -23,6 +23,7 @@ void RaftNode::SyncLoop() {
       req = std::move(*sync_req_);
       sync_req_.reset();
     }
+    if (opts_.storage.before_sync) opts_.storage.before_sync();  // fault injection in tests
     if (::fdatasync(req.fd.get()) != 0) {
       // After a failed fdatasync the page cache state is unknown (fsyncgate): never continue.
       base::Logger("raft")->critical("raft {}: fdatasync of the WAL failed: {}; aborting",
@@ -207,7 +208,8 @@ bool RaftNode::HandleReady(Ready& rd) {
   for (auto& m : soon) transport_.Send(std::move(m));
   const auto save_start = std::chrono::steady_clock::now();
   bool deferred = false;
-  absl::Status s = storage_->Save(rd, leader ? &deferred : nullptr);
+  absl::Status s =
+      storage_->Save(rd, leader && opts_.overlap_leader_sync ? &deferred : nullptr);
   if (s.ok() && deferred) {
     auto fd = storage_->SyncHandle();
     if (fd.ok()) {

@@ -205,6 +205,8 @@ int Main(int argc, char** argv) {
   app.add_option("--snapshot-interval", opts.snapshot_interval, "entries between snapshots");
   app.add_option("--snapshot-keep", opts.snapshot_keep, "entries kept after a snapshot");
   app.add_flag("--unsafe-no-fsync", no_sync, "skip fdatasync (never for real data)");
+  app.add_flag("--overlap-leader-sync", opts.overlap_leader_sync,
+               "leader fdatasyncs on a sync thread, overlapping replication");
   app.add_option("--log-level", level, "log level");
   app.add_option("--stage-stats", stats_secs,
                  "print per-stage latencies to stderr every N seconds (0: never)");
