@@ -9,6 +9,9 @@
 // - The args of one syscalls[] entry are ANDed, unless two of them test the same argument
 //   index: then each arg becomes its own rule (ORed), as runc does and Docker's profile needs.
 // - ERRNO/TRACE without errnoRet return EPERM; defaultErrnoRet applies to defaultAction.
+// - A rule whose action equals the default action is a no-op and skipped; a rule libseccomp
+//   refuses as conflicting with an earlier one for the same syscall (-EEXIST) is dropped, so
+//   the earlier entry wins (runc would fail the container instead).
 // - SCMP_ACT_NOTIFY (and listenerPath) is refused: there is no seccomp listener support.
 #pragma once
 
