@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,7 +15,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
@@ -61,6 +65,24 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out, const 
 
 }  // namespace
 
+std::vector<pid_t> PidsInCgroup(const std::string& parent) {
+  std::vector<pid_t> pids;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || !absl::ascii_isdigit(name[0])) continue;
+    std::ifstream in(e.path() / "cgroup");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (absl::StrContains(line, ":/" + parent + "/")) {
+        pids.push_back(std::stoi(name));
+        break;
+      }
+    }
+  }
+  return pids;
+}
+
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
@@ -83,6 +105,31 @@ DaemonCluster::DaemonCluster(int nodes, std::vector<std::string> extra_args)
 DaemonCluster::~DaemonCluster() {
   for (size_t i = 0; i < pids_.size(); ++i) {
     if (pids_[i] > 0) Kill9(static_cast<int>(i));
+  }
+  // Containers a node's agent left running (live restore keeps them past shoald): kill every
+  // process in the nodes' cgroups (their shoal-monitor parents included), then unmount what
+  // lies under the test directory (container rootfs overlays), then remove the cgroups.
+  for (int round = 0; round < 50; ++round) {
+    int left = 0;
+    for (size_t i = 0; i < pids_.size(); ++i) {
+      for (pid_t p : PidsInCgroup(CgroupParent(static_cast<int>(i)))) {
+        ::kill(p, SIGKILL);
+        ++left;
+      }
+    }
+    if (left == 0) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  if (!dir_.empty()) {
+    std::ifstream mounts("/proc/self/mountinfo");
+    std::vector<std::string> targets;
+    std::string line;
+    while (std::getline(mounts, line)) {
+      std::vector<std::string> f = absl::StrSplit(line, ' ');
+      if (f.size() > 4 && absl::StartsWith(f[4], dir_ + "/")) targets.push_back(f[4]);
+    }
+    std::sort(targets.rbegin(), targets.rend());
+    for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
   }
   // Cgroups a node's agent may have created under its --cgroup-parent (every hierarchy).
   std::error_code ec;

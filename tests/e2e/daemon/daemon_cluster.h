@@ -44,6 +44,9 @@ class DaemonCluster {
   int cli_seq_ = 0;
 };
 
+// Processes whose cgroup (in any hierarchy) lies under `parent`.
+std::vector<pid_t> PidsInCgroup(const std::string& parent);
+
 // Polls `cond` until it holds or `timeout` passes; true if it held.
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
 

@@ -2,6 +2,12 @@
 // swarm init / join-token / join, node ls, service create/ls/ps, kill -9 of the leader's daemon,
 // failover, restart from the state dir, clean SIGTERM shutdown.
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include <map>
 #include <string>
@@ -214,13 +220,23 @@ TEST(DaemonE2E, WorkerJoinsRestartsAndLeaves) {
   EXPECT_TRUE(absl::StrContains(mleave.err, "--force")) << mleave.err;
 }
 
-// The agent runs in shoald: the node registers with its dispatcher (hostname, Ready) and tasks
-// reach it. Images are never pulled here (no traffic leaves loopback): a missing image is
-// REJECTED by the agent, which is what the test observes.
-TEST(DaemonE2E, AgentRegistersAndReportsTasks) {
+// The agent runs in shoald: the node registers with its dispatcher (hostname, Ready) and runs
+// real containers (overlayfs rootfs from an imported image, cgroups under --cgroup-parent).
+// Images are never pulled here (no traffic leaves loopback): a missing image is REJECTED.
+TEST(DaemonE2E, AgentRunsContainersAndRejectsMissingImages) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (containers)";
   DaemonCluster c(1, {"--raft-tick-ms=100", "--no-image-pull",
                       std::string("--monitor-path=") + SHOAL_MONITOR_PATH,
                       std::string("--init-path=") + SHOAL_INIT_PATH});
+  // The image goes into the node's store before shoald starts (shoal-image, same store code).
+  std::string tar = c.Dir() + "/image.tar";
+  std::string make = std::string(SHOAL_SOURCE_DIR) + "/tests/e2e/daemon/make_test_image.sh " +
+                     tar + " dc-busybox:1";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  std::string import = std::string(SHOAL_IMAGE_PATH) + " --root " + c.Dir() +
+                       "/n0/root/images import " + tar + " >/dev/null";
+  ASSERT_EQ(std::system(import.c_str()), 0) << import;
+
   ASSERT_NO_FATAL_FAILURE(c.Start(0));
   ASSERT_EQ(c.Shoal(0, {"swarm", "init"}).exit_code, 0) << c.Log(0);
   EXPECT_TRUE(WaitFor(
@@ -232,9 +248,25 @@ TEST(DaemonE2E, AgentRegistersAndReportsTasks) {
       },
       absl::Seconds(60)))
       << c.Shoal(0, {"node", "ls"}).out << c.Shoal(0, {"swarm", "info"}).out << c.Log(0);
-  CliResult create = c.Shoal(0, {"service", "create", "--name", "ghost", "--restart-condition",
-                                 "none", "dc-no-such-image:1"});
+
+  // Two real containers: service ls says 2/2 and two processes live in the node's cgroups.
+  CliResult create = c.Shoal(0, {"service", "create", "--name", "real", "--replicas", "2",
+                                 "dc-busybox:1", "sleep", "1000"});
   ASSERT_EQ(create.exit_code, 0) << create.err;
+  EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, 0, "real", 2) &&
+                                   absl::StrContains(c.Shoal(0, {"service", "ls"}).out, "2/2"); },
+                      absl::Seconds(90)))
+      << c.Shoal(0, {"service", "ps", "--no-trunc", "real"}).out << c.Log(0);
+  EXPECT_EQ(PidsInCgroup(c.CgroupParent(0)).size(), 2u);
+  // Removing the service stops them (after the stop grace period: sleep as PID 1 ignores TERM).
+  ASSERT_EQ(c.Shoal(0, {"service", "rm", "real"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return PidsInCgroup(c.CgroupParent(0)).empty(); },
+                      absl::Seconds(60)))
+      << "containers still running after service rm";
+
+  CliResult ghost = c.Shoal(0, {"service", "create", "--name", "ghost", "--restart-condition",
+                                "none", "dc-no-such-image:1"});
+  ASSERT_EQ(ghost.exit_code, 0) << ghost.err;
   EXPECT_TRUE(WaitFor(
       [&] {
         CliResult ps = c.Shoal(0, {"service", "ps", "--no-trunc", "ghost"});
