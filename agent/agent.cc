@@ -19,8 +19,10 @@ absl::Status Validate(const AgentOptions& o) {
   auto bad = [](const char* field, const char* why) {
     return absl::InvalidArgumentError(absl::StrCat("agent options: ", field, ": ", why));
   };
-  if (o.state_dir.empty() || o.state_dir[0] != '/') return bad("state_dir", "absolute path required");
-  if (o.exec_root.empty() || o.exec_root[0] != '/') return bad("exec_root", "absolute path required");
+  if (o.state_dir.empty() || o.state_dir[0] != '/')
+    return bad("state_dir", "absolute path required");
+  if (o.exec_root.empty() || o.exec_root[0] != '/')
+    return bad("exec_root", "absolute path required");
   if (o.image_root.empty() || o.image_root[0] != '/') {
     return bad("image_root", "absolute path required");
   }
@@ -75,7 +77,8 @@ class Agent::Impl {
     if (!adopted_.empty()) {
       base::Logger("agent")->info("agent: re-adopted {} container(s)", adopted_.size());
     }
-    session_ = std::make_unique<SessionLoop>(opts_, *opts_.clock, *opts_.random, reporter_, *worker_);
+    session_ =
+        std::make_unique<SessionLoop>(opts_, *opts_.clock, *opts_.random, reporter_, *worker_);
     session_->Start();
     return absl::OkStatus();
   }

@@ -92,9 +92,9 @@ struct AgentOptions {
 
 // A snapshot for `shoal node inspect`-style output and tests.
 struct AgentStatus {
-  bool connected = false;   // a session is open
-  std::string manager;      // address of the manager the session is with
-  std::string node_id;      // from the dispatcher's SessionMessage
+  bool connected = false;  // a session is open
+  std::string manager;     // address of the manager the session is with
+  std::string node_id;     // from the dispatcher's SessionMessage
   std::string session_id;
   absl::Duration heartbeat_period;
   int sessions_opened = 0;  // successful registrations since Start

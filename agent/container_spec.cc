@@ -22,8 +22,7 @@ absl::Status Bad(const std::string& field, const std::string& why) {
 
 // Finds `name` (or a numeric id) in /etc/passwd- or /etc/group-style text: field 0 name,
 // field 2 id, field 3 (passwd) primary gid.
-bool LookupName(const std::string& text, const std::string& name, uint32_t* id,
-                uint32_t* gid) {
+bool LookupName(const std::string& text, const std::string& name, uint32_t* id, uint32_t* gid) {
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::vector<std::string> f = absl::StrSplit(line, ':');
     if (f.size() < 3 || f[0] != name) continue;
@@ -202,8 +201,10 @@ absl::StatusOr<runtime::ContainerSpec> BuildContainerSpec(const SpecInputs& in) 
         ms.type = "tmpfs";
         ms.source = "tmpfs";
         ms.options = {"nosuid", "nodev"};
-        if (m.tmpfs_size_bytes() > 0) ms.options.push_back(absl::StrCat("size=", m.tmpfs_size_bytes()));
-        if (m.tmpfs_mode() != 0) ms.options.push_back(absl::StrCat("mode=", absl::StrFormat("%o", m.tmpfs_mode())));
+        if (m.tmpfs_size_bytes() > 0)
+          ms.options.push_back(absl::StrCat("size=", m.tmpfs_size_bytes()));
+        if (m.tmpfs_mode() != 0)
+          ms.options.push_back(absl::StrCat("mode=", absl::StrFormat("%o", m.tmpfs_mode())));
         if (m.readonly()) ms.options.push_back("ro");
         break;
       default:
@@ -218,8 +219,8 @@ absl::StatusOr<runtime::ContainerSpec> BuildContainerSpec(const SpecInputs& in) 
   if (r.limits().nano_cpus() > 0) {
     constexpr uint64_t kPeriod = 100000;  // us
     spec.resources.cpu_period_us = kPeriod;
-    spec.resources.cpu_quota_us =
-        std::max<int64_t>(1000, r.limits().nano_cpus() * static_cast<int64_t>(kPeriod) / 1000000000);
+    spec.resources.cpu_quota_us = std::max<int64_t>(
+        1000, r.limits().nano_cpus() * static_cast<int64_t>(kPeriod) / 1000000000);
   }
   if (r.limits().memory_bytes() > 0) {
     spec.resources.memory_limit = r.limits().memory_bytes();

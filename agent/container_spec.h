@@ -22,7 +22,7 @@ struct SpecInputs {
   std::string rootfs_dir;               // empty overlay mountpoint
   std::string upper_dir;
   std::string work_dir;
-  std::string init_path;  // shoal-init, used when the spec asks for an init
+  std::string init_path;    // shoal-init, used when the spec asks for an init
   std::string volumes_dir;  // named volumes live in <volumes_dir>/<name>
   // The image's /etc/passwd and /etc/group (may be empty), for user names.
   std::string passwd;

@@ -103,9 +103,9 @@ absl::Status Controller::WriteFiles(const api::Task& task,
   const std::string exec = ExecDir(*env_.options, id_);
   // /etc/hostname, /etc/hosts, /etc/resolv.conf (Docker writes these per container too).
   std::string hostname = c.hostname().empty() ? id_.substr(0, 12) : c.hostname();
-  std::string hosts = absl::StrCat(
-      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", "127.0.1.1\t",
-      hostname, "\n");
+  std::string hosts =
+      absl::StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                   "127.0.1.1\t", hostname, "\n");
   for (const auto& line : c.hosts()) absl::StrAppend(&hosts, line, "\n");
   struct File {
     const char* name;
@@ -202,12 +202,11 @@ absl::Status Controller::Prepare(const api::Task& task) {
   for (const auto& m : task.spec().container().mounts()) {
     if (m.type() == api::Mount::TYPE_VOLUME && !m.source().empty() &&
         !absl::StrContains(m.source(), "/")) {
-      RETURN_IF_ERROR(MakeDirs(absl::StrCat(in.volumes_dir, "/", m.source(), "/_data"),
-                               std::filesystem::perms::owner_all |
-                                   std::filesystem::perms::group_read |
-                                   std::filesystem::perms::group_exec |
-                                   std::filesystem::perms::others_read |
-                                   std::filesystem::perms::others_exec));
+      RETURN_IF_ERROR(
+          MakeDirs(absl::StrCat(in.volumes_dir, "/", m.source(), "/_data"),
+                   std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                       std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                       std::filesystem::perms::others_exec));
     }
   }
   ASSIGN_OR_RETURN(runtime::ContainerSpec spec, BuildContainerSpec(in));
@@ -310,7 +309,8 @@ absl::Status Controller::Remove() {
   }
   std::error_code ec;
   std::filesystem::remove_all(exec, ec);
-  if (ec && result.ok()) result = absl::InternalError(absl::StrCat("remove ", exec, ": ", ec.message()));
+  if (ec && result.ok())
+    result = absl::InternalError(absl::StrCat("remove ", exec, ": ", ec.message()));
   std::filesystem::remove_all(DataDir(o, id_), ec);
   if (ec && result.ok()) result = absl::InternalError(absl::StrCat("remove data: ", ec.message()));
   absl::Status lease = env_.images->RemoveContainerRef(id_);

@@ -59,7 +59,9 @@ SessionLoop::~SessionLoop() {
   reporter_.SetNotify(nullptr);
 }
 
-void SessionLoop::Start() { thread_ = std::thread([this] { Loop(); }); }
+void SessionLoop::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void SessionLoop::Stop() {
   {
@@ -255,8 +257,8 @@ absl::Status SessionLoop::RunSession(const std::string& address) {
         result = FromGrpc(hs, "heartbeat");
         break;
       }
-      absl::Duration period = absl::Seconds(hresp.period().seconds()) +
-                              absl::Nanoseconds(hresp.period().nanos());
+      absl::Duration period =
+          absl::Seconds(hresp.period().seconds()) + absl::Nanoseconds(hresp.period().nanos());
       if (period <= absl::ZeroDuration()) period = absl::Seconds(5);
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -311,9 +313,8 @@ absl::Status SessionLoop::RunSession(const std::string& address) {
     }
     absl::Time wake = std::min({next_heartbeat, next_reap, send_at});
     absl::Duration d = std::max(wake - absl::Now(), absl::ZeroDuration());
-    cv_.wait_for(lock, absl::ToChronoMicroseconds(d), [&] {
-      return stop_ || status_pending_ || !conn.failure.ok() || conn.resync;
-    });
+    cv_.wait_for(lock, absl::ToChronoMicroseconds(d),
+                 [&] { return stop_ || status_pending_ || !conn.failure.ok() || conn.resync; });
   }
   session_ctx.TryCancel();
   close_assignments();

@@ -129,14 +129,16 @@ void TaskManager::Run() {
       case TaskAction::kWatch: {
         auto ob = controller_.Observe();
         if (!ob.ok()) {
-          Report(api::TASK_STATE_FAILED, "container state unreadable", std::string(ob.status().message()));
+          Report(api::TASK_STATE_FAILED, "container state unreadable",
+                 std::string(ob.status().message()));
         } else if (ob->exited) {
           if (ob->exit.code == 0) {
             Report(api::TASK_STATE_COMPLETE, "finished", "", &ob->exit);
           } else {
-            std::string err = ob->exit.oom_killed
-                                  ? absl::StrCat("task: non-zero exit (", ob->exit.code, "): OOM killed")
-                                  : absl::StrCat("task: non-zero exit (", ob->exit.code, ")");
+            std::string err =
+                ob->exit.oom_killed
+                    ? absl::StrCat("task: non-zero exit (", ob->exit.code, "): OOM killed")
+                    : absl::StrCat("task: non-zero exit (", ob->exit.code, ")");
             Report(api::TASK_STATE_FAILED, "started", err, &ob->exit);
           }
           progressed = true;
@@ -191,7 +193,8 @@ void TaskManager::Run() {
         break;
       }
       case TaskAction::kLost:
-        Report(api::TASK_STATE_FAILED, "started", "container not found (lost while the agent was down)");
+        Report(api::TASK_STATE_FAILED, "started",
+               "container not found (lost while the agent was down)");
         progressed = true;
         break;
     }

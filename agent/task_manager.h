@@ -26,13 +26,13 @@ namespace shoal::agent {
 
 // What to do next, as a pure function of the states (unit-tested).
 enum class TaskAction {
-  kNone,      // wait for a change
-  kWatch,     // running: poll the container
+  kNone,   // wait for a change
+  kWatch,  // running: poll the container
   kAccept,
   kPrepare,
   kStart,
   kShutdown,
-  kLost,      // STARTING/RUNNING but no container: FAILED
+  kLost,  // STARTING/RUNNING but no container: FAILED
 };
 TaskAction NextAction(api::TaskState observed, api::TaskState desired, bool has_container);
 

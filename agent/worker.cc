@@ -32,8 +32,8 @@ std::vector<std::string> Worker::AdoptExisting() {
   std::vector<std::string> ids;
   std::set<std::string> seen;
   std::lock_guard<std::mutex> lock(mu_);
-  for (const std::string& root : {env_.options->exec_root + "/containers",
-                                  env_.options->state_dir + "/containers"}) {
+  for (const std::string& root :
+       {env_.options->exec_root + "/containers", env_.options->state_dir + "/containers"}) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
       std::string id = entry.path().filename().string();

@@ -57,8 +57,7 @@ void WriteLayout(const std::string& rootfs, const std::string& layout) {
   auto layer_data = base::ReadFile(tar);
   ASSERT_TRUE(layer_data.ok());
   std::filesystem::remove(tar);
-  nlohmann::json layer =
-      PutBlob(layout, *layer_data, "application/vnd.oci.image.layer.v1.tar");
+  nlohmann::json layer = PutBlob(layout, *layer_data, "application/vnd.oci.image.layer.v1.tar");
   nlohmann::json config = {
       {"architecture", "amd64"},
       {"os", "linux"},
@@ -66,14 +65,12 @@ void WriteLayout(const std::string& rootfs, const std::string& layout) {
       {"config",
        {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
         {"Cmd", {"/bin/sh"}}}}};
-  nlohmann::json cfg =
-      PutBlob(layout, config.dump(), "application/vnd.oci.image.config.v1+json");
+  nlohmann::json cfg = PutBlob(layout, config.dump(), "application/vnd.oci.image.config.v1+json");
   nlohmann::json manifest = {{"schemaVersion", 2},
                              {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
                              {"config", cfg},
                              {"layers", {layer}}};
-  nlohmann::json m =
-      PutBlob(layout, manifest.dump(), "application/vnd.oci.image.manifest.v1+json");
+  nlohmann::json m = PutBlob(layout, manifest.dump(), "application/vnd.oci.image.manifest.v1+json");
   nlohmann::json index = {{"schemaVersion", 2}, {"manifests", {m}}};
   std::ofstream(layout + "/index.json") << index.dump();
   std::ofstream(layout + "/oci-layout") << R"({"imageLayoutVersion":"1.0.0"})";
@@ -266,8 +263,8 @@ void AgentTest::Scale(const std::string& service_id, uint64_t replicas) {
 
 std::vector<api::Task> AgentTest::Tasks(const std::string& service_id) {
   std::vector<api::Task> out;
-  for (const auto& t : manager_->store().View().Find<api::Task>(
-           manager::store::ByServiceId(service_id))) {
+  for (const auto& t :
+       manager_->store().View().Find<api::Task>(manager::store::ByServiceId(service_id))) {
     out.push_back(*t);
   }
   return out;
