@@ -2,7 +2,10 @@
 
 #include <grpc/grpc_security_constants.h>
 
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -68,15 +71,39 @@ Caller CallerOf(const grpc::ServerContext& context) {
   auto ids = auth->FindPropertyValues(kNodeIdProperty);
   auto roles = auth->FindPropertyValues(kRoleProperty);
   auto clusters = auth->FindPropertyValues(kClusterProperty);
-  if (ids.size() != 1 || roles.size() != 1 || clusters.size() != 1) return caller;
-  auto role = RoleFromName(ToString(roles[0]));
+  // gRPC 1.51 keeps one AuthContext per connection: Process() adds the identity again on every
+  // call, so a connection that has carried N calls holds N copies. They all come from the one
+  // certificate of that connection; anything else (none, or values that differ) is no identity.
+  auto single = [](const std::vector<grpc::string_ref>& values) -> std::optional<std::string> {
+    if (values.empty()) return std::nullopt;
+    for (const auto& v : values) {
+      if (v != values.front()) return std::nullopt;
+    }
+    return ToString(values.front());
+  };
+  auto node_id = single(ids);
+  auto role_name = single(roles);
+  auto cluster_id = single(clusters);
+  if (!node_id || !role_name || !cluster_id) return caller;
+  auto role = RoleFromName(*role_name);
   if (!role.ok()) return caller;
   NodeIdentity id;
-  id.node_id = ToString(ids[0]);
+  id.node_id = *std::move(node_id);
   id.role = *role;
-  id.cluster_id = ToString(clusters[0]);
+  id.cluster_id = *std::move(cluster_id);
   caller.node = std::move(id);
   return caller;
+}
+
+std::optional<std::string> ForwardedNodeId(const grpc::ServerContext& context,
+                                           const Caller& caller) {
+  if (!caller.node || caller.node->role != Role::kManager) return std::nullopt;
+  const auto& md = context.client_metadata();
+  auto it = md.find(kForwardedForMetadata);
+  if (it == md.end()) return std::nullopt;
+  std::string id = ToString(it->second);
+  if (id.empty() || id == "-" || id == "local") return std::nullopt;
+  return id;
 }
 
 Authorizer::Authorizer(Options options) : options_(std::move(options)) {}

@@ -54,6 +54,17 @@ struct Caller {
 // Reads the identity Authorizer attached to the call. Calls without TLS are `local`.
 Caller CallerOf(const grpc::ServerContext& context);
 
+// A manager that forwards a call to the leader names the original caller in this metadata
+// entry: a node id, "local" (its unix socket) or "-" (an anonymous caller, e.g. a joiner).
+inline constexpr char kForwardedForMetadata[] = "shoal-forwarded-for";
+
+// The node a manager forwarded this call for: set only when `caller` presented a manager
+// certificate (managers are trusted to name the caller they relay) and the metadata names a
+// node id. Anything else — no metadata, "local", "-", or a non-manager claiming to forward —
+// gives nullopt.
+std::optional<std::string> ForwardedNodeId(const grpc::ServerContext& context,
+                                           const Caller& caller);
+
 class Authorizer final : public grpc::AuthMetadataProcessor {
  public:
   struct Options {

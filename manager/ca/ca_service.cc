@@ -1,5 +1,7 @@
 #include "manager/ca/ca_service.h"
 
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -155,6 +157,23 @@ grpc::Status CAService::GetUnlockKey(grpc::ServerContext* ctx, const api::GetUnl
   return grpc::Status::OK;
 }
 
+namespace {
+
+// The node whose certificate authenticates this call: the caller's own, or, when another
+// manager relayed the call to this leader, the node that manager names (a follower relays
+// renewals: only the leader writes). A relayed anonymous caller (a joiner) gives nullopt, so a
+// relaying manager can never renew its own certificate by accident.
+std::optional<std::string> AuthenticatedNode(const grpc::ServerContext& ctx, const Caller& caller) {
+  if (!caller.node) return std::nullopt;
+  if (caller.node->role == Role::kManager &&
+      ctx.client_metadata().count(kForwardedForMetadata) != 0) {
+    return ForwardedNodeId(ctx, caller);
+  }
+  return caller.node->node_id;
+}
+
+}  // namespace
+
 grpc::Status NodeCAService::IssueNodeCertificate(grpc::ServerContext* ctx,
                                                  const api::IssueNodeCertificateRequest* req,
                                                  api::IssueNodeCertificateResponse* resp) {
@@ -168,12 +187,12 @@ grpc::Status NodeCAService::IssueNodeCertificate(grpc::ServerContext* ctx,
   auto root = roots_.Get(**cluster);
   if (!root.ok()) return ToGrpc(root.status());
 
-  Caller caller = CallerOf(*ctx);
-  const bool renewal = caller.node.has_value() && req->token().empty();
+  std::optional<std::string> authenticated = AuthenticatedNode(*ctx, CallerOf(*ctx));
+  const bool renewal = authenticated.has_value() && req->token().empty();
   std::string node_id;
   Role role = Role::kWorker;
   if (renewal) {
-    node_id = caller.node->node_id;
+    node_id = *authenticated;
     auto node = view.Get<api::Node>(node_id);
     if (node == nullptr) {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,

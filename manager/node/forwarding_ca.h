@@ -2,11 +2,10 @@
 // forwarded to the leader, which checks the token against the current cluster object and
 // writes the new Node (only the leader writes). `swarm join` therefore works through any
 // manager, and a token rotated a moment ago is refused everywhere: the leader judges it.
-// Renewals (no token: the caller's certificate is the identity) are served locally — forwarded,
-// the leader would see the follower's certificate instead; on a follower they fail
-// FAILED_PRECONDITION ("not the raft leader") and the node retries with the leader, as SwarmKit
-// agents do. NodeCertificateStatus reads the local replica, and asks the leader when the node
-// is not in it yet (a join forwarded a moment ago may not be applied here).
+// Renewals (no token: the caller's certificate is the identity) reaching a follower are
+// forwarded too, naming the node in the "shoal-forwarded-for" metadata; the leader trusts that
+// name only from a manager certificate (ca::ForwardedNodeId). NodeCertificateStatus is read on
+// the leader when one is known, since this replica may not have applied the new certificate yet.
 //
 // Thread safety: gRPC calls methods concurrently; the leader channel cache is mutex-guarded.
 #pragma once

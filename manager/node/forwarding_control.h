@@ -16,6 +16,7 @@
 #include <string>
 
 #include "api/control.grpc.pb.h"
+#include "manager/ca/authz.h"
 #include "manager/ca/tls.h"
 #include "manager/controlapi/control_service.h"
 
@@ -23,7 +24,7 @@ namespace shoal::manager::node {
 
 namespace api = ::shoal::api::v1;
 
-inline constexpr char kForwardedForMetadata[] = "shoal-forwarded-for";
+using ca::kForwardedForMetadata;
 
 class ForwardingControl final : public api::Control::Service {
  public:

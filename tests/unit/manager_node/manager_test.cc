@@ -394,6 +394,36 @@ TEST_F(ManagerClusterTest, RotatedWorkerTokenIsRefusedAndTheNewOneJoins) {
   EXPECT_EQ(manager->identity.role, ca::Role::kManager);
 }
 
+// A renewal may reach any manager: a follower forwards it to the leader naming the node (only
+// the leader writes), and the new certificate is read back from the leader.
+TEST_F(ManagerClusterTest, RenewalThroughAFollowerIsForwardedToTheLeader) {
+  StartThree();
+  Manager* leader = Leader();
+  ASSERT_NE(leader, nullptr);
+  auto tokens = leader->JoinTokens();
+  ASSERT_TRUE(tokens.ok());
+  const size_t follower = (IndexOf(leader) + 1) % 3;
+  auto worker = ca::Join(managers_[follower]->address(), tokens->first, clock_);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  auto renewed = ca::Renew(managers_[follower]->address(), worker->tls, clock_);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_EQ(renewed->identity.node_id, worker->identity.node_id);
+  EXPECT_EQ(renewed->identity.role, ca::Role::kWorker);
+  EXPECT_NE(renewed->tls.cert_pem, worker->tls.cert_pem);
+  // The store (read on the leader) holds the renewed certificate under the worker's id.
+  auto stub = LocalControl(IndexOf(leader));
+  auto node_of = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    api::GetNodeRequest req;
+    req.set_node_id(id);
+    api::GetNodeResponse resp;
+    grpc::Status s = stub->GetNode(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.node();
+  };
+  EXPECT_EQ(node_of(worker->identity.node_id).certificate().certificate(), renewed->tls.cert_pem);
+}
+
 // Simulated workers: each joins with the worker token (its own certificate), opens a dispatcher
 // session on the leader over mTLS, and reports every task assigned to it RUNNING.
 struct SimWorker {
