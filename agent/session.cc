@@ -120,9 +120,18 @@ void SessionLoop::Loop() {
       last_error_ = std::string(s.message());
     }
     log->warn("agent: session with {}: {}", address, std::string(s.message()));
-    // A session that came up resets the backoff: the next failure starts small again.
-    backoff = was_up ? opts_.backoff_initial
-                     : std::min(opts_.backoff_initial + 2 * backoff, opts_.backoff_max);
+    // A session that came up resets the backoff: the next failure starts small again. Once a
+    // dispatcher has given its heartbeat period, the backoff never exceeds it: after a leader
+    // change the new dispatcher waits `leader_grace_periods` (6) periods for this node before
+    // marking it DOWN and replacing its tasks, and waits of up to 8 s would overrun a short
+    // period's grace while a leader is being elected (every attempt then fails and doubles).
+    absl::Duration cap = opts_.backoff_max;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (period_ > absl::ZeroDuration())
+        cap = std::max(opts_.backoff_initial, std::min(cap, period_));
+    }
+    backoff = was_up ? opts_.backoff_initial : std::min(opts_.backoff_initial + 2 * backoff, cap);
   }
 }
 

@@ -4,8 +4,8 @@
 // every period the dispatcher returns, open Assignments and hand each complete message (all
 // `more` parts) to the Worker, send the reporter's pending statuses in batches. Any failure
 // (stream ended, heartbeat or status call failed, session superseded) closes the connection
-// and the next manager is tried after backoff = min(initial + 2 x backoff, max), waiting a
-// random part of it. A gap in applies_to/results_in reopens only the assignments stream.
+// and the next manager is tried after backoff = min(initial + 2 x backoff, max, the last
+// heartbeat period), waiting a random part of it. A gap in applies_to/results_in reopens only the assignments stream.
 #pragma once
 
 #include <condition_variable>

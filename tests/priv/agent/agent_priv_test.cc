@@ -377,10 +377,10 @@ TEST_F(AgentPrivTest, FollowsTheLeaderWhenTheLeaderManagerStops) {
       absl::Seconds(60)))
       << "agent never reached the new leader: " << agent_->status().last_error;
 
-  // The agent does what the new leader says. (Whether the new leader keeps the tasks is the
-  // manager's business: at the time of writing it sometimes replaces both tasks after the
-  // failover — reported.) Either way the host converges to exactly the store's running tasks:
-  // one live container each, in its cgroup, and a kept task keeps its process.
+  // The new leader keeps both tasks: the agent's reconnect backoff stays under the heartbeat
+  // period, so it reaches the new dispatcher well within the leader-change grace (6 periods)
+  // and its node never goes DOWN. The host holds exactly the store's running tasks, each with
+  // the process it had before the failover.
   ASSERT_TRUE(WaitFor([&] {
     return RunningTasks(svc.id()).size() == 2 && ContainerCgroups().size() == 2;
   })) << ContainerCgroups().size()
@@ -388,6 +388,7 @@ TEST_F(AgentPrivTest, FollowsTheLeaderWhenTheLeaderManagerStops) {
   std::map<std::string, pid_t> now;
   for (const auto& t : RunningTasks(svc.id())) {
     now[t.id()] = CheckRunning(t, "sleep 1000");
+    EXPECT_EQ(pids.count(t.id()), 1u) << "task " << t.id() << " replaced after the failover";
     if (pids.count(t.id())) {
       EXPECT_EQ(now[t.id()], pids[t.id()]) << "kept task restarted";
     }

@@ -437,6 +437,11 @@ struct SimWorker {
   }
   void Reconnect() {
     last_attempt = absl::Now();
+    if (locate) {  // follow the leader, as a real agent finds it by trying the managers
+      std::string leader = locate();
+      if (leader.empty()) return;
+      target = leader;
+    }
     assignments.reset();
     session.reset();
     agent = std::make_unique<dispatcher::testing::FakeAgent>(
@@ -451,6 +456,8 @@ struct SimWorker {
   }
   ca::JoinResult cert;
   std::string target;  // set by Connect: the session is re-opened there when it breaks
+  // When set, a broken session is re-opened with the manager this names (the current leader).
+  std::function<std::string()> locate;
   absl::Time last_attempt = absl::InfinitePast();
   std::unique_ptr<dispatcher::testing::FakeAgent> agent;
   std::unique_ptr<dispatcher::testing::StreamReader<api::AssignmentsMessage>> assignments;
@@ -462,7 +469,9 @@ struct SimWorker {
   // Applies new assignment messages; reports new tasks RUNNING.
   void Step() {
     if (agent->session_id.empty() || !agent->Heartbeat().ok()) {
-      if (!target.empty() && absl::Now() - last_attempt >= absl::Milliseconds(100)) Reconnect();
+      if ((!target.empty() || locate) && absl::Now() - last_attempt >= absl::Milliseconds(100)) {
+        Reconnect();
+      }
       return;
     }
     while (applied < assignments->count()) {
@@ -501,6 +510,11 @@ TEST_F(ManagerClusterTest, HundredReplicasRunOnSimulatedWorkersAndMoveWhenOneGoe
     w.session = w.agent->OpenSession();
     ASSERT_FALSE(w.agent->session_id.empty()) << "no session for " << w.cert.identity.node_id;
     w.assignments = w.agent->Assignments();
+    // Leadership may move under load (not the subject here): workers follow it.
+    w.locate = [this] {
+      Manager* l = Leader();
+      return l != nullptr ? l->address() : std::string();
+    };
   }
   api::Service svc;
   auto stub = LocalControl(IndexOf(leader));
