@@ -34,22 +34,6 @@ namespace {
   _exit(126);
 }
 
-// "/proc/self/fd/<fd>" into `buf` (>= 32 bytes).
-const char* FdPath(char* buf, int fd) {
-  static constexpr char kPrefix[] = "/proc/self/fd/";
-  memcpy(buf, kPrefix, sizeof(kPrefix));
-  char digits[16];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + fd % 10);
-    fd /= 10;
-  } while (fd > 0);
-  char* p = buf + sizeof(kPrefix) - 1;
-  while (n > 0) *p++ = digits[--n];
-  *p = '\0';
-  return buf;
-}
-
 void Check(int sock, long rc, const char* what, const char* detail = "") {
   if (rc < 0) Fail(sock, errno, what, detail);
 }

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,6 +39,45 @@ int RecvFrameRaw(int fd, Frame* frame) {
   if (rc < 0) return -errno;
   if (rc == 0) return 0;
   return rc == sizeof(*frame) ? 1 : -EPROTO;
+}
+
+int SendWithFd(int sock, const void* data, size_t len, int fd) {
+  struct iovec iov = {const_cast<void*>(data), len};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof(control));
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof(control.buf);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t rc;
+  do {
+    rc = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (rc < 0 && errno == EINTR);
+  return rc < 0 ? -errno : 0;
+}
+
+const char* FdPath(char* buf, int fd) {
+  static constexpr char kPrefix[] = "/proc/self/fd/";
+  memcpy(buf, kPrefix, sizeof(kPrefix));
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0);
+  char* p = buf + sizeof(kPrefix) - 1;
+  while (n > 0) *p++ = digits[--n];
+  *p = '\0';
+  return buf;
 }
 
 absl::Status SendFrame(int fd, Msg type, int64_t value) {

@@ -33,6 +33,11 @@ int SendFrameRaw(int fd, Msg type, int err, int64_t value, const char* a, const 
                  const char* c = "");
 // Child side: blocks for one frame; returns 1, 0 on EOF, -errno.
 int RecvFrameRaw(int fd, Frame* frame);
+// Sends `len` bytes of `data` with `fd` attached (SCM_RIGHTS), retrying on EINTR, SIGPIPE-safe.
+// Allocation-free (usable in the setup child): 0 or -errno.
+int SendWithFd(int sock, const void* data, size_t len, int fd);
+// "/proc/self/fd/<fd>" into `buf` (>= 32 bytes), allocation-free.
+const char* FdPath(char* buf, int fd);
 
 // Parent side: sends a frame (SIGPIPE-safe).
 absl::Status SendFrame(int fd, Msg type, int64_t value = 0);

@@ -25,48 +25,12 @@
 namespace shoal::runtime {
 namespace {
 
-// "/proc/self/fd/<fd>" into `buf` (>= 32 bytes), allocation-free.
-const char* FdPath(char* buf, int fd) {
-  static constexpr char kPrefix[] = "/proc/self/fd/";
-  memcpy(buf, kPrefix, sizeof(kPrefix));
-  char digits[16];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + fd % 10);
-    fd /= 10;
-  } while (fd > 0);
-  char* p = buf + sizeof(kPrefix) - 1;
-  while (n > 0) *p++ = digits[--n];
-  *p = '\0';
-  return buf;
-}
-
 // One frame with one fd attached.
 int SendFrameWithFd(int sock, Msg type, int fd) {
   Frame f;
   memset(&f, 0, sizeof(f));
   f.type = type;
-  struct iovec iov = {&f, sizeof(f)};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  memset(&control, 0, sizeof(control));
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof(control.buf);
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t rc;
-  do {
-    rc = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (rc < 0 && errno == EINTR);
-  return rc < 0 ? -errno : 0;
+  return SendWithFd(sock, &f, sizeof(f), fd);
 }
 
 absl::Status FrameError(const Frame& f) {
@@ -249,27 +213,8 @@ absl::Status SendConsole(int sock, int master, const std::string& name) {
   if (name.empty() || name.size() >= 4096) {
     return absl::InvalidArgumentError("console name must be 1 to 4095 bytes");
   }
-  struct iovec iov = {const_cast<char*>(name.data()), name.size()};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  memset(&control, 0, sizeof(control));
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof(control.buf);
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &master, sizeof(int));
-  ssize_t rc;
-  do {
-    rc = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) return base::ErrnoStatus(errno, "--console-socket: send the pty master");
+  int rc = SendWithFd(sock, name.data(), name.size(), master);
+  if (rc < 0) return base::ErrnoStatus(-rc, "--console-socket: send the pty master");
   return absl::OkStatus();
 }
 
