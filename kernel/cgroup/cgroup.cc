@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <utility>
 
@@ -158,12 +159,22 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const CgroupConfig& confi
     for (auto it = created.rbegin(); it != created.rend(); ++it) rmdir(it->c_str());
     return s;
   };
-  // v1 cpuset: a new cgroup starts with empty cpus/mems and rejects tasks; copy the
-  // parent's (crun initialize_cpuset_subsystem).
-  auto init_cpuset = [&](const std::string& parent, const std::string& dir) -> absl::Status {
+  // v1 cpuset: a new cgroup starts with empty cpus/mems and rejects tasks (ENOSPC on join);
+  // copy the parent's (crun initialize_cpuset_subsystem). A parent can still be empty when
+  // another container created it a moment ago and has not filled it yet (two replicas
+  // starting at once under a new shared parent): fill it first, up to the hierarchy root.
+  const std::string cpuset_root = absl::StrCat(config.root, "/cpuset");
+  std::function<absl::Status(const std::string&, const std::string&)> init_cpuset =
+      [&](const std::string& parent, const std::string& dir) -> absl::Status {
     for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
       ASSIGN_OR_RETURN(std::string v, base::ReadFile(absl::StrCat(parent, "/", f)));
-      RETURN_IF_ERROR(WriteFile(absl::StrCat(dir, "/", f), std::string(absl::StripAsciiWhitespace(v))));
+      v = std::string(absl::StripAsciiWhitespace(v));
+      if (v.empty() && parent.size() > cpuset_root.size()) {
+        RETURN_IF_ERROR(init_cpuset(parent.substr(0, parent.rfind('/')), parent));
+        ASSIGN_OR_RETURN(v, base::ReadFile(absl::StrCat(parent, "/", f)));
+        v = std::string(absl::StripAsciiWhitespace(v));
+      }
+      RETURN_IF_ERROR(WriteFile(absl::StrCat(dir, "/", f), v));
     }
     return absl::OkStatus();
   };

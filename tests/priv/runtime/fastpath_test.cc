@@ -20,6 +20,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "base/file.h"
+#include "kernel/cgroup/cgroup.h"
+#include "kernel/features.h"
 #include "kernel/ns/netns_pool.h"
 #include "tests/priv/runtime/fixture.h"
 #include "tests/testing/priv.h"
@@ -324,6 +328,53 @@ TEST_F(RuntimeFastPathTest, RunFailuresAreReportedAndLeaveNothing) {
   EXPECT_EQ(out->out, "1000\n");
   EXPECT_EQ(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
   ExpectNothingLeft();
+}
+
+// Two containers starting at once under a new shared parent: one has created the parent's
+// cpuset directory (empty cpus/mems) but not filled it yet when the other creates its leaf.
+// The leaf must still get the cpus and mems of the nearest filled ancestor, or a process
+// cannot join it (ENOSPC; seen in CI as a rejected agent task).
+TEST(RuntimeCgroupRaceTest, LeafUnderAnEmptyCpusetParentGetsTheRootsCpus) {
+  SHOAL_REQUIRE_ROOT();
+  auto features = kernel::ProbeFeatures();
+  ASSERT_TRUE(features.ok());
+  if (features->cgroup_mode == kernel::CgroupMode::kV2) GTEST_SKIP() << "v1 cpuset only";
+  kernel::CgroupConfig config;
+  config.mode = features->cgroup_mode;
+  const std::string parent = absl::StrCat("shoaltest-cpuset-race-", getpid());
+  const std::string parent_dir = absl::StrCat(config.root, "/cpuset/", parent);
+  ASSERT_EQ(mkdir(parent_dir.c_str(), 0755), 0) << parent_dir;  // as the other container left it
+  struct Cleanup {
+    std::string parent;
+    ~Cleanup() {
+      for (const char* c : {"cpuset", "cpu", "cpuacct", "memory", "devices", "freezer", "blkio",
+                            "pids", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma",
+                            "misc", "systemd"}) {
+        std::string d = absl::StrCat("/sys/fs/cgroup/", c, "/", parent);
+        rmdir(absl::StrCat(d, "/leaf").c_str());
+        rmdir(d.c_str());
+      }
+    }
+  } cleanup{parent};
+  auto cg = kernel::Cgroup::Create(config, parent + "/leaf", kernel::CgroupResources{});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  auto root_cpus = base::ReadFile(config.root + "/cpuset/cpuset.cpus");
+  ASSERT_TRUE(root_cpus.ok());
+  auto leaf_cpus = base::ReadFile((*cg)->Dir("cpuset") + "/cpuset.cpus");
+  ASSERT_TRUE(leaf_cpus.ok()) << leaf_cpus.status();
+  EXPECT_EQ(absl::StripAsciiWhitespace(*leaf_cpus), absl::StripAsciiWhitespace(*root_cpus));
+  // A process can join it.
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  absl::Status joined = (*cg)->AddProcess(child);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_TRUE(joined.ok()) << joined;
+  EXPECT_TRUE((*cg)->Remove().ok());
 }
 
 TEST_F(RuntimeFastPathTest, PooledCgroupIsLikeANewOneAndNoneIsLeft) {
