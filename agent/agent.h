@@ -3,7 +3,8 @@
 //   session     connects to a manager (any of `managers`, then the list the dispatcher pushes),
 //               opens Session, heartbeats at the period the dispatcher returns, and on any
 //               failure (manager gone, leader change, session superseded) reconnects to the next
-//               manager with backoff min(100 ms + 2 x backoff, 8 s) and a random delay below it.
+//               manager with backoff min(100 ms + 2 x backoff, 8 s, the last heartbeat period)
+//               and a random delay below it.
 //   assignments the Assignments stream: COMPLETE (the whole set: anything not listed is shut
 //               down and removed), then INCREMENTAL diffs; a gap in applies_to/results_in reopens
 //               the stream. Multi-part messages (`more`) are applied together.
