@@ -1,7 +1,5 @@
 #include "manager/node/forwarding_ca.h"
 
-#include "absl/strings/str_cat.h"
-
 namespace shoal::manager::node {
 
 std::shared_ptr<api::NodeCA::Stub> ForwardingNodeCA::StubFor(const std::string& address) {
@@ -12,30 +10,6 @@ std::shared_ptr<api::NodeCA::Stub> ForwardingNodeCA::StubFor(const std::string& 
   }
   return stub_;
 }
-
-grpc::Status ForwardingNodeCA::Forwardable(grpc::ServerContext* ctx,
-                                           const ForwardingControl::Leader& leader) {
-  const auto& md = ctx->client_metadata();
-  if (md.find(kForwardedForMetadata) != md.end()) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "leadership moved while the call was being forwarded; retry");
-  }
-  if (leader.address.empty()) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "no raft leader is known right now (election in progress); retry");
-  }
-  return grpc::Status::OK;
-}
-
-namespace {
-
-grpc::Status Annotated(const grpc::Status& s, const std::string& leader) {
-  if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
-  return grpc::Status(s.error_code(), absl::StrCat("forwarding to the leader at ", leader, ": ",
-                                                   s.error_message()));
-}
-
-}  // namespace
 
 grpc::Status ForwardingNodeCA::IssueNodeCertificate(grpc::ServerContext* ctx,
                                                     const api::IssueNodeCertificateRequest* req,
@@ -48,13 +22,14 @@ grpc::Status ForwardingNodeCA::IssueNodeCertificate(grpc::ServerContext* ctx,
   if (leader.is_self || (req->token().empty() && !renewal)) {
     return local_.IssueNodeCertificate(ctx, req, resp);
   }
-  if (grpc::Status s = Forwardable(ctx, leader); !s.ok()) return s;
+  if (grpc::Status s = CheckForwardable(*ctx, leader); !s.ok()) return s;
   grpc::ClientContext out;
   out.set_deadline(ctx->deadline());
   // The leader renews the node named here (it trusts a manager certificate to name it); a
   // joiner has no identity yet.
   out.AddMetadata(kForwardedForMetadata, renewal ? caller.node->node_id : std::string("-"));
-  return Annotated(StubFor(leader.address)->IssueNodeCertificate(&out, *req, resp), leader.address);
+  return AnnotateForwarded(StubFor(leader.address)->IssueNodeCertificate(&out, *req, resp),
+                           leader.address);
 }
 
 // Read on the leader when one is known: it wrote the certificate a moment ago, and this
@@ -65,14 +40,14 @@ grpc::Status ForwardingNodeCA::NodeCertificateStatus(grpc::ServerContext* ctx,
                                                      const api::NodeCertificateStatusRequest* req,
                                                      api::NodeCertificateStatusResponse* resp) {
   ForwardingControl::Leader leader = leader_();
-  if (leader.is_self || !Forwardable(ctx, leader).ok()) {
+  if (leader.is_self || !CheckForwardable(*ctx, leader).ok()) {
     return local_.NodeCertificateStatus(ctx, req, resp);
   }
   grpc::ClientContext out;
   out.set_deadline(ctx->deadline());
   out.AddMetadata(kForwardedForMetadata, "-");
-  return Annotated(StubFor(leader.address)->NodeCertificateStatus(&out, *req, resp),
-                   leader.address);
+  return AnnotateForwarded(StubFor(leader.address)->NodeCertificateStatus(&out, *req, resp),
+                           leader.address);
 }
 
 }  // namespace shoal::manager::node

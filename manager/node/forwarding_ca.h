@@ -37,9 +37,6 @@ class ForwardingNodeCA final : public api::NodeCA::Service {
 
  private:
   std::shared_ptr<api::NodeCA::Stub> StubFor(const std::string& address);
-  // The leader's stub, or why the call cannot go there (already forwarded, no leader).
-  grpc::Status Forwardable(grpc::ServerContext* ctx, const ForwardingControl::Leader& leader);
-
   ca::NodeCAService& local_;
   std::function<ForwardingControl::Leader()> leader_;
   ca::TlsMaterial tls_;

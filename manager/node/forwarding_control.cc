@@ -16,12 +16,8 @@ std::shared_ptr<api::Control::Stub> ForwardingControl::StubFor(const std::string
   return stub_;
 }
 
-grpc::Status ForwardingControl::Route(grpc::ServerContext* ctx, const LocalCall& local,
-                                      const RemoteCall& remote) {
-  Leader leader = leader_();
-  if (leader.is_self) return local();
-  const auto& md = ctx->client_metadata();
-  if (md.find(kForwardedForMetadata) != md.end()) {
+grpc::Status CheckForwardable(const grpc::ServerContext& ctx, const LeaderRef& leader) {
+  if (ctx.client_metadata().count(kForwardedForMetadata) != 0) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                         "leadership moved while the call was being forwarded; retry");
   }
@@ -29,17 +25,26 @@ grpc::Status ForwardingControl::Route(grpc::ServerContext* ctx, const LocalCall&
     return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                         "no raft leader is known right now (election in progress); retry");
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status AnnotateForwarded(const grpc::Status& s, const std::string& address) {
+  if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
+  return grpc::Status(s.error_code(), absl::StrCat("forwarding to the leader at ", address, ": ",
+                                                   s.error_message()));
+}
+
+grpc::Status ForwardingControl::Route(grpc::ServerContext* ctx, const LocalCall& local,
+                                      const RemoteCall& remote) {
+  Leader leader = leader_();
+  if (leader.is_self) return local();
+  if (grpc::Status s = CheckForwardable(*ctx, leader); !s.ok()) return s;
   ca::Caller caller = ca::CallerOf(*ctx);
   grpc::ClientContext out;
   out.set_deadline(ctx->deadline());
   out.AddMetadata(kForwardedForMetadata,
                   caller.node ? caller.node->node_id : std::string(caller.local ? "local" : "-"));
-  grpc::Status s = remote(*StubFor(leader.address), &out);
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return grpc::Status(s.error_code(), absl::StrCat("forwarding to the leader at ",
-                                                     leader.address, ": ", s.error_message()));
-  }
-  return s;
+  return AnnotateForwarded(remote(*StubFor(leader.address), &out), leader.address);
 }
 
 }  // namespace shoal::manager::node

@@ -26,24 +26,33 @@ namespace api = ::shoal::api::v1;
 
 using ca::kForwardedForMetadata;
 
+// Where a follower forwards a call. Shared by ForwardingControl and ForwardingNodeCA.
+struct LeaderRef {
+  bool is_self = false;
+  std::string address;  // empty when no leader is known
+};
+
+// OK when a call may be forwarded to `leader`; UNAVAILABLE when it was already forwarded once
+// (leadership moved meanwhile) or no leader is known. Clients retry either.
+grpc::Status CheckForwardable(const grpc::ServerContext& ctx, const LeaderRef& leader);
+// An UNAVAILABLE answer of the leader at `address`, saying it came from the forwarding hop.
+grpc::Status AnnotateForwarded(const grpc::Status& s, const std::string& address);
+
 class ForwardingControl final : public api::Control::Service {
  public:
-  struct Leader {
-    bool is_self = false;
-    std::string address;  // empty when no leader is known
-  };
+  using Leader = LeaderRef;
   ForwardingControl(controlapi::ControlService& local, std::function<Leader()> leader,
                     ca::TlsMaterial tls)
       : local_(local), leader_(std::move(leader)), tls_(std::move(tls)) {}
 
-#define SHOAL_FORWARD(Method)                                                                 \
-  grpc::Status Method(grpc::ServerContext* ctx, const api::Method##Request* req,             \
-                      api::Method##Response* resp) override {                                \
-    return Route(                                                                             \
-        ctx, [&] { return local_.Method(ctx, req, resp); },                                   \
-        [&](api::Control::Stub& stub, grpc::ClientContext* out) {                             \
-          return stub.Method(out, *req, resp);                                                \
-        });                                                                                   \
+#define SHOAL_FORWARD(Method)                                                    \
+  grpc::Status Method(grpc::ServerContext* ctx, const api::Method##Request* req, \
+                      api::Method##Response* resp) override {                    \
+    return Route(                                                                \
+        ctx, [&] { return local_.Method(ctx, req, resp); },                      \
+        [&](api::Control::Stub& stub, grpc::ClientContext* out) {                \
+          return stub.Method(out, *req, resp);                                   \
+        });                                                                      \
   }
   SHOAL_FORWARD(GetNode)
   SHOAL_FORWARD(ListNodes)
