@@ -6,10 +6,12 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "runtime/terminal.h"
 
 namespace shoal::runtime {
@@ -95,6 +97,39 @@ void RelayTerminal(int master, int pidfd) {
   }
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   if (raw) tcsetattr(0, TCSANOW, &saved);
+}
+
+absl::StatusOr<ConsoleTarget> ConsoleTarget::Open(ProcessSpec& process,
+                                                  const std::string& console_socket,
+                                                  bool can_relay) {
+  RETURN_IF_ERROR(CheckConsoleArgs(process, console_socket, can_relay));
+  ConsoleTarget t;
+  t.terminal_ = process.terminal;
+  t.socket_path_ = console_socket;
+  struct stat st;
+  if (!console_socket.empty() && stat(console_socket.c_str(), &st) != 0) {
+    return base::ErrnoStatus(errno, "--console-socket: ", console_socket);
+  }
+  if (!console_socket.empty() && !S_ISSOCK(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--console-socket: ", console_socket, " is not a unix socket"));
+  }
+  if (console_socket.empty()) InheritTerminalSize(process);
+  return t;
+}
+
+absl::Status ConsoleTarget::HandOff(base::UniqueFd master) {
+  if (!terminal_ || socket_path_.empty()) {
+    kept_ = std::move(master);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(base::UniqueFd sock, ConnectConsoleSocket(socket_path_));
+  return HandOffConsole(std::move(sock), std::move(master));
+}
+
+void ConsoleTarget::Relay(int pidfd) {
+  if (kept_) RelayTerminal(kept_.get(), pidfd);
+  kept_.Reset();
 }
 
 }  // namespace shoal::runtime
