@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/controller.h"
+#include "agent/network.h"
 #include "agent/reporter.h"
 #include "agent/session.h"
 #include "agent/worker.h"
@@ -72,6 +73,10 @@ class Agent::Impl {
     ExecEnv env;
     env.options = &opts_;
     env.images = images_.get();
+    if (opts_.networking) {
+      net_ = std::make_unique<Networking>(opts_);
+      env.net = net_.get();
+    }
     worker_ = std::make_unique<Worker>(std::move(env), reporter_, *opts_.clock);
     adopted_ = worker_->AdoptExisting();
     if (!adopted_.empty()) {
@@ -102,6 +107,7 @@ class Agent::Impl {
   std::unique_ptr<base::RealClock> own_clock_;
   std::unique_ptr<base::SystemRandom> own_random_;
   std::unique_ptr<runtime::images::Store> images_;
+  std::unique_ptr<Networking> net_;  // outlives the worker
   StatusReporter reporter_;
   std::unique_ptr<Worker> worker_;
   std::unique_ptr<SessionLoop> session_;

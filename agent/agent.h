@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,17 @@ struct AgentOptions {
   // Underlay address VXLAN traffic to this node goes to (SessionRequest.vtep_addr); empty: the
   // address the session comes from.
   std::string vtep_addr;
+
+  // Task networking (agent/network.h): overlay networks, embedded DNS, VIP load balancing.
+  // false: containers get only `lo` and tasks attached to networks run without them.
+  bool networking = true;
+  // The node's network namespace (borrowed fd; -1: the agent's own): the data-path address
+  // must be on one of its links and VXLAN sockets live there. A lab host in tests.
+  int node_netns_fd = -1;
+  uint16_t data_path_port = 4789;  // VXLAN UDP port (`swarm init --data-path-port`)
+  // Upstreams of the embedded resolver for names it does not know, unless the task's
+  // dns_config names nameservers. Unset: the host's /etc/resolv.conf; empty: none (internal).
+  std::optional<std::vector<std::string>> dns_upstreams;
 
   absl::Duration rpc_timeout = absl::Seconds(5);  // session open and each heartbeat
   absl::Duration backoff_initial = absl::Milliseconds(100);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/container_spec.h"
 #include "base/file.h"
+#include "base/log.h"
 #include "base/status.h"
 #include "kernel/cgroup/cgroup.h"
 #include "kernel/netlink/libnl_netlink.h"
@@ -57,8 +58,10 @@ std::string ReadFromLayers(const std::vector<std::string>& lower, const std::str
   return "";
 }
 
-// The host's resolv.conf without loopback nameservers (unreachable from a container netns).
-std::string ResolvConf(const api::ContainerSpec& c) {
+// The host's resolv.conf without loopback nameservers (unreachable from a container netns), or
+// the embedded resolver's when the container is on networks.
+std::string ResolvConf(const api::ContainerSpec& c, bool embedded_dns) {
+  if (embedded_dns) return EmbeddedResolvConf(c);
   std::string out;
   const auto& dns = c.dns_config();
   if (dns.nameservers_size() > 0 || dns.search_size() > 0 || dns.options_size() > 0) {
@@ -97,6 +100,10 @@ absl::StatusOr<images::ImageRecord> EnsureImage(const ExecEnv& env, const std::s
 
 }  // namespace
 
+bool Controller::UsesNetworks(const api::Task& task) const {
+  return env_.net != nullptr && !task.networks().empty();
+}
+
 absl::Status Controller::WriteFiles(const api::Task& task,
                                     std::vector<runtime::MountSpec>* mounts) {
   const api::ContainerSpec& c = task.spec().container();
@@ -112,7 +119,7 @@ absl::Status Controller::WriteFiles(const api::Task& task,
     std::string data;
   };
   for (const File& f : {File{"hostname", hostname + "\n"}, File{"hosts", hosts},
-                        File{"resolv.conf", ResolvConf(c)}}) {
+                        File{"resolv.conf", ResolvConf(c, UsesNetworks(task))}}) {
     std::string path = absl::StrCat(exec, "/", f.name);
     RETURN_IF_ERROR(base::WriteFileAtomic(path, f.data, 0644));
     mounts->push_back({absl::StrCat("/etc/", f.name), "bind", path, {"rbind"}});
@@ -177,6 +184,7 @@ absl::Status Controller::Prepare(const api::Task& task) {
   if (image.empty()) {
     return absl::InvalidArgumentError("task spec: container.image: required");
   }
+  if (UsesNetworks(task)) RETURN_IF_ERROR(env_.net->Ready(task));
   ASSIGN_OR_RETURN(images::ImageRecord rec, EnsureImage(env_, image));
   RETURN_IF_ERROR(env_.images->AddContainerRef(id_, rec.id.String()));
   ASSIGN_OR_RETURN(std::vector<std::string> lower, env_.images->PrepareLowerDirs(rec.id.String()));
@@ -223,11 +231,34 @@ absl::Status Controller::Prepare(const api::Task& task) {
   // The container's network namespace exists now (PID 1 waits for start): bring `lo` up, as
   // every runtime does (127.0.0.1 must work even without networks).
   absl::Status up = LoopbackUp();
+  // Then the task's networks, before PID 1 runs (its first packet already has them).
+  if (up.ok()) up = EnsureNetworks(task);
   if (!up.ok()) {
     (void)Remove();
     return up;
   }
   return absl::OkStatus();
+}
+
+absl::Status Controller::EnsureNetworks(const api::Task& task) {
+  if (!UsesNetworks(task)) {
+    networked_ = true;
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(Observation ob, Observe());
+  if (ob.pid <= 0 || ob.exited) return absl::FailedPreconditionError("the container does not run");
+  RETURN_IF_ERROR(env_.net->Attach(task, ob.pid));
+  networked_ = true;
+  return absl::OkStatus();
+}
+
+void Controller::DetachNetworks() {
+  networked_ = false;
+  if (env_.net == nullptr) return;
+  absl::Status s = env_.net->Detach(id_);
+  if (!s.ok()) {
+    base::Logger("agent")->warn("task {}: detach networks: {}", id_, std::string(s.message()));
+  }
 }
 
 absl::Status Controller::LoopbackUp() {
@@ -285,6 +316,8 @@ absl::StatusOr<runtime::ExitStatus> Controller::Shutdown(const api::Task& task) 
 absl::Status Controller::Remove() {
   const AgentOptions& o = *env_.options;
   absl::Status result;
+  if (env_.net != nullptr) result = env_.net->Detach(id_);
+  networked_ = false;
   if (client_ != nullptr) {
     auto ob = Observe();
     if (ob.ok() && !ob->exited && ob->status != "stopped") {

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/agent.h"
+#include "agent/network.h"
 #include "api/objects.pb.h"
 #include "runtime/images/store.h"
 #include "runtime/monitor/client.h"
@@ -29,6 +30,7 @@ struct ExecEnv {
   // Secret/config objects the dispatcher sent (nullopt: not (yet) known).
   std::function<std::optional<api::Secret>(const std::string& id)> secret;
   std::function<std::optional<api::Config>(const std::string& id)> config;
+  Networking* net = nullptr;  // null: networking disabled (containers get only `lo`)
 };
 
 std::string ExecDir(const AgentOptions& o, const std::string& task_id);
@@ -61,17 +63,26 @@ class Controller {
   // 10 s); returns the exit status.
   absl::StatusOr<runtime::ExitStatus> Shutdown(const api::Task& task);
   // Kills what still runs and deletes everything of the container (cgroup, files, mounts,
-  // lease). Idempotent.
+  // lease, network endpoints). Idempotent.
   absl::Status Remove();
+
+  // Networks of an adopted container (agent restart): re-attaches it (keeping its interfaces).
+  // True once the container's networks are in place (Prepare does it for new containers).
+  bool networked() const { return networked_; }
+  absl::Status EnsureNetworks(const api::Task& task);
+  // The task ended: its endpoints, DNS and LB table go (the container stays for inspection).
+  void DetachNetworks();
 
  private:
   absl::Status LoopbackUp();
+  bool UsesNetworks(const api::Task& task) const;
   absl::Status WriteFiles(const api::Task& task, std::vector<runtime::MountSpec>* mounts);
 
   const ExecEnv& env_;
   std::string id_;
   std::unique_ptr<runtime::MonitorClient> client_;
   int image_stop_signal_ = 0;
+  bool networked_ = false;
 };
 
 }  // namespace shoal::agent

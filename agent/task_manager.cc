@@ -123,6 +123,19 @@ void TaskManager::Run() {
     bool failed_temporarily = false;
     api::TaskState observed = this->observed();
     TaskAction action = NextAction(observed, task.desired_state(), controller_.exists());
+    if (observed >= api::TASK_STATE_COMPLETE && controller_.networked()) {
+      controller_.DetachNetworks();  // the task ended: its addresses, DNS and LB go
+    }
+    if ((action == TaskAction::kWatch || action == TaskAction::kStart) &&
+        !controller_.networked()) {
+      // An adopted container (agent restart): its networks are re-attached first.
+      absl::Status s = controller_.EnsureNetworks(task);
+      if (!s.ok()) {
+        log->warn("task {}: networks: {} (retrying)", id_, std::string(s.message()));
+        action = TaskAction::kNone;
+        failed_temporarily = true;
+      }
+    }
     switch (action) {
       case TaskAction::kNone:
         break;

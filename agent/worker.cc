@@ -110,6 +110,8 @@ void Worker::Apply(api::AssignmentsMessage::Type type,
       }
     }
   }
+  // Network state next: a task of the same message may be attached to the network.
+  if (env_.net != nullptr) env_.net->Apply(complete, changes);
   std::set<std::string> listed;
   for (const auto& c : changes) {
     if (!c.assignment().has_task()) continue;
