@@ -1,69 +1,17 @@
 // Seccomp through Debian's dockerd with shoal-runtime as an added runtime: the profile dockerd
 // writes into config.json is the one the container gets — a custom one from
 // `--security-opt seccomp=<file>`, dockerd's own default otherwise, none for `unconfined`.
-#include <unistd.h>
-
-#include <filesystem>
-
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "base/file.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/e2e/docker/dockerd.h"
-#include "tests/testing/priv.h"
+#include "tests/e2e/docker/docker_fixture.h"
 
 namespace shoal::testing {
 namespace {
 
-constexpr char kImage[] = "shdk-sec-img:1";
-
-class DockerSeccompTest : public ::testing::Test {
+class DockerSeccompTest : public DockerFixture {
  protected:
-  void SetUp() override {
-    SHOAL_REQUIRE_ROOT();
-    std::string missing = Dockerd::MissingReason();
-    if (!missing.empty()) GTEST_SKIP() << missing;
-    dockerd_ = std::make_unique<Dockerd>(SHOAL_RUNTIME_PATH);
-    auto s = dockerd_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-    std::string img = dockerd_->dir() + "/img";
-    std::string cmd =
-        absl::StrCat(SHOAL_SOURCE_DIR, "/scripts/mkimage ", img, " ", SHOAL_PROBE_PATH,
-                     " >/dev/null && tar -C ", img, " -cf ", img, ".tar .");
-    ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
-    auto r = D(absl::StrCat("import ", img, ".tar ", kImage));
-    ASSERT_EQ(r.code, 0) << r.err;
-  }
-  void TearDown() override {
-    if (!dockerd_) return;
-    auto ids = D("ps -aq");
-    if (!ids.out.empty()) {
-      D("rm -f $(" + std::string(Dockerd::kDocker) + " -H unix://" + dockerd_->dir() +
-        "/docker.sock ps -aq)");
-    }
-    absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (!dockerd_->CgroupLeaves().empty() && absl::Now() < deadline) usleep(50000);
-    EXPECT_TRUE(dockerd_->CgroupLeaves().empty())
-        << "cgroup left behind: " << dockerd_->CgroupLeaves().front();
-    std::string dir = dockerd_->dir();
-    dockerd_.reset();  // stops dockerd + containerd, removes all state
-    EXPECT_TRUE(Dockerd::ProcessesMatching(dir).empty());
-    EXPECT_FALSE(std::filesystem::exists(dir));
-  }
-  Dockerd::Result D(const std::string& args) { return dockerd_->Docker(args); }
-  Dockerd::Result Run(const std::string& flags, const std::string& cmd) {
-    return D(
-        absl::StrCat("run --rm --runtime=shoal --network=none ", flags, " ", kImage, " ", cmd));
-  }
-  std::string RunDetached(const std::string& flags, const std::string& cmd) {
-    auto r =
-        D(absl::StrCat("run -d --runtime=shoal --network=none ", flags, " ", kImage, " ", cmd));
-    EXPECT_EQ(r.code, 0) << r.err;
-    return std::string(absl::StripAsciiWhitespace(r.out));
-  }
   // The profile shoal-runtime kept for the container (spec.json in its state directory).
   nlohmann::json KeptProfile(const std::string& id) {
     auto text = base::ReadFile(dockerd_->RuntimeStateDir(id) + "/spec.json");
@@ -76,8 +24,6 @@ class DockerSeccompTest : public ::testing::Test {
     EXPECT_TRUE(base::WriteFileAtomic(path, profile.dump()).ok());
     return path;
   }
-
-  std::unique_ptr<Dockerd> dockerd_;
 };
 
 TEST_F(DockerSeccompTest, SecurityOptSeccompFileDeniesMkdir) {
@@ -94,11 +40,10 @@ TEST_F(DockerSeccompTest, SecurityOptSeccompFileDeniesMkdir) {
   EXPECT_TRUE(absl::StrContains(r.out, "Seccomp:\t2")) << r.out;
 
   // errnoRet travels through dockerd too; `docker exec` gets the container's filter.
-  profile = WriteProfile({{"defaultAction", "SCMP_ACT_ALLOW"},
-                          {"syscalls",
-                           {{{"names", {"mkdir", "mkdirat"}},
-                             {"action", "SCMP_ACT_ERRNO"},
-                             {"errnoRet", 38}}}}});
+  profile = WriteProfile(
+      {{"defaultAction", "SCMP_ACT_ALLOW"},
+       {"syscalls",
+        {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 38}}}}});
   std::string id = RunDetached("--security-opt seccomp=" + profile, "sleep 1000");
   auto e = D("exec " + id + " mkdir /tmp/y");
   EXPECT_NE(e.code, 0);
@@ -109,8 +54,9 @@ TEST_F(DockerSeccompTest, SecurityOptSeccompFileDeniesMkdir) {
 }
 
 TEST_F(DockerSeccompTest, DockerdsDefaultProfileStillBlocksUnshare) {
-  auto r = Run("", "sh -c 'unshare -n true; echo unshare=$?; mkdir /tmp/x && echo mkdir=ok; "
-                   "grep Seccomp: /proc/self/status'");
+  auto r = Run("",
+               "sh -c 'unshare -n true; echo unshare=$?; mkdir /tmp/x && echo mkdir=ok; "
+               "grep Seccomp: /proc/self/status'");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(absl::StrContains(r.out, "unshare=1")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out + r.err, "Operation not permitted")) << r.out << r.err;
