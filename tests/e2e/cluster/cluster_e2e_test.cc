@@ -1,0 +1,215 @@
+// A multi-host Shoal cluster: 3 lab hosts (network namespaces on one bridge), one real shoald
+// per host inside its namespace, driven only through the `shoal` CLI as a user would. A
+// replicated service runs real containers spread over the nodes; scale up/down, drain and the
+// loss of a worker (kill -9 of its shoald) move tasks as swarm mode does.
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/cluster/lab_cluster.h"
+#include "tests/lab/lab.h"
+
+namespace shoal::cluster::e2e {
+namespace {
+
+// The service's command: busybox httpd serving the container's hostname (the task's short id)
+// on port 80; sh as PID 1 exits on SIGTERM so `service scale` down stops tasks at once.
+const std::vector<std::string> kWebCommand = {
+    "lab-busybox:1", "sh", "-c",
+    "trap 'exit 0' TERM; mkdir -p /tmp/www && hostname >/tmp/www/index.html && "
+    "httpd -f -p 80 -h /tmp/www & wait"};
+
+struct Task {
+  std::string id, name, node, desired, current;
+};
+
+// Tasks of `service ps` (every row, history included).
+std::vector<Task> Tasks(LabCluster& c, const std::string& service) {
+  std::vector<Task> tasks;
+  lab::CommandResult ps = c.Shoal(1, {"service", "ps", service});
+  if (!ps.ok()) return tasks;
+  auto rows = Rows(ps.output);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    if (r.size() < 6) continue;
+    tasks.push_back({r[0], r[1], r[3], r[4], r[5]});
+  }
+  return tasks;
+}
+
+// Node -> number of tasks desired and observed Running.
+std::map<std::string, int> RunningPerNode(LabCluster& c, const std::string& service) {
+  std::map<std::string, int> per_node;
+  for (const Task& t : Tasks(c, service)) {
+    if (t.desired == "Running" && absl::StartsWith(t.current, "Running")) ++per_node[t.node];
+  }
+  return per_node;
+}
+
+int Total(const std::map<std::string, int>& m) {
+  int n = 0;
+  for (const auto& [k, v] : m) n += v;
+  return n;
+}
+
+// The httpd processes (one per container) living in host i's cgroup parent.
+std::vector<pid_t> Httpds(LabCluster& c, int i) {
+  std::vector<pid_t> pids;
+  for (const auto& [pid, comm] : ProcsInCgroup(c.CgroupParent(i))) {
+    if (comm == "httpd") pids.push_back(pid);
+  }
+  return pids;
+}
+
+std::string Describe(LabCluster& c) {
+  std::string s = c.Shoal(1, {"node", "ls"}).output + c.Shoal(1, {"service", "ps", "web"}).output;
+  for (int i = 1; i <= 3; ++i) {
+    absl::StrAppend(&s, c.CgroupParent(i), ": ", Httpds(c, i).size(), " httpd\n");
+  }
+  return s;
+}
+
+// node ls on host 1 shows `hostname` with status `status`.
+bool NodeStatus(LabCluster& c, const std::string& hostname, const std::string& status) {
+  for (const auto& r : Rows(c.Shoal(1, {"node", "ls"}).output)) {
+    if (r.size() > 2 && r[1] == hostname && r[2] == status) return true;
+  }
+  return false;
+}
+
+TEST(ClusterE2E, ReplicatedServiceSpreadsScalesDrainsAndSurvivesAWorkerLoss) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, containers)";
+  const std::string prefix = "clu-";
+  {
+    LabCluster c(prefix, /*hosts=*/3, /*managers=*/1);
+    lab::CommandResult up = c.Up();
+    ASSERT_TRUE(up.ok()) << up.output;
+
+    // Three nodes, Ready, one leader (host 1); the others joined as workers over the lab.
+    lab::CommandResult ls = c.Shoal(1, {"node", "ls"});
+    ASSERT_TRUE(ls.ok()) << ls.output;
+    auto rows = Rows(ls.output);
+    ASSERT_EQ(rows.size(), 4u) << ls.output;
+    for (int i = 1; i <= 3; ++i) EXPECT_TRUE(NodeStatus(c, c.Hostname(i), "Ready")) << ls.output;
+    EXPECT_TRUE(absl::StrContains(ls.output, "Leader")) << ls.output;
+    lab::CommandResult info = c.Shoal(2, {"swarm", "info"});
+    EXPECT_TRUE(absl::StrContains(info.output, "Is Manager: false")) << info.output;
+    // Each shoald runs inside its lab host: its manager port is bound to that host's address.
+    lab::CommandResult listen = c.InHost(1, "ss -Hltn");
+    EXPECT_TRUE(absl::StrContains(listen.output, c.Ip(1) + "]:2377") ||
+                absl::StrContains(listen.output, c.Ip(1) + ":2377"))
+        << listen.output;
+
+    // 6 replicas: all Running, 2 per node, each a real container (an httpd process in the
+    // node's cgroup parent, its own hostname = its task id, serving it on port 80).
+    std::vector<std::string> create = {"service", "create", "--name", "web", "--replicas", "6"};
+    create.insert(create.end(), kWebCommand.begin(), kWebCommand.end());
+    lab::CommandResult created = c.Shoal(1, create);
+    ASSERT_TRUE(created.ok()) << created.output;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto per = RunningPerNode(c, "web");
+          return per.size() == 3 && Total(per) == 6 && Httpds(c, 1).size() == 2 &&
+                 Httpds(c, 2).size() == 2 && Httpds(c, 3).size() == 2;
+        },
+        absl::Seconds(120)))
+        << Describe(c) << c.Log(1);
+    for (const auto& [node, n] : RunningPerNode(c, "web")) EXPECT_EQ(n, 2) << node;
+    for (int i = 1; i <= 3; ++i) {
+      std::set<std::string> ids_on_node, served;
+      for (const Task& t : Tasks(c, "web")) {
+        if (t.node == c.Hostname(i) && t.desired == "Running") ids_on_node.insert(t.id);
+      }
+      for (pid_t pid : Httpds(c, i)) {
+        // Inside the container's own network namespace, httpd answers with its hostname.
+        lab::CommandResult get = lab::RunIn(-1, absl::StrCat("nsenter -t ", pid,
+                                                             " -n wget -qO- http://127.0.0.1/"))
+                                     .value_or(lab::CommandResult{});
+        EXPECT_TRUE(get.ok()) << get.output;
+        served.insert(std::string(absl::StripAsciiWhitespace(get.output)));
+      }
+      EXPECT_EQ(served, ids_on_node) << "node " << i << ": containers serve their task ids";
+    }
+
+    // Scale up to 9 (3 per node), then down to 3: stopped tasks' processes are gone.
+    ASSERT_TRUE(c.Shoal(1, {"service", "scale", "web=9"}).ok());
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto per = RunningPerNode(c, "web");
+          return Total(per) == 9 && per.size() == 3 && Httpds(c, 1).size() == 3 &&
+                 Httpds(c, 2).size() == 3 && Httpds(c, 3).size() == 3;
+        },
+        absl::Seconds(120)))
+        << Describe(c);
+    ASSERT_TRUE(c.Shoal(1, {"service", "scale", "web=3"}).ok());
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return Total(RunningPerNode(c, "web")) == 3 &&
+                 Httpds(c, 1).size() + Httpds(c, 2).size() + Httpds(c, 3).size() == 3;
+        },
+        absl::Seconds(120)))
+        << Describe(c);
+
+    // Drain host 3: its tasks move to hosts 1 and 2, its containers stop.
+    ASSERT_TRUE(
+        c.Shoal(1, {"node", "update", "--availability", "drain", c.Hostname(3)}).ok());
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto per = RunningPerNode(c, "web");
+          return Total(per) == 3 && per.count(c.Hostname(3)) == 0 && Httpds(c, 3).empty() &&
+                 Httpds(c, 1).size() + Httpds(c, 2).size() == 3;
+        },
+        absl::Seconds(120)))
+        << Describe(c);
+    EXPECT_TRUE(absl::StrContains(c.Shoal(1, {"node", "ls"}).output, "Drain"));
+    ASSERT_TRUE(
+        c.Shoal(1, {"node", "update", "--availability", "active", c.Hostname(3)}).ok());
+
+    // kill -9 of worker 2's shoald: once the node is Down its tasks are replaced on the others.
+    int on_2 = RunningPerNode(c, "web")[c.Hostname(2)];
+    ASSERT_GT(on_2, 0) << Describe(c);
+    c.Kill9(2);
+    EXPECT_TRUE(WaitFor([&] { return NodeStatus(c, c.Hostname(2), "Down"); }, absl::Seconds(90)))
+        << Describe(c);
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto per = RunningPerNode(c, "web");
+          return Total(per) == 3 && per.count(c.Hostname(2)) == 0;
+        },
+        absl::Seconds(120)))
+        << Describe(c) << c.Log(1);
+    EXPECT_EQ(Httpds(c, 1).size() + Httpds(c, 3).size(), 3u) << Describe(c);
+
+    // Restarted, worker 2 is Ready again and stops the containers it no longer owns.
+    lab::CommandResult restart = c.Script("start", {"2"});
+    ASSERT_TRUE(restart.ok()) << restart.output;
+    EXPECT_TRUE(WaitFor([&] { return NodeStatus(c, c.Hostname(2), "Ready"); }, absl::Seconds(90)))
+        << Describe(c) << c.Log(2);
+    EXPECT_TRUE(WaitFor([&] { return Httpds(c, 2).empty(); }, absl::Seconds(90)))
+        << Describe(c) << c.Log(2);
+
+    lab::CommandResult down = c.Down();
+    EXPECT_TRUE(down.ok()) << down.output;
+  }
+  // Nothing left: no process of the cluster, no namespace, cgroup, mount or directory.
+  EXPECT_TRUE(ProcsMentioning("/tmp/" + prefix + "cluster/").empty());
+  EXPECT_EQ(lab::Leftovers(prefix), std::vector<std::string>{});
+  std::string mounts;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (absl::StrContains(line, "/tmp/" + prefix)) mounts += line + "\n";
+  }
+  EXPECT_EQ(mounts, "");
+}
+
+}  // namespace
+}  // namespace shoal::cluster::e2e
