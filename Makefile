@@ -3,7 +3,7 @@
 #   make test                     install missing packages, build, run every test tier this
 #                                 machine can run (unit; priv and e2e as root; vm with qemu)
 #   make test SANITIZE=address    the same under AddressSanitizer (+ undefined, thread)
-#   make demo                     build and show what Shoal can do on this machine today
+#   make demo                     build, then run a 3-host lab cluster serving a demo service
 #   make lint                     clang-format and clang-tidy on changed files
 #   make bench                    build the benchmarks and run the side-by-side comparisons
 SHELL := /bin/bash
