@@ -258,3 +258,89 @@ TEST_F(AgentNetworkTest, TasksOnTwoHostsReachEachOtherByIpNameAndVipAndNothingIs
 
 }  // namespace
 }  // namespace shoal::agent::testing
+
+namespace shoal::agent::testing {
+namespace {
+
+TEST_F(AgentNetworkTest, RestartedAgentKeepsTheEndpointsAndServesDnsAndVipAgain) {
+  StartAgents();
+  std::string net = CreateNetwork("hc1net");
+  api::Service web = CreateWeb("web", 2, net);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto t = OnePerHost(web.id());
+        return !t[0].id().empty() && !t[1].id().empty();
+      },
+      absl::Seconds(60)));
+  std::vector<api::Task> t = OnePerHost(web.id());
+  const std::string ip0 = Ip(t[0]), ip1 = Ip(t[1]);
+  lab::CommandResult r = Exec(t[0], "ping -c 1 -W 5 " + ip1);
+  ASSERT_TRUE(r.ok()) << r.output;
+
+  // Host 0's agent goes away: its container keeps its interface and reaches the other host.
+  agents_[0]->Stop();
+  agents_[0].reset();
+  r = Exec(t[0], "ping -c 1 -W 5 " + ip1);
+  EXPECT_TRUE(r.ok()) << "while the agent is down: " << r.output;
+  r = Exec(t[1], Get(ip0));
+  EXPECT_EQ(r.output, Hostname(t[0]) + "\n");
+
+  StartAgentOn(0);
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = agents_[0]->status();
+    auto it = st.tasks.find(t[0].id());
+    return it != st.tasks.end() && it->second == api::TASK_STATE_RUNNING;
+  })) << "the restarted agent did not adopt task "
+      << t[0].id();
+  std::vector<api::Task> after = OnePerHost(web.id());
+  EXPECT_EQ(after[0].id(), t[0].id());
+  EXPECT_EQ(after[0].status().container().pid(), t[0].status().container().pid());
+  // The same interface (no second one), DNS and the VIP work again from the adopted container.
+  r = Exec(t[0], "ip -o link show | wc -l");
+  EXPECT_EQ(r.output, "2\n") << "lo and eth0 only";
+  r = Exec(t[0], "ip -o -4 addr show eth0");
+  EXPECT_TRUE(absl::StrContains(r.output, " " + ip0 + "/")) << r.output;
+  EXPECT_TRUE(WaitFor([&] {
+    r = Exec(t[0], "nslookup tasks.web");
+    return absl::StrContains(r.output, ip0) && absl::StrContains(r.output, ip1);
+  })) << r.output;
+  std::set<std::string> seen;
+  EXPECT_TRUE(WaitFor([&] {
+    r = Exec(t[0], Get("web"));
+    if (r.ok()) seen.insert(r.output);
+    return seen.size() == 2;
+  })) << "backends seen "
+      << seen.size() << "; last: " << r.output;
+  r = Exec(t[1], "ping -c 1 -W 5 " + ip0);
+  EXPECT_TRUE(r.ok()) << r.output;
+
+  RemoveService(web.id());
+  ASSERT_TRUE(WaitFor([&] { return ContainerCgroups().empty(); }, absl::Seconds(60)));
+  EXPECT_TRUE(WaitFor([&] { return ExtraLinks(0).empty() && ExtraLinks(1).empty(); }))
+      << absl::StrJoin(ExtraLinks(0), ",") << " / " << absl::StrJoin(ExtraLinks(1), ",");
+  EXPECT_TRUE(WaitFor([&] { return Sandboxes().empty(); })) << absl::StrJoin(Sandboxes(), ",");
+}
+
+TEST_F(AgentNetworkTest, UnsupportedDriverRejectsTheTaskNamingItAndLeavesNothing) {
+  StartAgents();
+  std::string net = CreateNetwork("hc1mv", "macvlan");
+  ASSERT_FALSE(net.empty());
+  api::Service svc = CreateService("mv", 1, {"sleep", "1000"}, [&](api::ServiceSpec& spec) {
+    spec.mutable_task()->add_networks()->set_target(net);
+  });
+  std::string err;
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& task : Tasks(svc.id())) {
+      if (task.status().state() == api::TASK_STATE_REJECTED) err = task.status().err();
+    }
+    return !err.empty();
+  })) << "no task was rejected";
+  EXPECT_TRUE(absl::StrContains(err, "hc1mv") && absl::StrContains(err, "\"macvlan\"")) << err;
+  RemoveService(svc.id());
+  EXPECT_TRUE(WaitFor([&] { return ContainerCgroups().empty(); }));
+  EXPECT_TRUE(ExtraLinks(0).empty() && ExtraLinks(1).empty());
+  EXPECT_TRUE(Sandboxes().empty()) << absl::StrJoin(Sandboxes(), ",");
+}
+
+}  // namespace
+}  // namespace shoal::agent::testing
