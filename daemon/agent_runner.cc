@@ -1,5 +1,7 @@
 #include "daemon/agent_runner.h"
 
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
 #include "base/log.h"
@@ -9,9 +11,28 @@
 namespace shoal::daemon {
 namespace {
 
+// The TLS material the agent dials with; replaced on renewal.
+class TlsHolder {
+ public:
+  explicit TlsHolder(manager::ca::TlsMaterial tls) : tls_(std::move(tls)) {}
+  manager::ca::TlsMaterial Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tls_;
+  }
+  void Set(const manager::ca::TlsMaterial& tls) {
+    std::lock_guard<std::mutex> lock(mu_);
+    tls_ = tls;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  manager::ca::TlsMaterial tls_;
+};
+
 class RealAgent final : public AgentRunner {
  public:
-  explicit RealAgent(std::unique_ptr<agent::Agent> a) : agent_(std::move(a)) {}
+  RealAgent(std::unique_ptr<agent::Agent> a, std::shared_ptr<TlsHolder> tls)
+      : agent_(std::move(a)), tls_(std::move(tls)) {}
   ~RealAgent() override { agent_->Stop(); }
   bool running() const override { return true; }
   std::string status() const override {
@@ -19,9 +40,15 @@ class RealAgent final : public AgentRunner {
     if (s.connected) return absl::StrCat("connected to ", s.manager);
     return s.last_error.empty() ? "connecting" : absl::StrCat("connecting: ", s.last_error);
   }
+  std::string manager() const override {
+    agent::AgentStatus s = agent_->status();
+    return s.connected ? s.manager : "";
+  }
+  void SetTls(const manager::ca::TlsMaterial& tls) override { tls_->Set(tls); }
 
  private:
   std::unique_ptr<agent::Agent> agent_;
+  std::shared_ptr<TlsHolder> tls_;
 };
 
 }  // namespace
@@ -40,15 +67,16 @@ absl::StatusOr<std::unique_ptr<AgentRunner>> StartAgent(const AgentConfig& confi
   o.pull_missing_images = config.pull_missing_images;
   o.managers = managers;
   // The dispatcher identifies the node by the certificate this channel presents.
-  o.dial = [tls](const std::string& address) {
-    return manager::ca::DialManager(address, manager::ca::ChannelCredentials(tls));
+  auto holder = std::make_shared<TlsHolder>(tls);
+  o.dial = [holder](const std::string& address) {
+    return manager::ca::DialManager(address, manager::ca::ChannelCredentials(holder->Get()));
   };
   o.description.set_hostname(config.hostname);  // empty: the host's name
   o.description.set_engine_version(config.engine_version);
   o.vtep_addr = config.vtep_addr;
   ASSIGN_OR_RETURN(std::unique_ptr<agent::Agent> a, agent::Agent::Start(std::move(o)));
   base::Logger("daemon")->info("worker agent started (managers: {})", managers.size());
-  return std::make_unique<RealAgent>(std::move(a));
+  return std::make_unique<RealAgent>(std::move(a), std::move(holder));
 }
 
 }  // namespace shoal::daemon

@@ -32,6 +32,10 @@ class AgentRunner {
   virtual ~AgentRunner() = default;
   virtual bool running() const = 0;
   virtual std::string status() const = 0;  // "connected to <manager>", "connecting: <why>"
+  virtual std::string manager() const = 0;  // address of the session's manager, "" when none
+  // A renewed certificate: connections the agent opens from now on present it (the session in
+  // progress keeps its connection, as SwarmKit's agents do).
+  virtual void SetTls(const manager::ca::TlsMaterial& tls) = 0;
 };
 
 // Starts the agent; it connects to `managers` with mTLS as the node in `tls`.

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -129,6 +130,7 @@ absl::Status Daemon::Resume() {
               manager_->raft_id(), state_.advertise_addr);
     active_ = true;
     (void)StartAgent(manager_->tls(), state_.managers);
+    StartRenewer({manager_->identity(), manager_->tls()});
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(manager::ca::TlsMaterial tls, LoadCertificates(opts_.root));
@@ -141,6 +143,7 @@ absl::Status Daemon::Resume() {
   active_ = true;
   log->info("resumed as worker {} of cluster {}", node_id_, cluster_id_);
   (void)StartAgent(tls, state_.managers);
+  StartRenewer({id, tls});
   return absl::OkStatus();
 }
 
@@ -181,6 +184,7 @@ absl::StatusOr<api::SwarmInitResponse> Daemon::Init(const api::SwarmInitRequest&
   ASSIGN_OR_RETURN(NodeState st, Addresses(req.listen_addr(), req.advertise_addr()));
   manager::node::ManagerOptions o = ManagerBase(st);
   o.init = true;
+  o.node_cert_expiry = opts_.node_cert_expiry;
   st.manager = true;
   st.managers = {st.advertise_addr};
   absl::Status s = StartManager(std::move(o));
@@ -195,6 +199,7 @@ absl::StatusOr<api::SwarmInitResponse> Daemon::Init(const api::SwarmInitRequest&
   base::Logger("daemon")->info("initialized cluster {}: this node {} is its first manager ({})",
                                cluster_id_, node_id_, st.advertise_addr);
   (void)StartAgent(manager_->tls(), st.managers);
+  StartRenewer({manager_->identity(), manager_->tls()});
   api::SwarmInitResponse resp;
   resp.set_node_id(node_id_);
   return resp;
@@ -243,6 +248,7 @@ absl::StatusOr<api::SwarmJoinResponse> Daemon::Join(const api::SwarmJoinRequest&
   base::Logger("daemon")->info("joined cluster {} as {} {}", cluster_id_,
                                st.manager ? "manager" : "worker", node_id_);
   (void)StartAgent(joined.tls, st.managers);
+  StartRenewer(joined);
   api::SwarmJoinResponse resp;
   resp.set_node_id(node_id_);
   resp.set_role(st.manager ? api::NODE_ROLE_MANAGER : api::NODE_ROLE_WORKER);
@@ -250,14 +256,19 @@ absl::StatusOr<api::SwarmJoinResponse> Daemon::Join(const api::SwarmJoinRequest&
 }
 
 absl::Status Daemon::Leave(const api::SwarmLeaveRequest& req) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!active_) return absl::FailedPreconditionError("this node is not part of a swarm");
+    if (state_.manager && !req.force()) {
+      return absl::FailedPreconditionError(
+          "this node is a manager: leaving removes it without shrinking the raft membership, so "
+          "the remaining managers need a majority of the old count to keep working (demote it "
+          "first with `shoal node demote`); use --force to leave anyway");
+    }
+  }
+  TakeRenewer().reset();  // not under mu_: a renewal in progress takes mu_ to install itself
   std::lock_guard<std::mutex> lock(mu_);
   if (!active_) return absl::FailedPreconditionError("this node is not part of a swarm");
-  if (state_.manager && !req.force()) {
-    return absl::FailedPreconditionError(
-        "this node is a manager: leaving removes it without shrinking the raft membership, so "
-        "the remaining managers need a majority of the old count to keep working (demote it "
-        "first with `shoal node demote`); use --force to leave anyway");
-  }
   StopComponents();
   RETURN_IF_ERROR(RemoveSwarmState(opts_.root));
   base::Logger("daemon")->info("left the swarm (node {})", node_id_);
@@ -294,6 +305,124 @@ api::SwarmInfoResponse Daemon::Info() {
   return r;
 }
 
+void Daemon::StartRenewer(const manager::ca::JoinResult& current) {
+  CertRenewerOptions o;
+  o.clock = opts_.clock;
+  o.random = opts_.random;
+  o.schedule = opts_.renewal;
+  o.managers = [this] { return RenewalManagers(); };
+  o.apply = [this](const manager::ca::JoinResult& r) { return ApplyCertificate(r); };
+  o.running_role = [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return manager_ != nullptr ? manager::ca::Role::kManager : manager::ca::Role::kWorker;
+  };
+  renewer_ = std::make_unique<CertRenewer>(std::move(o), current);
+  renewer_->Start();
+}
+
+std::unique_ptr<CertRenewer> Daemon::TakeRenewer() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::move(renewer_);
+}
+
+std::vector<std::string> Daemon::RenewalManagers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  auto add = [&](const std::string& a) {
+    if (!a.empty() && std::find(out.begin(), out.end(), a) != out.end()) return;
+    if (!a.empty()) out.push_back(a);
+  };
+  if (manager_ != nullptr) {
+    // Itself first (it forwards to the leader), then the leader and the other members: a
+    // manager the leader just removed from raft may not know the leader any more.
+    add(manager_->advertise_address());
+    add(manager_->leader_address());
+    for (const auto& m : manager_->RaftStatus().members) add(m.addr());
+  }
+  if (agent_ != nullptr) add(agent_->manager());
+  for (const auto& m : state_.managers) add(m);
+  return out;
+}
+
+absl::Status Daemon::ApplyCertificate(const manager::ca::JoinResult& renewed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!active_ || stopped_) return absl::FailedPreconditionError("not part of a swarm any more");
+  if (renewed.identity.node_id != node_id_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "renewed certificate names node ", renewed.identity.node_id, ", this node is ", node_id_));
+  }
+  const bool to_manager = renewed.identity.role == manager::ca::Role::kManager;
+  if (to_manager && manager_ == nullptr) return Promote(renewed);
+  if (!to_manager && manager_ != nullptr) return Demote(renewed);
+  if (manager_ != nullptr) {
+    // Same role, manager: its listener and raft transport hold the old certificate, so the
+    // manager restarts on the new one (raft state kept; a leader hands over by election).
+    manager_->Stop();
+    manager_.reset();
+    SetControlTarget(nullptr, "this manager is restarting on its renewed certificate; retry");
+    RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
+    RETURN_IF_ERROR(StartManager(ManagerBase(state_)));
+  } else {
+    RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
+  }
+  if (agent_ != nullptr) agent_->SetTls(renewed.tls);
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::Promote(const manager::ca::JoinResult& renewed) {
+  auto log = base::Logger("daemon");
+  ASSIGN_OR_RETURN(NodeState st, Addresses("", ""));
+  st.manager = true;
+  st.data_path_port = state_.data_path_port;
+  // Join raft through a manager this node knows (the one its agent talks to first).
+  std::vector<std::string> via;
+  if (agent_ != nullptr && !agent_->manager().empty()) via.push_back(agent_->manager());
+  for (const auto& m : state_.managers) via.push_back(m);
+  RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
+  (void)RemoveRaftState(opts_.root);  // a stale one from an earlier demotion would be resumed
+  absl::Status s = absl::UnavailableError("no manager address known to join raft through");
+  for (const auto& addr : via) {
+    manager::node::ManagerOptions o = ManagerBase(st);
+    o.join_addr = addr;
+    o.joined = renewed;
+    s = StartManager(std::move(o));
+    if (s.ok()) break;
+    log->warn("promotion: joining raft through {}: {}", addr, ErrText(s));
+  }
+  if (!s.ok()) {
+    SetControlTarget(nullptr, kWorkerNode);
+    (void)RemoveRaftState(opts_.root);
+    return s;
+  }
+  st.managers = state_.managers;
+  if (std::find(st.managers.begin(), st.managers.end(), st.advertise_addr) == st.managers.end()) {
+    st.managers.push_back(st.advertise_addr);
+  }
+  RETURN_IF_ERROR(SaveNodeState(opts_.root, st));
+  state_ = st;
+  if (agent_ != nullptr) agent_->SetTls(renewed.tls);
+  log->info("promoted: this node {} is now a manager (raft member {}, {})", node_id_,
+            manager_->raft_id(), st.advertise_addr);
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::Demote(const manager::ca::JoinResult& renewed) {
+  // The leader removed this member from raft before it set the worker role (RoleManager).
+  SetControlTarget(nullptr, kWorkerNode);
+  manager_->Stop();
+  manager_.reset();
+  RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
+  NodeState st = state_;
+  st.manager = false;
+  RETURN_IF_ERROR(SaveNodeState(opts_.root, st));
+  state_ = st;
+  RETURN_IF_ERROR(RemoveRaftState(opts_.root));
+  if (agent_ != nullptr) agent_->SetTls(renewed.tls);
+  base::Logger("daemon")->info("demoted: this node {} is now a worker (manager stopped, raft "
+                               "state removed)", node_id_);
+  return absl::OkStatus();
+}
+
 void Daemon::StopComponents() {
   SetControlTarget(nullptr, kNotInSwarm);
   agent_.reset();
@@ -307,6 +436,7 @@ void Daemon::Stop() {
     if (stopped_) return;
     stopped_ = true;
   }
+  TakeRenewer().reset();
   // Not under mu_: Shutdown waits for running handlers, which may be waiting for mu_.
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -2,7 +2,13 @@
 // with the Swarm service (api/swarm.proto: init/join/leave/info) and the Control API (relayed to
 // the manager, control_proxy.h), and owns this node's cluster roles:
 //   - manager: manager::node::Manager (raft, store, mTLS listener, leader components);
-//   - agent (both roles): the worker agent with the node's certificate (agent_runner.h).
+//   - agent (both roles): the worker agent with the node's certificate (agent_runner.h);
+//   - certificate renewal (cert_renewer.h): a renewed certificate is persisted atomically and
+//     swapped in (the agent dials with it; a manager is restarted in place on it, since its
+//     listener's credentials are fixed when built); a certificate with another role switches
+//     the node: worker -> manager joins raft through a known manager and starts the manager
+//     (the agent keeps running); manager -> worker (the leader already removed it from raft)
+//     stops the manager, deletes its raft state and keeps the agent.
 // On Start, a node identity in <root>/swarm (node_state.h) is resumed; otherwise the daemon waits
 // for `shoal swarm init` or `shoal swarm join`.
 //
@@ -25,6 +31,7 @@
 #include "base/clock.h"
 #include "base/random.h"
 #include "daemon/agent_runner.h"
+#include "daemon/cert_renewer.h"
 #include "daemon/control_proxy.h"
 #include "daemon/node_state.h"
 #include "manager/node/manager.h"
@@ -40,6 +47,10 @@ struct DaemonOptions {
   uint32_t data_path_port = 4789;
   AgentConfig agent;  // what the agent needs besides the identity
   absl::Duration raft_tick = absl::Milliseconds(100);
+  // swarm init: the cluster's node certificate lifetime (zero: 90 days); labs and tests may go
+  // down to manager::ca::kMinTestNodeCertValidity to watch renewals.
+  absl::Duration node_cert_expiry = absl::ZeroDuration();
+  RenewalOptions renewal;
   base::Clock* clock = nullptr;    // required
   base::Random* random = nullptr;  // required
 };
@@ -73,6 +84,13 @@ class Daemon {
   absl::Status NotInSwarm();  // mu_ held: FailedPrecondition when already in a swarm
   void SetControlTarget(std::shared_ptr<api::Control::Stub> stub, std::string why_not);
   void StopComponents();  // mu_ held
+  void StartRenewer(const manager::ca::JoinResult& current);  // mu_ held
+  std::unique_ptr<CertRenewer> TakeRenewer();                 // stopped by the caller, not under mu_
+  // The renewer's callbacks (its thread; they take mu_).
+  absl::Status ApplyCertificate(const manager::ca::JoinResult& renewed);
+  std::vector<std::string> RenewalManagers();
+  absl::Status Promote(const manager::ca::JoinResult& renewed);  // mu_ held
+  absl::Status Demote(const manager::ca::JoinResult& renewed);   // mu_ held
   std::string internal_control_socket() const { return opts_.exec_root + "/manager.sock"; }
 
   DaemonOptions opts_;
@@ -82,6 +100,7 @@ class Daemon {
   std::string node_id_, cluster_id_;
   std::unique_ptr<manager::node::Manager> manager_;
   std::unique_ptr<AgentRunner> agent_;
+  std::unique_ptr<CertRenewer> renewer_;
 
   std::mutex target_mu_;  // what the Control relay talks to (never held for long)
   std::shared_ptr<api::Control::Stub> control_stub_;

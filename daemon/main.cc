@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   std::string hostname;
   bool no_image_pull = false;
   int raft_tick_ms = 100;
+  int node_cert_expiry_s = 0;
+  int role_check_ms = 5000;
   bool print_features = false;
   app.add_option("--root", root, "state directory")->capture_default_str();
   app.add_option("--exec-root", exec_root, "runtime directory (sockets, pids)")
@@ -84,6 +86,16 @@ int main(int argc, char** argv) {
   app.add_option("--hostname", hostname, "node name shown by `shoal node ls` (default: the host's)");
   app.add_option("--raft-tick-ms", raft_tick_ms, "raft tick in milliseconds")
       ->check(CLI::Range(10, 10000))
+      ->capture_default_str()
+      ->group("");  // hidden: labs and tests
+  app.add_option("--node-cert-expiry-seconds", node_cert_expiry_s,
+                 "swarm init: node certificate lifetime in seconds (default 90 days); as low as "
+                 "10 s for labs and tests that watch renewals")
+      ->check(CLI::Range(10, 10 * 365 * 24 * 3600))
+      ->group("");  // hidden: labs and tests
+  app.add_option("--role-check-ms", role_check_ms,
+                 "how often the node compares its role with the one the managers record")
+      ->check(CLI::Range(100, 600000))
       ->capture_default_str()
       ->group("");  // hidden: labs and tests
   app.add_flag("--print-features", print_features, "probe the kernel, print what it offers, exit");
@@ -128,6 +140,8 @@ int main(int argc, char** argv) {
   o.advertise_addr = advertise_addr;
   o.data_path_port = data_path_port;
   o.raft_tick = absl::Milliseconds(raft_tick_ms);
+  o.node_cert_expiry = absl::Seconds(node_cert_expiry_s);
+  o.renewal.role_check_period = absl::Milliseconds(role_check_ms);
   o.agent.state_dir = root + "/agent";
   o.agent.exec_root = exec_root;
   o.agent.cgroup_parent = cgroup_parent;

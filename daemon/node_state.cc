@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <fcntl.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <netinet/in.h>
 
 #include <filesystem>
@@ -76,6 +78,34 @@ absl::StatusOr<manager::ca::TlsMaterial> LoadCertificates(const std::string& roo
   ASSIGN_OR_RETURN(tls.cert_pem, base::ReadFile(CertDir(root) + "/node.crt"));
   ASSIGN_OR_RETURN(tls.key_pem, base::ReadFile(CertDir(root) + "/node.key"));
   return tls;
+}
+
+absl::Status ReplaceCertificates(const std::string& root, const manager::ca::TlsMaterial& tls) {
+  const std::string next = SwarmDir(root) + "/certificates.new";
+  std::error_code ec;
+  fs::remove_all(next, ec);  // leftovers of an interrupted replacement
+  if (!fs::exists(CertDir(root), ec)) return SaveCertificates(root, tls);
+  fs::create_directories(next, ec);
+  if (ec) return absl::InternalError(absl::StrCat("creating ", next, ": ", ec.message()));
+  RETURN_IF_ERROR(base::WriteFileAtomic(next + "/root.crt", tls.root_pem));
+  RETURN_IF_ERROR(base::WriteFileAtomic(next + "/node.crt", tls.cert_pem));
+  RETURN_IF_ERROR(base::WriteFileAtomic(next + "/node.key", tls.key_pem, 0600));
+  RETURN_IF_ERROR(base::FsyncDir(next));
+  if (::renameat2(AT_FDCWD, next.c_str(), AT_FDCWD, CertDir(root).c_str(), RENAME_EXCHANGE) != 0) {
+    return base::ErrnoStatus(errno, "exchanging ", next);
+  }
+  RETURN_IF_ERROR(base::FsyncDir(SwarmDir(root)));
+  fs::remove_all(next, ec);  // now the old set
+  return absl::OkStatus();
+}
+
+absl::Status RemoveRaftState(const std::string& root) {
+  std::error_code ec;
+  fs::remove(SwarmDir(root) + "/raft-id", ec);
+  if (ec) return absl::InternalError(absl::StrCat("removing raft-id: ", ec.message()));
+  fs::remove_all(SwarmDir(root) + "/raft", ec);
+  if (ec) return absl::InternalError(absl::StrCat("removing raft state: ", ec.message()));
+  return base::FsyncDir(SwarmDir(root));
 }
 
 absl::Status RemoveSwarmState(const std::string& root) {

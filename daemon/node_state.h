@@ -29,6 +29,12 @@ absl::Status SaveNodeState(const std::string& root, const NodeState& state);
 // Worker certificates (managers keep theirs through manager::node::Manager, same layout).
 absl::Status SaveCertificates(const std::string& root, const manager::ca::TlsMaterial& tls);
 absl::StatusOr<manager::ca::TlsMaterial> LoadCertificates(const std::string& root);
+// A renewed certificate replaces the current set atomically: the three files are written to
+// certificates.new, which is exchanged with certificates in one rename (renameat2
+// RENAME_EXCHANGE), so a crash leaves either the old or the new matching cert/key pair.
+absl::Status ReplaceCertificates(const std::string& root, const manager::ca::TlsMaterial& tls);
+// Raft state of a demoted manager (raft-id first: without it the directory is not resumed).
+absl::Status RemoveRaftState(const std::string& root);
 
 // Removes <root>/swarm (leave, or a failed init/join).
 absl::Status RemoveSwarmState(const std::string& root);

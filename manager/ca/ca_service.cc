@@ -33,7 +33,13 @@ Role FromApiRole(api::NodeRole role) {
 
 }  // namespace
 
-absl::StatusOr<ClusterBootstrap> PrepareCluster(base::Clock& clock, base::Random& random) {
+absl::StatusOr<ClusterBootstrap> PrepareCluster(base::Clock& clock, base::Random& random,
+                                                absl::Duration node_cert_expiry) {
+  if (node_cert_expiry != absl::ZeroDuration() && node_cert_expiry < kMinTestNodeCertValidity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node_cert_expiry: ", absl::FormatDuration(node_cert_expiry),
+                     " is below the minimum of ", absl::FormatDuration(kMinTestNodeCertValidity)));
+  }
   ASSIGN_OR_RETURN(RootCA root, RootCA::Create(clock, random));
   ClusterBootstrap b;
   api::Cluster& cluster = b.cluster;
@@ -48,6 +54,10 @@ absl::StatusOr<ClusterBootstrap> PrepareCluster(base::Clock& clock, base::Random
   cluster.add_default_address_pool("10.0.0.0/8");
   cluster.set_subnet_size(24);
   cluster.set_vxlan_udp_port(4789);
+  if (node_cert_expiry != absl::ZeroDuration()) {
+    auto* d = cluster.mutable_spec()->mutable_ca_config()->mutable_node_cert_expiry();
+    d->set_seconds(absl::ToInt64Seconds(node_cert_expiry));
+  }
 
   ASSIGN_OR_RETURN(PKeyPtr key, GenerateP256Key());
   ASSIGN_OR_RETURN(std::string key_pem, KeyToPem(key.get()));
@@ -57,6 +67,7 @@ absl::StatusOr<ClusterBootstrap> PrepareCluster(base::Clock& clock, base::Random
   options.cluster_id = cluster.id();
   options.role = Role::kManager;
   options.validity = NodeCertValidity(cluster);
+  options.min_validity = kMinTestNodeCertValidity;
   ASSIGN_OR_RETURN(std::string cert, root.IssueNodeCertificate(csr, options, clock, random));
   api::Node& node = b.node;
   node.set_id(options.node_id);
@@ -198,7 +209,7 @@ grpc::Status NodeCAService::IssueNodeCertificate(grpc::ServerContext* ctx,
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           absl::StrCat("node ", node_id, " is not a member of this cluster"));
     }
-    role = FromApiRole(node->spec().desired_role());
+    role = FromApiRole(node->role());
   } else {
     if (req->token().empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -217,6 +228,8 @@ grpc::Status NodeCAService::IssueNodeCertificate(grpc::ServerContext* ctx,
   options.cluster_id = (*cluster)->id();
   options.role = role;
   options.validity = NodeCertValidity(**cluster);
+  // The stored spec was validated where it came in (Control: >= 1 h; init: the test floor).
+  options.min_validity = kMinTestNodeCertValidity;
   auto cert = (*root)->IssueNodeCertificate(req->csr(), options, clock_, random_);
   if (!cert.ok()) return ToGrpc(cert.status());
 
@@ -263,6 +276,7 @@ grpc::Status NodeCAService::NodeCertificateStatus(grpc::ServerContext*,
                         absl::StrCat("node ", req->node_id(), ": not found"));
   }
   *resp->mutable_certificate() = node->certificate();
+  resp->set_node_role(node->role());
   resp->mutable_root_ca_bundle()->set_ca_cert((*cluster)->root_ca().ca_cert());
   resp->mutable_root_ca_bundle()->set_ca_cert_hash((*cluster)->root_ca().ca_cert_hash());
   return grpc::Status::OK;

@@ -6,10 +6,12 @@
 // IssueNodeCertificate is synchronous: the CA signs at once and the node polls
 // NodeCertificateStatus once (it returns ISSUED immediately). Two cases:
 //   - a caller presenting a valid, non-removed certificate renews it: same node id, the role the
-//     node has now (spec.desired_role), so a promotion/demotion takes effect at renewal;
+//     node has now (Node.role, which the leader's role manager sets once a promotion or a
+//     demotion is safe: a demoted manager gets a worker certificate only after it left raft);
 //   - otherwise the request must carry a join token: the worker or manager token of this
 //     cluster (AuthorizeJoin), which decides the role; the node gets a fresh id and a Node
 //     object (membership ACCEPTED) is created.
+// NodeCertificateStatus also returns Node.role (node_role): nodes poll it to notice a role change.
 // Errors: InvalidArgument (missing/malformed token or CSR, naming the field), PermissionDenied
 // (wrong, rotated or foreign token), FailedPrecondition (cluster not initialized), NotFound
 // (unknown node id in NodeCertificateStatus).
@@ -45,7 +47,11 @@ struct ClusterBootstrap {
   api::Node node;
   JoinResult self;
 };
-absl::StatusOr<ClusterBootstrap> PrepareCluster(base::Clock& clock, base::Random& random);
+// `node_cert_expiry` non-zero: written to spec.ca_config.node_cert_expiry; it may be as short
+// as kMinTestNodeCertValidity (labs and tests; Control's UpdateCluster asks for >= 1 h).
+absl::StatusOr<ClusterBootstrap> PrepareCluster(
+    base::Clock& clock, base::Random& random,
+    absl::Duration node_cert_expiry = absl::ZeroDuration());
 // Writes both objects in one transaction; AlreadyExists when a cluster object exists.
 absl::Status StoreCluster(store::MemoryStore& store, const ClusterBootstrap& bootstrap);
 

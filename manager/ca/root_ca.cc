@@ -148,10 +148,10 @@ absl::StatusOr<std::string> RootCA::IssueNodeCertificate(absl::string_view csr_p
   }
   RETURN_IF_ERROR(ValidateIdField("node_id", options.node_id));
   RETURN_IF_ERROR(ValidateIdField("cluster_id", options.cluster_id));
-  if (options.validity < kMinNodeCertValidity) {
+  if (options.validity < options.min_validity) {
     return absl::InvalidArgumentError(
         absl::StrCat("validity: ", absl::FormatDuration(options.validity),
-                     " is below the minimum of ", absl::FormatDuration(kMinNodeCertValidity)));
+                     " is below the minimum of ", absl::FormatDuration(options.min_validity)));
   }
   auto csr = CsrFromPem(csr_pem);
   if (!csr.ok()) return base::Annotate(csr.status(), "csr");
@@ -233,6 +233,11 @@ absl::Time RenewalTime(absl::Time not_before, absl::Time not_after, base::Random
   // Uniform fraction in [0.5, 0.8] with 1e-6 resolution.
   double fraction = 0.5 + 0.3 * static_cast<double>(random.Uniform(1'000'001)) / 1e6;
   return not_before + lifetime * fraction;
+}
+
+absl::Time IssuedAt(const NodeIdentity& identity) {
+  absl::Time issued = identity.not_before + kCertBackdate;
+  return issued < identity.not_after ? issued : identity.not_before;
 }
 
 }  // namespace shoal::manager::ca

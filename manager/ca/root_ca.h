@@ -28,6 +28,9 @@ absl::StatusOr<Role> RoleFromName(absl::string_view name);
 
 inline constexpr absl::Duration kDefaultNodeCertValidity = absl::Hours(24 * 90);
 inline constexpr absl::Duration kMinNodeCertValidity = absl::Hours(1);
+// The CA's own floor: below kMinNodeCertValidity only for labs and tests, which set a short
+// expiry at `swarm init` (ManagerOptions::node_cert_expiry) to watch renewals happen.
+inline constexpr absl::Duration kMinTestNodeCertValidity = absl::Seconds(10);
 inline constexpr absl::Duration kRootCertValidity = absl::Hours(24 * 365 * 20);
 inline constexpr absl::Duration kCertBackdate = absl::Hours(1);
 
@@ -59,6 +62,7 @@ class RootCA {
     std::string cluster_id;
     Role role = Role::kWorker;
     absl::Duration validity = kDefaultNodeCertValidity;
+    absl::Duration min_validity = kMinNodeCertValidity;  // refused below this
   };
   // Signs the public key of `csr_pem` (whose self-signature must verify). Errors:
   // InvalidArgument for a bad CSR, empty/invalid ids or validity below the minimum;
@@ -82,7 +86,11 @@ class RootCA {
 };
 
 // When to renew a certificate valid over [not_before, not_after]: a uniformly random point in
-// 50–80 % of its lifetime, so a fleet issued together does not renew together.
+// 50–80 % of its lifetime, so a fleet issued together does not renew together. Node
+// certificates are backdated by kCertBackdate: pass IssuedAt() as not_before.
 absl::Time RenewalTime(absl::Time not_before, absl::Time not_after, base::Random& random);
+// When a node certificate was issued: its notBefore plus the backdate (notBefore itself when
+// the certificate is shorter than the backdate, i.e. was not issued by this CA).
+absl::Time IssuedAt(const NodeIdentity& identity);
 
 }  // namespace shoal::manager::ca

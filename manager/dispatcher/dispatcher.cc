@@ -475,6 +475,12 @@ void Dispatcher::MarkCommit(const store::Commit& commit) {
           }
         } else {
           mark_node(n->id(), false, true);
+          // Every session lists the managers (SessionMessage.managers, from manager_status).
+          const auto* old = e.Old<api::Node>();
+          if (old == nullptr || old->manager_status().SerializeAsString() !=
+                                    n->manager_status().SerializeAsString()) {
+            for (auto& [id, s] : sessions_) ++s->node_gen;
+          }
         }
         if (e.type != store::EventType::kUpdate || !SameDataPath(n, e.Old<api::Node>())) {
           mark_if([](const Session& s) { return !s.networks.empty(); });

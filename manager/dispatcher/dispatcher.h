@@ -89,7 +89,8 @@ struct DispatcherOptions {
   bool ingress_everywhere = true;
   absl::Duration timer_interval = absl::Milliseconds(50);  // 0: no timer thread
   std::string manager_id;                                  // recorded in task status.applied_by
-  // Manager list for SessionMessage.managers (empty when unset).
+  // Manager list for SessionMessage.managers (empty when unset). Sessions are re-sent their
+  // SessionMessage when a node's manager_status changes (the list is expected to follow it).
   std::function<std::vector<api::WeightedPeer>()> managers;
 };
 

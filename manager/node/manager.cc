@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -78,6 +79,29 @@ absl::StatusOr<std::string> ConcreteAddress(const std::string& listen) {
 
 std::string CertDir(const std::string& state) { return state + "/certificates"; }
 
+// SessionMessage.managers: the managers as the leader records them (Node.manager_status),
+// the leader first, then the reachable ones, then the rest (an agent tries them in order).
+std::vector<api::WeightedPeer> ManagerPeers(const store::ReadTx& view) {
+  std::vector<std::pair<int, api::WeightedPeer>> ranked;
+  for (const auto& n : view.Find<api::Node>(store::All())) {
+    const api::ManagerStatus& ms = n->manager_status();
+    if (!n->has_manager_status() || ms.addr().empty()) continue;
+    api::WeightedPeer p;
+    p.set_node_id(n->id());
+    p.set_addr(ms.addr());
+    int rank = ms.leader() ? 0
+               : ms.reachability() == api::ManagerStatus::REACHABILITY_REACHABLE ? 1
+                                                                                : 2;
+    p.set_weight(3 - rank);
+    ranked.emplace_back(rank, std::move(p));
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<api::WeightedPeer> out;
+  for (auto& [rank, p] : ranked) out.push_back(std::move(p));
+  return out;
+}
+
 absl::Status SaveTls(const std::string& state, const ca::TlsMaterial& tls, uint64_t raft_id) {
   std::error_code ec;
   fs::create_directories(CertDir(state), ec);
@@ -102,7 +126,7 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Start(ManagerOptions options) 
   if (options.init && !options.join_addr.empty()) {
     return absl::InvalidArgumentError("init and join_addr are mutually exclusive");
   }
-  if (!options.join_addr.empty() && options.join_token.empty()) {
+  if (!options.join_addr.empty() && options.join_token.empty() && !options.joined.has_value()) {
     return absl::InvalidArgumentError("join_token: required to join through join_addr");
   }
   std::unique_ptr<Manager> m(new Manager(std::move(options)));
@@ -123,7 +147,9 @@ absl::Status Manager::Init() {
   proposer_ = std::make_unique<raft::DeferredProposer>();
   store_ = std::make_unique<store::MemoryStore>(proposer_.get(), opts_.clock, opts_.random);
 
-  const bool has_state = fs::exists(CertDir(opts_.state_dir) + "/node.key");
+  // A worker keeps certificates in the same place: raft-id says this node was a manager.
+  const bool has_state = fs::exists(CertDir(opts_.state_dir) + "/node.key") &&
+                         fs::exists(opts_.state_dir + "/raft-id");
   if (has_state) {
     ASSIGN_OR_RETURN(tls_.tls.root_pem, base::ReadFile(CertDir(opts_.state_dir) + "/root.crt"));
     ASSIGN_OR_RETURN(tls_.tls.cert_pem, base::ReadFile(CertDir(opts_.state_dir) + "/node.crt"));
@@ -137,7 +163,8 @@ absl::Status Manager::Init() {
     return StartServers();
   }
   if (opts_.init) {
-    ASSIGN_OR_RETURN(ca::ClusterBootstrap boot, ca::PrepareCluster(*opts_.clock, *opts_.random));
+    ASSIGN_OR_RETURN(ca::ClusterBootstrap boot, ca::PrepareCluster(*opts_.clock, *opts_.random,
+                                                                 opts_.node_cert_expiry));
     tls_ = boot.self;
     raft_id_ = 0;
     while (raft_id_ == 0) raft_id_ = opts_.random->Uint64();
@@ -223,6 +250,7 @@ absl::Status Manager::StartServers() {
   dispatcher::DispatcherOptions dopts;
   dopts.heartbeat_period = opts_.heartbeat_period;
   dopts.manager_id = tls_.identity.node_id;
+  dopts.managers = [st] { return ManagerPeers(st->View()); };
   dispatcher_ =
       std::make_unique<dispatcher::Dispatcher>(*store_, *opts_.clock, *opts_.random, dopts);
   services_.push_back(std::make_unique<MembershipService>(*raft_, *opts_.random));

@@ -16,7 +16,9 @@
 //                 tokens and this node's manager certificate (manager/ca/ca_service.h)
 //   join          ca::Join with a manager token against `join_addr`, then RaftMembership.Join
 //                 on the leader (which adds this member as a learner, promoted once caught up)
-//   restart       state_dir already holds certificates and raft state: resume
+//   restart       state_dir already holds certificates and raft state (raft-id): resume
+// The dispatcher's SessionMessage.managers lists the managers recorded in Node.manager_status
+// (leader first), so agents learn every manager, not only the ones they were started with.
 // TLS material is kept in <state_dir>/certificates (key 0600); raft in <state_dir>/raft.
 //
 // Control calls on a follower (TCP or the local socket) are forwarded to the leader
@@ -71,7 +73,12 @@ struct ManagerOptions {
   std::string join_token;      // a manager join token
   // join: the certificate already obtained with ca::Join(join_addr, join_token) (a caller that
   // learns the role from the issued certificate); the manager skips its own ca::Join.
+  // With `joined` set (a worker promoted to manager: it renewed its certificate, which is now a
+  // manager one) join_token may be empty: RaftMembership.Join is authorized by that certificate.
   std::optional<ca::JoinResult> joined;
+  // init: spec.ca_config.node_cert_expiry of the new cluster (zero: 90 days); may be as short
+  // as ca::kMinTestNodeCertValidity, for labs and tests that watch renewals.
+  absl::Duration node_cert_expiry = absl::ZeroDuration();
   absl::Duration tick = absl::Milliseconds(100);
   absl::Duration heartbeat_period = absl::Seconds(5);
   base::Clock* clock = nullptr;    // required

@@ -47,6 +47,16 @@ class DaemonCluster {
 // Processes whose cgroup (in any hierarchy) lies under `parent`.
 std::vector<pid_t> PidsInCgroup(const std::string& parent);
 
+// Rows of a table printed by the CLI (header first), columns split on runs of 2+ spaces.
+std::vector<std::vector<std::string>> Rows(const std::string& out);
+// The non-empty cells of the MANAGER STATUS column of `node ls`.
+std::vector<std::string> ManagerStatuses(const std::string& out);
+// `service ls` on node i lists `name` with `replicas` desired, and `service ps` shows that many
+// tasks.
+bool ServiceVisible(DaemonCluster& c, int i, const std::string& name, int replicas);
+// The node among `among` whose `swarm info` says it leads, or -1.
+int LeaderIndex(DaemonCluster& c, const std::vector<int>& among);
+
 // Polls `cond` until it holds or `timeout` passes; true if it held.
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
 

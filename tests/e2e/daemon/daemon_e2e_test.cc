@@ -22,70 +22,12 @@
 namespace shoal::daemon::e2e {
 namespace {
 
-// Rows of a table printed by the CLI (header first), columns split on runs of 2+ spaces.
-std::vector<std::vector<std::string>> Rows(const std::string& out) {
-  std::vector<std::vector<std::string>> rows;
-  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
-    std::vector<std::string> cols;
-    for (absl::string_view c : absl::StrSplit(line, "  ", absl::SkipEmpty())) {
-      c = absl::StripAsciiWhitespace(c);
-      if (!c.empty()) cols.emplace_back(c);
-    }
-    rows.push_back(cols);
-  }
-  return rows;
-}
-
-// The non-empty cells of the MANAGER STATUS column of `node ls` (columns are aligned, so the
-// header gives the cell's offset).
-std::vector<std::string> ManagerStatuses(const std::string& out) {
-  std::vector<std::string> statuses;
-  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
-  if (lines.empty()) return statuses;
-  size_t col = lines[0].find("MANAGER STATUS");
-  size_t end = lines[0].find("ENGINE VERSION");
-  if (col == std::string::npos) return statuses;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    if (lines[i].size() <= col) continue;
-    std::string cell(absl::StripAsciiWhitespace(lines[i].substr(col, end - col)));
-    if (!cell.empty()) statuses.push_back(cell);
-  }
-  return statuses;
-}
-
 bool ThreeManagersOneLeader(DaemonCluster& c, int i) {
   CliResult r = c.Shoal(i, {"node", "ls"});
   if (r.exit_code != 0) return false;
   auto st = ManagerStatuses(r.out);
   return Rows(r.out).size() == 4 && st.size() == 3 &&
          std::count(st.begin(), st.end(), "Leader") == 1;
-}
-
-// `service ls` on node i lists `name` with `replicas` desired, and `service ps` shows that many
-// tasks.
-bool ServiceVisible(DaemonCluster& c, int i, const std::string& name, int replicas) {
-  CliResult ls = c.Shoal(i, {"service", "ls"});
-  if (ls.exit_code != 0) return false;
-  bool listed = false;
-  for (const auto& row : Rows(ls.out)) {
-    if (row.size() >= 5 && row[1] == name && absl::EndsWith(row[3], "/" + std::to_string(replicas))) {
-      listed = true;
-    }
-  }
-  if (!listed) return false;
-  CliResult ps = c.Shoal(i, {"service", "ps", name});
-  if (ps.exit_code != 0) return false;
-  int tasks = 0;
-  for (const auto& row : Rows(ps.out)) tasks += row.size() > 1 && absl::StartsWith(row[1], name + ".");
-  return tasks == replicas;
-}
-
-int LeaderIndex(DaemonCluster& c, const std::vector<int>& among) {
-  for (int i : among) {
-    CliResult r = c.Shoal(i, {"swarm", "info"});
-    if (r.exit_code == 0 && absl::StrContains(r.out, "Is Leader: true")) return i;
-  }
-  return -1;
 }
 
 TEST(DaemonE2E, ThreeManagersServiceFailoverAndRestart) {

@@ -209,14 +209,25 @@ TEST_F(MtlsTest, RemovedNodeIsRefusedEvenWithAValidCertificate) {
   EXPECT_NE(s.error_message().find("was removed"), std::string::npos) << s.error_message();
 }
 
-TEST_F(MtlsTest, RenewalKeepsTheIdAndFollowsTheDesiredRole) {
+TEST_F(MtlsTest, RenewalKeepsTheIdAndFollowsTheNodeRole) {
   auto w = Join(address_, WorkerToken(), clock_);
   ASSERT_TRUE(w.ok()) << w.status();
-  // Promote (as UpdateNode would) and renew with the current certificate, no token.
+  // A desired role alone changes nothing: the role manager has not accepted it yet.
   ASSERT_TRUE(store_
                   .Update([&](store::Tx& tx) -> absl::Status {
                     api::Node n = *tx.Get<api::Node>(w->identity.node_id);
                     n.mutable_spec()->set_desired_role(api::NODE_ROLE_MANAGER);
+                    return tx.Update(n);
+                  })
+                  .ok());
+  auto same = Renew(address_, w->tls, clock_);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->identity.role, Role::kWorker);
+  // Promote (as the role manager does: Node.role) and renew with the current certificate.
+  ASSERT_TRUE(store_
+                  .Update([&](store::Tx& tx) -> absl::Status {
+                    api::Node n = *tx.Get<api::Node>(w->identity.node_id);
+                    n.set_role(api::NODE_ROLE_MANAGER);
                     return tx.Update(n);
                   })
                   .ok());
