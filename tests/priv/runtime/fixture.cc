@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "base/file.h"
 #include "kernel/cgroup/plan.h"
 #include "tests/testing/priv.h"
 
@@ -117,6 +121,78 @@ std::map<std::string, std::string> RuntimeTest::Parse(const std::string& out) {
     m.emplace(kv.first, kv.second);
   }
   return m;
+}
+
+void OciCliTest::SetUp() {
+  RuntimeTest::SetUp();
+  if (IsSkipped() || HasFatalFailure()) return;
+  dir_ = absl::StrCat("/tmp/shoaltest-rt-oci-", getpid());
+  bundle_ = dir_ + "/bundle";
+  root_ = dir_ + "/root";
+  std::filesystem::create_directories(bundle_);
+  std::filesystem::create_directory_symlink(image_, bundle_ + "/rootfs");
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+void OciCliTest::TearDown() {
+  if (!dir_.empty()) {
+    for (const auto& entry : std::filesystem::directory_iterator(root_, ec_)) {
+      std::string id = entry.path().filename().string();
+      if (id[0] != '.') Cli("delete --force " + id);  // not .cache (compiled seccomp programs)
+    }
+    Reap();
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    std::filesystem::remove_all(dir_);
+  }
+  RuntimeTest::TearDown();
+}
+
+nlohmann::json OciCliTest::Config(const nlohmann::json& process) {
+  nlohmann::json p = {{"env", {"PATH=/bin"}}, {"cwd", "/"}, {"user", {{"uid", 0}, {"gid", 0}}}};
+  p.merge_patch(process);
+  return {{"ociVersion", "1.0.2"},
+          {"process", p},
+          {"root", {{"path", "rootfs"}}},
+          {"linux",
+           {{"namespaces",
+             {{{"type", "pid"}},
+              {{"type", "network"}},
+              {{"type", "mount"}},
+              {{"type", "ipc"}},
+              {{"type", "uts"}}}}}}};
+}
+
+void OciCliTest::WriteBundleConfig(const nlohmann::json& config) {
+  ASSERT_TRUE(base::WriteFileAtomic(bundle_ + "/config.json", config.dump()).ok());
+}
+
+std::pair<int, std::string> OciCliTest::Cli(const std::string& args) {
+  std::string out_file = dir_ + "/cli.out";
+  std::string cmd =
+      absl::StrCat("cd ", bundle_, " && ", SHOAL_RUNTIME_PATH, " --root ", root_,
+                   " --cgroup-parent ", parent_, " ", args, " </dev/null >", out_file, " 2>&1");
+  int status = system(cmd.c_str());
+  auto out = base::ReadFile(out_file);
+  unlink(out_file.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.ok() ? *out : ""};
+}
+
+void OciCliTest::Reap() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
+std::string OciCliTest::Status(const std::string& id) {
+  Reap();
+  auto [code, out] = Cli("state " + id);
+  if (code != 0) return "error: " + out;
+  return nlohmann::json::parse(out)["status"].get<std::string>();
+}
+
+void OciCliTest::AwaitStopped(const std::string& id) {
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (Status(id) != "stopped" && absl::Now() < deadline) usleep(20000);
+  EXPECT_EQ(Status(id), "stopped");
 }
 
 }  // namespace shoal::runtime::testing

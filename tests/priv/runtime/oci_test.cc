@@ -3,7 +3,6 @@
 // process is a child subreaper, as containerd-shim is: `create` leaves PID 1 to it.
 #include <signal.h>
 #include <stdio.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,75 +19,20 @@
 namespace shoal::runtime::testing {
 namespace {
 
-class OciTest : public RuntimeTest {
+class OciTest : public OciCliTest {
  protected:
-  void SetUp() override {
-    RuntimeTest::SetUp();
-    bundle_ = absl::StrCat("/tmp/shoaltest-rt-bundle-", getpid());
-    root_ = absl::StrCat("/tmp/shoaltest-rt-ociroot-", getpid());
-    std::filesystem::create_directories(bundle_);
-    std::filesystem::create_directory_symlink(image_, bundle_ + "/rootfs");
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-  }
-  void TearDown() override {
-    for (const auto& entry : std::filesystem::directory_iterator(root_, ec_)) {
-      Cli("delete --force " + entry.path().filename().string());  // after a failed assertion
-    }
-    Reap();
-    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
-    std::filesystem::remove_all(bundle_);
-    std::filesystem::remove_all(root_);
-    RuntimeTest::TearDown();
-  }
+  // Config() for `args` with hostname "oci", /proc/kcore masked and what dockerd sends as
+  // linux.seccomp (its default profile, resolved for the container's capabilities), patched
+  // with `extra`.
   void WriteConfig(const std::vector<std::string>& args, nlohmann::json extra = {}) {
-    nlohmann::json c = {{"ociVersion", "1.0.2"},
-                        {"process",
-                         {{"args", args},
-                          {"env", {"PATH=/bin"}},
-                          {"cwd", "/"},
-                          {"user", {{"uid", 0}, {"gid", 0}}}}},
-                        {"root", {{"path", "rootfs"}}},
-                        {"hostname", "oci"},
-                        {"linux",
-                         {{"namespaces",
-                           {{{"type", "pid"}},
-                            {{"type", "network"}},
-                            {{"type", "mount"}},
-                            {{"type", "ipc"}},
-                            {{"type", "uts"}}}},
-                          {"maskedPaths", {"/proc/kcore"}},
-                          // What dockerd sends: its default profile, resolved for the
-                          // container's capabilities.
-                          {"seccomp", kernel::SeccompProfileToOciJson(kernel::DockerDefaultProfile(
-                                          kernel::DockerDefaultCaps()))}}}};
+    nlohmann::json c = Config({{"args", args}});
+    c["hostname"] = "oci";
+    c["linux"]["maskedPaths"] = {"/proc/kcore"};
+    c["linux"]["seccomp"] =
+        kernel::SeccompProfileToOciJson(kernel::DockerDefaultProfile(kernel::DockerDefaultCaps()));
     if (extra.is_object()) c.merge_patch(extra);
-    ASSERT_TRUE(base::WriteFileAtomic(bundle_ + "/config.json", c.dump()).ok());
+    WriteBundleConfig(c);
   }
-  // Runs shoal-runtime; returns {exit code, stdout+stderr}. Output goes through a file, not a
-  // pipe: a created container inherits (and keeps) the command's stdio, as OCI requires.
-  std::pair<int, std::string> Cli(const std::string& args) {
-    std::string out_file = bundle_ + "/cli.out";
-    std::string cmd = absl::StrCat("cd ", bundle_, " && SHOAL_MONITOR=", SHOAL_MONITOR_PATH, " ",
-                                   SHOAL_RUNTIME_PATH, " --root ", root_, " --cgroup-parent ",
-                                   parent_, " ", args, " </dev/null >", out_file, " 2>&1");
-    int status = system(cmd.c_str());
-    auto out = base::ReadFile(out_file);
-    unlink(out_file.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.ok() ? *out : ""};
-  }
-  // Reaps re-parented container processes (what containerd-shim does).
-  static void Reap() {
-    while (waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
-  }
-  std::string Status(const std::string& id) {
-    Reap();
-    auto [code, out] = Cli("state " + id);
-    if (code != 0) return "error: " + out;
-    return nlohmann::json::parse(out)["status"];
-  }
-  std::string bundle_, root_;
-  std::error_code ec_;
 };
 
 TEST_F(OciTest, RunPassesStdioAndExitCode) {
@@ -246,7 +190,7 @@ TEST_F(OciTest, UnsupportedFieldsAreRejectedByName) {
                       {"process", {{"args", {"true"}}, {"cwd", "/"}}},
                       {"root", {{"path", "rootfs"}}},
                       {"linux", {{"namespaces", {{{"type", "mount"}}}}}}};
-  ASSERT_TRUE(base::WriteFileAtomic(bundle_ + "/config.json", c.dump()).ok());
+  WriteBundleConfig(c);
   auto [code, out] = Cli("create bad4");
   EXPECT_NE(code, 0);
   EXPECT_TRUE(absl::StrContains(out, "linux.namespaces: the host's pid namespace")) << out;

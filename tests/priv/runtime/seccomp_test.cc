@@ -3,8 +3,6 @@
 // inside (busybox errors, /proc/self/status) the way a user would.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -198,55 +196,17 @@ TEST_F(SeccompTest, NotifyIsRefusedByName) {
 }
 
 // shoal-runtime with config.json bundles (the test process is a subreaper, as a shim is).
-class SeccompOciTest : public SeccompTest {
+class SeccompOciTest : public OciCliTest {
  protected:
-  void SetUp() override {
-    SeccompTest::SetUp();
-    bundle_ = absl::StrCat("/tmp/sec-bundle-", getpid());
-    root_ = absl::StrCat("/tmp/sec-ociroot-", getpid());
-    std::filesystem::create_directories(bundle_);
-    std::filesystem::create_directory_symlink(image_, bundle_ + "/rootfs");
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-  }
   void TearDown() override {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(root_, ec)) {
-      if (entry.path().filename().string()[0] != '.') {
-        Cli("delete --force " + entry.path().filename().string());
-      }
-    }
-    while (waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
-    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
-    std::filesystem::remove_all(bundle_);
-    std::filesystem::remove_all(root_);
-    SeccompTest::TearDown();
+    std::filesystem::remove_all(image_ + Scratch());
+    OciCliTest::TearDown();
   }
+  // Config() for `args` with `seccomp` as linux.seccomp (null: none).
   void WriteConfig(const std::vector<std::string>& args, const json& seccomp) {
-    json c = {{"ociVersion", "1.0.2"},
-              {"process",
-               {{"args", args}, {"env", {"PATH=/bin"}}, {"cwd", "/"},
-                {"user", {{"uid", 0}, {"gid", 0}}}}},
-              {"root", {{"path", "rootfs"}}},
-              {"linux",
-               {{"namespaces",
-                 {{{"type", "pid"}},
-                  {{"type", "network"}},
-                  {{"type", "mount"}},
-                  {{"type", "ipc"}},
-                  {{"type", "uts"}}}}}}};
+    json c = Config({{"args", args}});
     if (!seccomp.is_null()) c["linux"]["seccomp"] = seccomp;
-    ASSERT_TRUE(base::WriteFileAtomic(bundle_ + "/config.json", c.dump()).ok());
-  }
-  std::pair<int, std::string> Cli(const std::string& args) {
-    std::string out_file = bundle_ + "/cli.out";
-    std::string cmd = absl::StrCat("cd ", bundle_, " && SHOAL_MONITOR=", SHOAL_MONITOR_PATH, " ",
-                                   SHOAL_RUNTIME_PATH, " --root ", root_, " --cgroup-parent ",
-                                   parent_, " ", args, " </dev/null >", out_file, " 2>&1");
-    int status = system(cmd.c_str());
-    auto out = base::ReadFile(out_file);
-    unlink(out_file.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.ok() ? *out : ""};
+    WriteBundleConfig(c);
   }
   size_t CachedPrograms() {
     std::error_code ec;
@@ -257,7 +217,6 @@ class SeccompOciTest : public SeccompTest {
     }
     return n;
   }
-  std::string bundle_, root_;
 };
 
 TEST_F(SeccompOciTest, CustomProfileFromConfigJson) {

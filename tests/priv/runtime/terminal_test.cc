@@ -6,10 +6,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -251,13 +249,11 @@ TEST_F(TerminalTest, MonitorLogsTerminalOutputAndResizes) {
 // shoal-runtime with process.terminal: the OCI --console-socket protocol as containerd-shim's
 // go-runc reads it (accept one connection; one recvmsg with a 4096-byte name buffer and room
 // for exactly one fd; exactly one SCM_RIGHTS message carrying exactly one fd).
-class ConsoleSocketTest : public RuntimeTest {
+class ConsoleSocketTest : public OciCliTest {
  protected:
   void SetUp() override {
-    RuntimeTest::SetUp();
-    dir_ = absl::StrCat("/tmp/shoaltest-rt-console-", getpid());
-    std::filesystem::create_directories(dir_ + "/bundle");
-    std::filesystem::create_directory_symlink(image_, dir_ + "/bundle/rootfs");
+    OciCliTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     socket_path_ = dir_ + "/console.sock";
     listen_.Reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr = {};
@@ -265,46 +261,16 @@ class ConsoleSocketTest : public RuntimeTest {
     memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
     ASSERT_EQ(bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
     ASSERT_EQ(listen(listen_.get(), 4), 0);
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // as containerd-shim
   }
   void TearDown() override {
-    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/root", ec_)) {
-      Cli("delete --force " + e.path().filename().string());
-    }
-    Reap();
-    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     listen_.Reset();
-    std::filesystem::remove_all(dir_);
-    RuntimeTest::TearDown();
+    OciCliTest::TearDown();
   }
-  void WriteConfig(nlohmann::json process) {
-    process.merge_patch({{"env", {"PATH=/bin"}}, {"cwd", "/"}, {"user", {{"uid", 0}, {"gid", 0}}}});
-    nlohmann::json c = {{"ociVersion", "1.0.2"},
-                        {"process", process},
-                        {"root", {{"path", "rootfs"}}},
-                        {"hostname", "tty"},
-                        {"linux",
-                         {{"namespaces",
-                           {{{"type", "pid"}},
-                            {{"type", "network"}},
-                            {{"type", "mount"}},
-                            {{"type", "ipc"}},
-                            {{"type", "uts"}}}}}}};
-    ASSERT_TRUE(base::WriteFileAtomic(dir_ + "/bundle/config.json", c.dump()).ok());
-  }
-  std::pair<int, std::string> Cli(const std::string& args) {
-    std::string out_file = dir_ + "/cli.out";
-    std::string cmd = absl::StrCat("cd ", dir_, "/bundle && ", SHOAL_RUNTIME_PATH, " --root ", dir_,
-                                   "/root --cgroup-parent ", parent_, " ", args, " </dev/null >",
-                                   out_file, " 2>&1");
-    int status = system(cmd.c_str());
-    auto out = base::ReadFile(out_file);
-    unlink(out_file.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.ok() ? *out : ""};
-  }
-  static void Reap() {
-    while (waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
+  // Config() for `process` with hostname "tty".
+  void WriteConfig(const nlohmann::json& process) {
+    nlohmann::json c = Config(process);
+    c["hostname"] = "tty";
+    WriteBundleConfig(c);
   }
   // The receiving end, checked like go-runc's ReceiveMaster. Returns the master.
   base::UniqueFd Receive() {
@@ -344,20 +310,8 @@ class ConsoleSocketTest : public RuntimeTest {
     EXPECT_EQ(read(conn.get(), &extra, 1), 0);
     return master;
   }
-  std::string Status(const std::string& id) {
-    Reap();
-    auto [code, out] = Cli("state " + id);
-    return code == 0 ? nlohmann::json::parse(out)["status"].get<std::string>() : "error " + out;
-  }
-  void AwaitStopped(const std::string& id) {
-    absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (Status(id) != "stopped" && absl::Now() < deadline) usleep(20000);
-    EXPECT_EQ(Status(id), "stopped");
-  }
-
-  std::string dir_, socket_path_, name_;
+  std::string socket_path_, name_;
   base::UniqueFd listen_;
-  std::error_code ec_;
 };
 
 TEST_F(ConsoleSocketTest, CreateSendsTheMasterAndStartRunsOnThePty) {
