@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
+#include "cli/refs.h"
 #include "cli/spec_flags.h"
 #include "cli/table.h"
 
@@ -135,19 +136,13 @@ void AddNodeCommands(CLI::App& app, Cli& cli) {
   inspect->callback([&cli, inspect_refs] {
     cli.action = [&cli, inspect_refs] {
       Client c = cli.Connect();
-      std::vector<std::string> out;
-      for (const std::string& ref : *inspect_refs) {
-        api::Node n;
-        grpc::Status s = GetNode(c, ref, &n);
-        if (!s.ok()) return c.Fail(s);
-        out.push_back(ToJson(n));
-      }
-      std::printf("[\n");
-      for (size_t i = 0; i < out.size(); ++i) {
-        std::printf("%s%s\n", out[i].c_str(), i + 1 < out.size() ? "," : "");
-      }
-      std::printf("]\n");
-      return 0;
+      return ForEachRef(c, *inspect_refs, RefOutput::kJsonArray,
+                        [&](const std::string& ref, std::string* doc) {
+                          api::Node n;
+                          grpc::Status s = GetNode(c, ref, &n);
+                          *doc = ToJson(n);
+                          return s;
+                        });
     };
   });
 
@@ -221,21 +216,14 @@ void AddNodeCommands(CLI::App& app, Cli& cli) {
   rm->callback([&cli, rf] {
     cli.action = [&cli, rf] {
       Client c = cli.Connect();
-      int rc = 0;
-      for (const auto& ref : rf->refs) {
+      return ForEachRef(c, rf->refs, RefOutput::kRefs, [&](const std::string& ref, std::string*) {
         api::RemoveNodeRequest req;
         req.set_node_id(ref);
         req.set_force(rf->force);
         api::RemoveNodeResponse resp;
         auto ctx = Client::Context();
-        grpc::Status s = c.control().RemoveNode(ctx.get(), req, &resp);
-        if (!s.ok()) {
-          rc = c.Fail(s);
-          continue;
-        }
-        std::printf("%s\n", ref.c_str());
-      }
-      return rc;
+        return c.control().RemoveNode(ctx.get(), req, &resp);
+      });
     };
   });
 }

@@ -9,42 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "cli/commands.h"
+#include "cli/refs.h"
 #include "cli/spec_flags.h"
 #include "cli/table.h"
 
 namespace shoal::cli {
 namespace {
-
-void PrintJsonArray(const std::vector<std::string>& items) {
-  std::printf("[\n");
-  for (size_t i = 0; i < items.size(); ++i) {
-    std::printf("%s%s\n", items[i].c_str(), i + 1 < items.size() ? "," : "");
-  }
-  std::printf("]\n");
-}
-
-// `rm` and `inspect` over several references: `call(ref, &json)` does one.
-int ForEachRef(Client& c, const std::vector<std::string>& refs, bool json,
-               const std::function<grpc::Status(const std::string&, std::string*)>& call) {
-  int rc = 0;
-  std::vector<std::string> out;
-  for (const auto& ref : refs) {
-    std::string text;
-    grpc::Status s = call(ref, &text);
-    if (!s.ok()) {
-      rc = c.Fail(s);
-      if (json) return rc;
-      continue;
-    }
-    if (json) {
-      out.push_back(text);
-    } else {
-      std::printf("%s\n", ref.c_str());
-    }
-  }
-  if (json) PrintJsonArray(out);
-  return rc;
-}
 
 // Registers ls/inspect/rm on `parent`. `list` fills a table (or ids with -q); `get` and
 // `remove` act on one reference.
@@ -73,7 +43,7 @@ void AddListInspectRm(CLI::App* parent, Cli& cli,
   inspect->callback([&cli, inspect_refs, get] {
     cli.action = [&cli, inspect_refs, get] {
       Client c = cli.Connect();
-      return ForEachRef(c, *inspect_refs, true,
+      return ForEachRef(c, *inspect_refs, RefOutput::kJsonArray,
                         [&](const std::string& ref, std::string* out) { return get(c, ref, out); });
     };
   });
@@ -84,7 +54,7 @@ void AddListInspectRm(CLI::App* parent, Cli& cli,
   rm->callback([&cli, rm_refs, remove] {
     cli.action = [&cli, rm_refs, remove] {
       Client c = cli.Connect();
-      return ForEachRef(c, *rm_refs, false,
+      return ForEachRef(c, *rm_refs, RefOutput::kRefs,
                         [&](const std::string& ref, std::string*) { return remove(c, ref); });
     };
   });

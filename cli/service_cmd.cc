@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
+#include "cli/refs.h"
 #include "cli/spec_flags.h"
 #include "cli/table.h"
 
@@ -238,19 +239,13 @@ void AddServiceCommands(CLI::App& app, Cli& cli) {
   inspect->callback([&cli, inspect_refs] {
     cli.action = [&cli, inspect_refs] {
       Client c = cli.Connect();
-      std::vector<std::string> out;
-      for (const auto& ref : *inspect_refs) {
-        api::Service svc;
-        grpc::Status s = GetService(c, ref, &svc);
-        if (!s.ok()) return c.Fail(s);
-        out.push_back(ToJson(svc));
-      }
-      std::printf("[\n");
-      for (size_t i = 0; i < out.size(); ++i) {
-        std::printf("%s%s\n", out[i].c_str(), i + 1 < out.size() ? "," : "");
-      }
-      std::printf("]\n");
-      return 0;
+      return ForEachRef(c, *inspect_refs, RefOutput::kJsonArray,
+                        [&](const std::string& ref, std::string* doc) {
+                          api::Service svc;
+                          grpc::Status s = GetService(c, ref, &svc);
+                          *doc = ToJson(svc);
+                          return s;
+                        });
     };
   });
 
@@ -330,20 +325,13 @@ void AddServiceCommands(CLI::App& app, Cli& cli) {
   rm->callback([&cli, rm_refs] {
     cli.action = [&cli, rm_refs] {
       Client c = cli.Connect();
-      int rc = 0;
-      for (const auto& ref : *rm_refs) {
+      return ForEachRef(c, *rm_refs, RefOutput::kRefs, [&](const std::string& ref, std::string*) {
         api::RemoveServiceRequest req;
         req.set_service_id(ref);
         api::RemoveServiceResponse resp;
         auto ctx = Client::Context();
-        grpc::Status s = c.control().RemoveService(ctx.get(), req, &resp);
-        if (!s.ok()) {
-          rc = c.Fail(s);
-          continue;
-        }
-        std::printf("%s\n", ref.c_str());
-      }
-      return rc;
+        return c.control().RemoveService(ctx.get(), req, &resp);
+      });
     };
   });
 }
