@@ -11,12 +11,16 @@
 #   env: RAFT_BENCH_SECS (10), RAFT_BENCH_ROUNDS (3), RAFT_BENCH_CLIENTS ("1 16 256"),
 #        RAFT_BENCH_KILLS (20; 0 skips the failover part),
 #        RAFT_BENCH_SHOAL_ARGS (extra shoal-raft-server flags, e.g. timing experiments)
+#   Short forms for re-measuring one point cheaply: ROUNDS, CLIENTS, SECS, KILLS. Setting
+#   CLIENTS (or RAFT_BENCH_CLIENTS) skips the failover part unless KILLS is given, e.g.
+#     ROUNDS=5 CLIENTS=1 bench/raft.sh build     # the 1-client point only, 5 rounds per side
 set -euo pipefail
 build=${1:-build}
-secs=${RAFT_BENCH_SECS:-10}
-rounds=${RAFT_BENCH_ROUNDS:-3}
-clients=${RAFT_BENCH_CLIENTS:-1 16 256}
-kills=${RAFT_BENCH_KILLS:-20}
+secs=${SECS:-${RAFT_BENCH_SECS:-10}}
+rounds=${ROUNDS:-${RAFT_BENCH_ROUNDS:-3}}
+if [[ -n ${CLIENTS:-}${RAFT_BENCH_CLIENTS:-} ]]; then default_kills=0; else default_kills=20; fi
+clients=${CLIENTS:-${RAFT_BENCH_CLIENTS:-1 16 256}}
+kills=${KILLS:-${RAFT_BENCH_KILLS:-$default_kills}}
 srv=$build/manager/raft/tools/shoal-raft-server
 load=$build/manager/raft/tools/shoal-raft-load
 for b in "$srv" "$load"; do
@@ -91,6 +95,7 @@ for c in $clients; do
     out_e=$($cmd_e --prefix "e$c-$r-")
     echo "  round $r etcd:  $out_e"
     if [[ -z $(field ops_per_s "$out_e") ]]; then echo "raft bench: etcd run failed: $out_e" >&2; exit 1; fi
+    echo "  round $r throughput ratio: $(ratio "$(field ops_per_s "$out_s")" "$(field ops_per_s "$out_e")")"
     echo "$out_e" >>"$work/c$c-etcd"
   done
   for m in ops_per_s p50_ms p99_ms; do

@@ -1,9 +1,14 @@
 // RaftNode: one raft member — Core + Storage + Transport + StateMachine — implementing
 // Proposer.
 //
-// One loop thread owns the Core and the Storage. Each iteration it takes queued inputs
-// (messages from the transport, proposals, admin requests), ticks the core every
-// `timer_resolution` (see NodeOptions), and then for each Ready: sends the leader's
+// One thread at a time owns the Core and the Storage: whichever holds the loop token. A thread
+// that hands in a raft message (the transport's receiving thread), a proposal or a read while
+// no one holds the token takes it and runs the loop itself (a combiner: no wake-up of another
+// thread on the commit path); otherwise its input is queued and the holder drains the queue
+// before it lets go. The loop thread takes the token for ticks and for inputs queued without
+// combining. Each iteration takes queued inputs (messages from the transport, proposals,
+// admin requests), ticks the core every `timer_resolution` (see NodeOptions), and then for
+// each Ready: sends the leader's
 // replication messages, applies committed entries to the StateMachine (this is the one apply
 // thread) and wakes their proposers, persists (one WAL record for every proposal batched into
 // that Ready: group commit), sends the remaining messages, and advances the core. A follower
@@ -48,7 +53,7 @@ struct NodeOptions {
   std::string addr;  // this member's advertised address (host:port)
   std::string dir;   // storage directory
   absl::Duration tick = absl::Milliseconds(100);
-  Config raft;       // election_tick 10, heartbeat_tick 1, PreVote, CheckQuorum by default
+  Config raft;  // election_tick 10, heartbeat_tick 1, PreVote, CheckQuorum by default
   // The core is ticked tick / timer_resolution times per `tick` with its election, heartbeat
   // and jitter tick counts scaled to match: the timeouts stay the same in time (election 1 s,
   // heartbeat 100 ms by default), but the randomized election timeouts spread at this
@@ -115,10 +120,10 @@ class RaftNode final : public Proposer {
   void Start();
   void Stop();
 
-  absl::StatusOr<uint64_t> ProposeAndWait(absl::string_view data,
-                                          absl::Duration timeout) override;
+  absl::StatusOr<uint64_t> ProposeAndWait(absl::string_view data, absl::Duration timeout) override;
   bool IsLeader() const override { return is_leader_.load(); }
-  // Non-blocking ProposeAndWait: `done` runs (on the raft loop thread, or inline for "not the
+  // Non-blocking ProposeAndWait: `done` runs (on the thread running the raft loop — possibly
+  // this caller's, or a transport receiving thread — or inline for "not the
   // leader") once the entry is applied or its outcome is known to be lost/unknown; no timeout
   // of its own (CheckQuorum bounds how long a deposed leader keeps waiting).
   void ProposeAsync(absl::string_view data, std::function<void(absl::StatusOr<uint64_t>)> done);
@@ -146,7 +151,14 @@ class RaftNode final : public Proposer {
   RaftNode(NodeOptions opts, StateMachine* sm);
   absl::Status Init();
   void Loop();
-  void Enqueue(Input in);
+  // Queues `in`. With `combine`, the calling thread runs the loop itself (Process) when no
+  // thread holds the token; callers that combine must hold no lock the state machine's
+  // Apply or a ProposeAsync callback could need.
+  void Enqueue(Input in, bool combine = false);
+  // Runs loop iterations on the calling thread, which holds the token (running_), until
+  // nothing is queued and no tick is due; then releases the token.
+  void Process();
+  void Iterate(std::deque<Input>& batch, bool tick);
   void HandleInput(Input& in);
   // Returns false when the Ready's entries were written but their fdatasync was handed to the
   // sync thread (leader only; Core::Advance(rd, false)).
@@ -169,13 +181,18 @@ class RaftNode final : public Proposer {
   // Snapshot files are written (and fsynced) off the loop thread; the WAL is compacted
   // only after the file is durable (kSnapshotSaved input).
   std::thread snap_writer_;
-  bool snap_writing_ = false;  // loop thread only
+  bool snap_writing_ = false;  // token holder only
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Input> inbox_;
   bool stop_ = false;
-  std::thread thread_;
+  bool started_ = false;   // under mu_
+  bool running_ = false;   // under mu_: the loop token (a thread is in Process)
+  int token_waiters_ = 0;  // under mu_: threads waiting for running_ to clear
+  std::chrono::steady_clock::time_point next_tick_;  // under mu_
+  std::chrono::nanoseconds tick_len_{0};             // core tick period (set in Init)
+  std::thread thread_;                               // ticks and non-combining inputs
   std::atomic<bool> is_leader_{false};
 
   // The leader's WAL fdatasync runs here, overlapping replication (thesis §10.2.1): the loop
@@ -192,7 +209,7 @@ class RaftNode final : public Proposer {
   bool sync_stop_ = false;
   std::thread syncer_;
 
-  // Loop-thread state.
+  // Loop state (owned by the token holder).
   std::map<uint64_t, std::shared_ptr<Waiter>> by_index_;  // proposals awaiting apply
   struct PendingRead {
     std::string ctx;
@@ -210,19 +227,19 @@ class RaftNode final : public Proposer {
   int sub_ticks_ = 1;   // core ticks per logical tick (tick / timer_resolution)
   int sub_tick_n_ = 0;  // core ticks since the last logical tick
 
-  // Where writes spend their time (loop thread records; StageStats() reads).
+  // Where writes spend their time (the token holder records; StageStats() reads).
   struct StageTimes {
-    LatencyHistogram inbox_wait;     // any input: Enqueue() -> handled by the loop
-    LatencyHistogram wal_save;       // Storage::Save of a Ready with entries (the leader's
-                                     // fdatasync is not in it: sync thread)
-    LatencyHistogram ready;          // one whole HandleReady
-    LatencyHistogram first_ack;      // leader: proposal enqueued -> first follower ack arrives
-    LatencyHistogram commit;         // leader: proposal enqueued -> applied (reply sent)
-    LatencyHistogram follower_ack;   // follower: append received -> ack handed to transport
+    LatencyHistogram inbox_wait;    // any input: Enqueue() -> handled by the loop
+    LatencyHistogram wal_save;      // Storage::Save of a Ready with entries (the leader's
+                                    // fdatasync is not in it: sync thread)
+    LatencyHistogram ready;         // one whole HandleReady
+    LatencyHistogram first_ack;     // leader: proposal enqueued -> first follower ack arrives
+    LatencyHistogram commit;        // leader: proposal enqueued -> applied (reply sent)
+    LatencyHistogram follower_ack;  // follower: append received -> ack handed to transport
   };
   std::mutex stats_mu_;
   StageTimes stages_;
-  uint64_t first_ack_upto_ = 0;  // loop thread: proposals up to here have their first ack
+  uint64_t first_ack_upto_ = 0;  // token holder: proposals up to here have their first ack
   std::chrono::steady_clock::time_point append_at_{};  // loop: oldest unacked append input
 
   mutable std::mutex status_mu_;

@@ -26,15 +26,15 @@ void RaftNode::SyncLoop() {
     if (opts_.storage.before_sync) opts_.storage.before_sync();  // fault injection in tests
     if (::fdatasync(req.fd.get()) != 0) {
       // After a failed fdatasync the page cache state is unknown (fsyncgate): never continue.
-      base::Logger("raft")->critical("raft {}: fdatasync of the WAL failed: {}; aborting",
-                                     opts_.id, std::strerror(errno));
+      base::Logger("raft")->critical("raft {}: fdatasync of the WAL failed: {}; aborting", opts_.id,
+                                     std::strerror(errno));
       std::abort();
     }
     Input in;
     in.kind = Input::kDurable;
     in.target = req.index;
     in.term = req.term;
-    Enqueue(std::move(in));
+    Enqueue(std::move(in), /*combine=*/true);
   }
 }
 
@@ -129,50 +129,81 @@ void RaftNode::HandleInput(Input& in) {
 }
 
 void RaftNode::Loop() {
-  auto log = base::Logger("raft");
-  const auto tick = absl::ToChronoNanoseconds(opts_.tick / sub_ticks_);
-  auto next_tick = std::chrono::steady_clock::now() + tick;
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    if (running_) {
+      ++token_waiters_;
+      cv_.wait(l);  // the holder ticks too; look again once it lets go
+      --token_waiters_;
+      continue;
+    }
+    if (inbox_.empty() && std::chrono::steady_clock::now() < next_tick_) {
+      cv_.wait_until(l, next_tick_);
+      continue;
+    }
+    running_ = true;
+    l.unlock();
+    Process();
+    l.lock();
+  }
+}
+
+void RaftNode::Process() {
+  std::deque<Input> batch;
   while (true) {
-    std::deque<Input> batch;
+    bool tick = false;
+    batch.clear();
     {
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait_until(l, next_tick, [&] { return stop_ || !inbox_.empty(); });
-      if (stop_) return;
+      std::lock_guard<std::mutex> l(mu_);
+      const auto now = std::chrono::steady_clock::now();
+      if (!stop_ && now >= next_tick_) {
+        tick = true;
+        next_tick_ += tick_len_;
+        if (next_tick_ < now) next_tick_ = now + tick_len_;
+      }
+      if (stop_ || (inbox_.empty() && !tick)) {
+        running_ = false;
+        // Wake only threads waiting for the token (the loop thread, Stop()): the loop thread
+        // sleeping until the next tick needs nothing (the inbox is empty).
+        if (token_waiters_ > 0) cv_.notify_all();
+        return;
+      }
       batch.swap(inbox_);
     }
-    for (Input& in : batch) HandleInput(in);
-    auto now = std::chrono::steady_clock::now();
-    if (now >= next_tick) {
-      core_->Tick();
-      next_tick += tick;
-      if (next_tick < now) next_tick = now + tick;
-      if (++sub_tick_n_ >= sub_ticks_) {  // a logical tick
-        sub_tick_n_ = 0;
-        PromoteCaughtUpLearners();
-        // ReadIndex requests are dropped when no leader is known or a message is lost; ask
-        // again every few ticks (a duplicate answer finds no waiter and is ignored).
-        for (PendingRead& r : reads_) {
-          if (++r.age % 3 == 0) core_->ReadIndex(r.ctx);
-        }
+    Iterate(batch, tick);
+  }
+}
+
+void RaftNode::Iterate(std::deque<Input>& batch, bool tick) {
+  for (Input& in : batch) HandleInput(in);
+  if (tick) {
+    core_->Tick();
+    if (++sub_tick_n_ >= sub_ticks_) {  // a logical tick
+      sub_tick_n_ = 0;
+      PromoteCaughtUpLearners();
+      // ReadIndex requests are dropped when no leader is known or a message is lost; ask
+      // again every few ticks (a duplicate answer finds no waiter and is ignored).
+      for (PendingRead& r : reads_) {
+        if (++r.age % 3 == 0) core_->ReadIndex(r.ctx);
       }
     }
-    while (core_->HasReady()) {
-      Ready rd = core_->GetReady();
-      const bool durable = HandleReady(rd);
-      core_->Advance(rd, durable);
-    }
-    bool leader = core_->role() == Role::kLeader;
-    if (was_leader_ && !leader) {
-      FailAllWaiters(absl::UnavailableError("raft: leadership lost; outcome unknown"));
-    }
-    if (leader != was_leader_) {
-      log->info("raft {}: {} in term {}", opts_.id, leader ? "became leader" : "stepped down",
-                core_->term());
-    }
-    was_leader_ = leader;
-    MaybeSnapshot();
-    PublishStatus();
   }
+  while (core_->HasReady()) {
+    Ready rd = core_->GetReady();
+    const bool durable = HandleReady(rd);
+    core_->Advance(rd, durable);
+  }
+  bool leader = core_->role() == Role::kLeader;
+  if (was_leader_ && !leader) {
+    FailAllWaiters(absl::UnavailableError("raft: leadership lost; outcome unknown"));
+  }
+  if (leader != was_leader_) {
+    base::Logger("raft")->info("raft {}: {} in term {}", opts_.id,
+                               leader ? "became leader" : "stepped down", core_->term());
+  }
+  was_leader_ = leader;
+  MaybeSnapshot();
+  PublishStatus();
 }
 
 bool RaftNode::HandleReady(Ready& rd) {
@@ -208,8 +239,7 @@ bool RaftNode::HandleReady(Ready& rd) {
   for (auto& m : soon) transport_.Send(std::move(m));
   const auto save_start = std::chrono::steady_clock::now();
   bool deferred = false;
-  absl::Status s =
-      storage_->Save(rd, leader && opts_.overlap_leader_sync ? &deferred : nullptr);
+  absl::Status s = storage_->Save(rd, leader && opts_.overlap_leader_sync ? &deferred : nullptr);
   if (s.ok() && deferred) {
     auto fd = storage_->SyncHandle();
     if (fd.ok()) {

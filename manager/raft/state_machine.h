@@ -1,11 +1,12 @@
 // The contract between the raft node and the replicated state machine (the store).
 //
-// StateMachine is implemented by the store; the raft node calls it from ONE apply thread, in
-// log order, never concurrently with itself: Apply() for every committed normal entry that
-// carries data (the election no-op and configuration changes are not passed on),
-// CaptureSnapshot() when the node compacts its log, Restore() when a snapshot from the leader
-// replaces the local state (every entry up to `index` is then reflected in the restored state).
-// CaptureSnapshot returns a serializer for the state as of that call; the node runs it on
+// StateMachine is implemented by the store; the raft node calls it in log order, never
+// concurrently with itself (one call at a time, each seeing the previous ones' effects, but not
+// always from the same thread: the thread holding the raft loop applies — see node.h): Apply() for
+// every committed normal entry that carries data (the election no-op and configuration changes are
+// not passed on), CaptureSnapshot() when the node compacts its log, Restore() when a snapshot from
+// the leader replaces the local state (every entry up to `index` is then reflected in the restored
+// state). CaptureSnapshot returns a serializer for the state as of that call; the node runs it on
 // another thread, concurrently with later Apply() calls, so a large state does not stall the
 // raft loop (heartbeats, elections). The default serializes at once through Snapshot().
 //
@@ -31,12 +32,12 @@
 
 namespace shoal::manager::raft {
 
-// Implemented by the replicated state machine (the store). Called from one apply thread.
+// Implemented by the replicated state machine (the store). Calls are serialized (see above).
 class StateMachine {
  public:
   virtual ~StateMachine() = default;
   virtual void Apply(uint64_t index, absl::string_view data) = 0;  // committed normal entry
-  virtual absl::StatusOr<std::string> Snapshot() = 0;               // serialize state
+  virtual absl::StatusOr<std::string> Snapshot() = 0;              // serialize state
   using Serializer = std::function<absl::StatusOr<std::string>()>;
   virtual absl::StatusOr<Serializer> CaptureSnapshot() {
     absl::StatusOr<std::string> s = Snapshot();
