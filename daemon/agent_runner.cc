@@ -74,6 +74,7 @@ absl::StatusOr<std::unique_ptr<AgentRunner>> StartAgent(const AgentConfig& confi
   o.description.set_hostname(config.hostname);  // empty: the host's name
   o.description.set_engine_version(config.engine_version);
   o.vtep_addr = config.vtep_addr;
+  o.data_path_port = config.data_path_port;
   ASSIGN_OR_RETURN(std::unique_ptr<agent::Agent> a, agent::Agent::Start(std::move(o)));
   base::Logger("daemon")->info("worker agent started (managers: {})", managers.size());
   return std::make_unique<RealAgent>(std::move(a), std::move(holder));

@@ -24,6 +24,7 @@ struct AgentConfig {
   std::string hostname;       // --hostname; empty: the host's name
   std::string engine_version;  // "shoald <version>"
   std::string vtep_addr;      // underlay address for VXLAN; empty: the session's source
+  uint16_t data_path_port = 4789;  // --data-path-port: the VXLAN UDP port of task networks
   bool pull_missing_images = true;  // false (--no-image-pull): a missing image rejects the task
 };
 

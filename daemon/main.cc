@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
   o.listen_addr = listen_addr;
   o.advertise_addr = advertise_addr;
   o.data_path_port = data_path_port;
+  o.agent.data_path_port = static_cast<uint16_t>(data_path_port);
   o.raft_tick = absl::Milliseconds(raft_tick_ms);
   o.node_cert_expiry = absl::Seconds(node_cert_expiry_s);
   o.renewal.role_check_period = absl::Milliseconds(role_check_ms);
