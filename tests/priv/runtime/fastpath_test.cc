@@ -193,21 +193,7 @@ class RuntimeFastPathTest : public RuntimeTest {
   }
 
   // Run (create + start in one step) with output captured, then wait and delete.
-  absl::StatusOr<Output> RunFast(const ContainerSpec& spec) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return absl::InternalError("pipe");
-    base::UniqueFd r(p[0]), w(p[1]);
-    auto c = runtime_->Run(spec, Stdio{-1, w.get(), w.get()});
-    w.Reset();
-    if (!c.ok()) return c.status();
-    Output out;
-    out.out = ReadAll(r.get());
-    auto exit = (*c)->Wait();
-    if (!exit.ok()) return exit.status();
-    out.exit = *exit;
-    if (auto s = (*c)->Delete(); !s.ok()) return s;
-    return out;
-  }
+  absl::StatusOr<Output> RunFast(const ContainerSpec& spec) { return Run(spec, /*one_step=*/true); }
 
   // After the runtime is gone: no namespace fd, thread or mount of ours remains.
   void ExpectNothingLeft() {

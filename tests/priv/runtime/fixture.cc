@@ -97,20 +97,39 @@ std::string RuntimeTest::ReadAll(int fd) {
   return out;
 }
 
-absl::StatusOr<RuntimeTest::Output> RuntimeTest::Run(const ContainerSpec& spec) {
+absl::StatusOr<RuntimeTest::Output> RuntimeTest::Run(const ContainerSpec& spec, bool one_step) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return absl::InternalError("pipe");
   base::UniqueFd r(p[0]), w(p[1]);
-  auto c = runtime_->Create(spec, Stdio{-1, w.get(), w.get()});
+  Stdio stdio{-1, w.get(), w.get()};
+  auto c = one_step ? runtime_->Run(spec, stdio) : runtime_->Create(spec, stdio);
   w.Reset();
   if (!c.ok()) return c.status();
-  if (auto s = (*c)->Start(); !s.ok()) return s;
+  if (!one_step) {
+    if (auto s = (*c)->Start(); !s.ok()) return s;
+  }
   Output out;
   out.out = ReadAll(r.get());
   auto exit = (*c)->Wait();
   if (!exit.ok()) return exit.status();
   out.exit = *exit;
   if (auto s = (*c)->Delete(); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<RuntimeTest::Output> RuntimeTest::ExecOutput(Container& c,
+                                                            const ProcessSpec& process) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return absl::InternalError("pipe");
+  base::UniqueFd r(p[0]), w(p[1]);
+  auto proc = c.Exec(process, Stdio{-1, w.get(), w.get()});
+  w.Reset();
+  if (!proc.ok()) return proc.status();
+  Output out;
+  out.out = ReadAll(r.get());
+  auto exit = (*proc)->Wait();
+  if (!exit.ok()) return exit.status();
+  out.exit = *exit;
   return out;
 }
 

@@ -33,8 +33,10 @@ class RuntimeTest : public ::testing::Test {
     ExitStatus exit;
     std::string out;  // stdout+stderr
   };
-  // Create + Start + read output until EOF + Wait + Delete.
-  absl::StatusOr<Output> Run(const ContainerSpec& spec);
+  // Create + Start (`one_step`: Runtime::Run) + read output until EOF + Wait + Delete.
+  absl::StatusOr<Output> Run(const ContainerSpec& spec, bool one_step = false);
+  // Runs `process` in the running container `c`: output read until EOF, then Wait.
+  static absl::StatusOr<Output> ExecOutput(Container& c, const ProcessSpec& process);
 
   // "key=value" lines -> map (first occurrence wins).
   static std::map<std::string, std::string> Parse(const std::string& out);

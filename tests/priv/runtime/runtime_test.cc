@@ -175,19 +175,12 @@ TEST_F(RuntimeTest, ExecJoinsNamespacesCgroupAndRestrictions) {
   auto c = runtime_->Create(spec, {});
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_TRUE((*c)->Start().ok());
-  int p[2];
-  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-  base::UniqueFd r(p[0]), w(p[1]);
   ProcessSpec ps;
   ps.args = {"shoal-probe"};
-  auto proc = (*c)->Exec(ps, Stdio{-1, w.get(), w.get()});
-  w.Reset();
-  ASSERT_TRUE(proc.ok()) << proc.status();
-  std::string out = ReadAll(r.get());
-  auto exit = (*proc)->Wait();
-  ASSERT_TRUE(exit.ok());
-  EXPECT_EQ(exit->code, 0) << out;
-  auto m = Parse(out);
+  auto out = ExecOutput(**c, ps);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->exit.code, 0) << out->out;
+  auto m = Parse(out->out);
   pid_t pid1 = (*c)->pid();
   for (const char* ns : {"pid", "net", "uts", "ipc", "mnt", "cgroup"}) {
     char link[128] = {};

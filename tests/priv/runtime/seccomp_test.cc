@@ -159,18 +159,12 @@ TEST_F(SeccompTest, ExecGetsTheContainersProfile) {
   auto c = runtime_->Create(spec, {});
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_TRUE((*c)->Start().ok());
-  int p[2];
-  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-  base::UniqueFd r(p[0]), w(p[1]);
   ProcessSpec exec;  // no profile of its own: inherits the container's
   exec.args = {"sh", "-c", absl::StrCat("mkdir ", Scratch(), "; grep Seccomp: /proc/self/status")};
-  auto proc = (*c)->Exec(exec, Stdio{-1, w.get(), w.get()});
-  w.Reset();
-  ASSERT_TRUE(proc.ok()) << proc.status();
-  std::string out = ReadAll(r.get());
-  ASSERT_TRUE((*proc)->Wait().ok());
-  EXPECT_TRUE(absl::StrContains(out, "Function not implemented")) << out;
-  EXPECT_TRUE(absl::StrContains(out, "Seccomp:\t2")) << out;
+  auto out = ExecOutput(**c, exec);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(absl::StrContains(out->out, "Function not implemented")) << out->out;
+  EXPECT_TRUE(absl::StrContains(out->out, "Seccomp:\t2")) << out->out;
   ASSERT_TRUE((*c)->Delete().ok());
 }
 

@@ -114,16 +114,12 @@ TEST_F(TerminalTest, ResizeIsSeenInsideAndExecGetsItsOwnPty) {
   ASSERT_TRUE(ResizeTerminal(master.get(), 40, 120).ok());
 
   // A plain exec reads PID 1's terminal size.
-  int p[2];
-  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-  base::UniqueFd r(p[0]), w(p[1]);
   ProcessSpec size;
   size.args = {"stty", "-F", "/dev/pts/0", "size"};
-  auto proc = (*c)->Exec(size, Stdio{-1, w.get(), w.get()});
-  ASSERT_TRUE(proc.ok()) << proc.status();
-  w.Reset();
-  EXPECT_EQ(ReadAll(r.get()), "40 120\n");
-  EXPECT_EQ((*proc)->Wait()->code, 0);
+  auto sized = ExecOutput(**c, size);
+  ASSERT_TRUE(sized.ok()) << sized.status();
+  EXPECT_EQ(sized->out, "40 120\n");
+  EXPECT_EQ(sized->exit.code, 0);
 
   // An exec with its own terminal: a second pty of the same devpts.
   ProcessSpec tty;

@@ -67,17 +67,11 @@ class UsernsTest : public RuntimeTest {
 
   // Runs `args` in the running container `c`; returns stdout+stderr and the exit code.
   std::pair<std::string, int> Exec(Container& c, std::vector<std::string> args) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return {"pipe failed", -1};
-    base::UniqueFd r(p[0]), w(p[1]);
     ProcessSpec ps;
     ps.args = std::move(args);
-    auto proc = c.Exec(ps, Stdio{-1, w.get(), w.get()});
-    w.Reset();
-    if (!proc.ok()) return {std::string(proc.status().message()), -1};
-    std::string out = ReadAll(r.get());
-    auto exit = (*proc)->Wait();
-    return {out, exit.ok() ? exit->code : -1};
+    auto out = ExecOutput(c, ps);
+    if (!out.ok()) return {std::string(out.status().message()), -1};
+    return {out->out, out->exit.code};
   }
 
   static std::string mapped_image_;
