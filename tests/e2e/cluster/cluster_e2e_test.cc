@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/cluster/lab_cluster.h"
@@ -86,6 +87,18 @@ bool NodeStatus(LabCluster& c, const std::string& hostname, const std::string& s
   return false;
 }
 
+// Nothing left of a cluster: no process, namespace, cgroup, mount or directory.
+void ExpectNothingLeft(const std::string& prefix) {
+  EXPECT_TRUE(ProcsMentioning("/tmp/" + prefix + "cluster/").empty());
+  EXPECT_EQ(lab::Leftovers(prefix), std::vector<std::string>{});
+  std::string mounts;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (absl::StrContains(line, "/tmp/" + prefix)) mounts += line + "\n";
+  }
+  EXPECT_EQ(mounts, "");
+}
+
 TEST(ClusterE2E, ReplicatedServiceSpreadsScalesDrainsAndSurvivesAWorkerLoss) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, containers)";
   const std::string prefix = "clu-";
@@ -132,7 +145,7 @@ TEST(ClusterE2E, ReplicatedServiceSpreadsScalesDrainsAndSurvivesAWorkerLoss) {
       for (pid_t pid : Httpds(c, i)) {
         // Inside the container's own network namespace, httpd answers with its hostname.
         lab::CommandResult get = lab::RunIn(-1, absl::StrCat("nsenter -t ", pid,
-                                                             " -n wget -qO- http://127.0.0.1/"))
+                                                             " -n curl -s http://127.0.0.1/"))
                                      .value_or(lab::CommandResult{});
         EXPECT_TRUE(get.ok()) << get.output;
         served.insert(std::string(absl::StripAsciiWhitespace(get.output)));
@@ -200,16 +213,100 @@ TEST(ClusterE2E, ReplicatedServiceSpreadsScalesDrainsAndSurvivesAWorkerLoss) {
     lab::CommandResult down = c.Down();
     EXPECT_TRUE(down.ok()) << down.output;
   }
-  // Nothing left: no process of the cluster, no namespace, cgroup, mount or directory.
-  EXPECT_TRUE(ProcsMentioning("/tmp/" + prefix + "cluster/").empty());
-  EXPECT_EQ(lab::Leftovers(prefix), std::vector<std::string>{});
-  std::string mounts;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (absl::StrContains(line, "/tmp/" + prefix)) mounts += line + "\n";
-  }
-  EXPECT_EQ(mounts, "");
+  ExpectNothingLeft(prefix);
 }
 
+// The first process named `comm` in host i's cgroup parent (0 if none).
+pid_t ProcIn(LabCluster& c, int i, const std::string& comm) {
+  for (const auto& [pid, name] : ProcsInCgroup(c.CgroupParent(i))) {
+    if (name == comm) return pid;
+  }
+  return 0;
+}
+
+// Runs `cmd` inside the container of PID `pid` (its mount, network, uts, ipc and pid
+// namespaces: the container's own busybox, /etc/resolv.conf and DNS resolver).
+lab::CommandResult InContainer(pid_t pid, const std::string& cmd) {
+  return lab::RunIn(-1, absl::StrCat("timeout 20 nsenter -t ", pid, " -m -n -u -i -p ", cmd),
+                    std::chrono::seconds(30))
+      .value_or(lab::CommandResult{});
+}
+
+// Task networking across hosts (the agent's overlay, embedded DNS and VIP load balancing):
+// a client task reaches every replica of a service on other hosts by the service's name.
+TEST(ClusterE2E, TasksReachAServiceByNameAcrossHosts) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, containers)";
+  const std::string prefix = "clun-";
+  {
+    LabCluster c(prefix, /*hosts=*/3, /*managers=*/1);
+    lab::CommandResult up = c.Up();
+    ASSERT_TRUE(up.ok()) << up.output;
+    lab::CommandResult net = c.Shoal(1, {"network", "create", "--driver", "overlay", "appnet"});
+    ASSERT_TRUE(net.ok()) << net.output;
+    // The published port declares port 80 of the service (VIP load balancing covers the
+    // service's declared ports).
+    std::vector<std::string> web = {"service", "create", "--name", "web", "--replicas", "3",
+                                    "--network", "appnet", "--publish", "8080:80"};
+    web.insert(web.end(), kWebCommand.begin(), kWebCommand.end());
+    ASSERT_TRUE(c.Shoal(1, web).ok());
+    ASSERT_TRUE(c.Shoal(1, {"service", "create", "--name", "client", "--network", "appnet",
+                            "lab-busybox:1", "sleep", "1000"})
+                    .ok());
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return RunningPerNode(c, "web").size() == 3 && Total(RunningPerNode(c, "client")) == 1;
+        },
+        absl::Seconds(120)))
+        << Describe(c) << c.Shoal(1, {"service", "ps", "client"}).output << c.Log(1);
+    std::set<std::string> web_ids;
+    for (const Task& t : Tasks(c, "web")) {
+      if (t.desired == "Running") web_ids.insert(t.id);
+    }
+    ASSERT_EQ(web_ids.size(), 3u);
+    pid_t client = 0;
+    for (int i = 1; i <= 3 && client == 0; ++i) client = ProcIn(c, i, "sleep");
+    ASSERT_GT(client, 0) << Describe(c);
+
+    // tasks.web resolves to the three task addresses; each answers with its own task id
+    // (two of them live on other hosts: over the VXLAN overlay).
+    std::set<std::string> task_ips;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          lab::CommandResult ns = InContainer(client, "/bin/busybox nslookup tasks.web");
+          task_ips.clear();
+          for (absl::string_view line : absl::StrSplit(ns.output, '\n')) {
+            if (absl::ConsumePrefix(&line, "Address: ") && !absl::StrContains(line, ":53")) {
+              task_ips.insert(std::string(absl::StripAsciiWhitespace(line)));
+            }
+          }
+          return task_ips.size() == 3;
+        },
+        absl::Seconds(60)))
+        << InContainer(client, "/bin/busybox nslookup tasks.web").output;
+    std::set<std::string> by_ip;
+    for (const std::string& ip : task_ips) {
+      lab::CommandResult get = InContainer(client, "/bin/busybox wget -qO- http://" + ip + "/");
+      EXPECT_TRUE(get.ok()) << ip << ": " << get.output;
+      by_ip.insert(std::string(absl::StripAsciiWhitespace(get.output)));
+    }
+    EXPECT_EQ(by_ip, web_ids);
+
+    // `web` is the service's VIP: requests to it are balanced over all three replicas.
+    std::set<std::string> by_name;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          lab::CommandResult get = InContainer(client, "/bin/busybox wget -qO- http://web/");
+          if (get.ok()) by_name.insert(std::string(absl::StripAsciiWhitespace(get.output)));
+          return by_name == web_ids;
+        },
+        absl::Seconds(60)))
+        << "replicas reached through the VIP: " << by_name.size()
+        << InContainer(client, "/bin/busybox wget -qO- http://web/").output;
+
+    lab::CommandResult down = c.Down();
+    EXPECT_TRUE(down.ok()) << down.output;
+  }
+  ExpectNothingLeft(prefix);
+}
 }  // namespace
 }  // namespace shoal::cluster::e2e
