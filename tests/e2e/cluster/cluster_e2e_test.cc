@@ -144,9 +144,9 @@ TEST(ClusterE2E, ReplicatedServiceSpreadsScalesDrainsAndSurvivesAWorkerLoss) {
       }
       for (pid_t pid : Httpds(c, i)) {
         // Inside the container's own network namespace, httpd answers with its hostname.
-        lab::CommandResult get = lab::RunIn(-1, absl::StrCat("nsenter -t ", pid,
-                                                             " -n curl -s http://127.0.0.1/"))
-                                     .value_or(lab::CommandResult{});
+        lab::CommandResult get =
+            lab::RunIn(-1, absl::StrCat("nsenter -t ", pid, " -n curl -s http://127.0.0.1/"))
+                .value_or(lab::CommandResult{});
         EXPECT_TRUE(get.ok()) << get.output;
         served.insert(std::string(absl::StripAsciiWhitespace(get.output)));
       }
@@ -173,8 +173,7 @@ TEST(ClusterE2E, ReplicatedServiceSpreadsScalesDrainsAndSurvivesAWorkerLoss) {
         << Describe(c);
 
     // Drain host 3: its tasks move to hosts 1 and 2, its containers stop.
-    ASSERT_TRUE(
-        c.Shoal(1, {"node", "update", "--availability", "drain", c.Hostname(3)}).ok());
+    ASSERT_TRUE(c.Shoal(1, {"node", "update", "--availability", "drain", c.Hostname(3)}).ok());
     EXPECT_TRUE(WaitFor(
         [&] {
           auto per = RunningPerNode(c, "web");
@@ -184,8 +183,7 @@ TEST(ClusterE2E, ReplicatedServiceSpreadsScalesDrainsAndSurvivesAWorkerLoss) {
         absl::Seconds(120)))
         << Describe(c);
     EXPECT_TRUE(absl::StrContains(c.Shoal(1, {"node", "ls"}).output, "Drain"));
-    ASSERT_TRUE(
-        c.Shoal(1, {"node", "update", "--availability", "active", c.Hostname(3)}).ok());
+    ASSERT_TRUE(c.Shoal(1, {"node", "update", "--availability", "active", c.Hostname(3)}).ok());
 
     // kill -9 of worker 2's shoald: once the node is Down its tasks are replaced on the others.
     int on_2 = RunningPerNode(c, "web")[c.Hostname(2)];
@@ -245,8 +243,8 @@ TEST(ClusterE2E, TasksReachAServiceByNameAcrossHosts) {
     ASSERT_TRUE(net.ok()) << net.output;
     // The published port declares port 80 of the service (VIP load balancing covers the
     // service's declared ports).
-    std::vector<std::string> web = {"service", "create", "--name", "web", "--replicas", "3",
-                                    "--network", "appnet", "--publish", "8080:80"};
+    std::vector<std::string> web = {"service", "create",    "--name", "web",       "--replicas",
+                                    "3",       "--network", "appnet", "--publish", "8080:80"};
     web.insert(web.end(), kWebCommand.begin(), kWebCommand.end());
     ASSERT_TRUE(c.Shoal(1, web).ok());
     ASSERT_TRUE(c.Shoal(1, {"service", "create", "--name", "client", "--network", "appnet",

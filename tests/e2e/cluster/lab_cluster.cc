@@ -52,8 +52,7 @@ lab::CommandResult LabCluster::Script(const std::string& verb,
 }
 
 lab::CommandResult LabCluster::Up() {
-  return Script("up", {"--hosts", std::to_string(hosts_), "--managers",
-                       std::to_string(managers_)});
+  return Script("up", {"--hosts", std::to_string(hosts_), "--managers", std::to_string(managers_)});
 }
 
 lab::CommandResult LabCluster::Down() { return Script("down", {}); }
