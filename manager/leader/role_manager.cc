@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "manager/controlapi/control_service.h"
 
 namespace shoal::manager::leader {
 
@@ -12,10 +13,6 @@ namespace api = ::shoal::api::v1;
 namespace {
 
 bool Pending(const api::Node& n) { return n.spec().desired_role() != n.role(); }
-
-bool Reachable(const api::Node& n) {
-  return n.manager_status().reachability() == api::ManagerStatus::REACHABILITY_REACHABLE;
-}
 
 }  // namespace
 
@@ -29,32 +26,6 @@ absl::Status RaftNodeMembership::TransferLeadership() {
     return node_.TransferLeadership(m.raft_id(), timeout_);
   }
   return absl::FailedPreconditionError("no other voting manager to hand leadership to");
-}
-
-absl::Status CheckDemotion(const std::vector<api::Node>& nodes, const std::string& node_id) {
-  size_t left = 0, reachable = 0;
-  bool found = false;
-  for (const auto& n : nodes) {
-    if (n.role() != api::NODE_ROLE_MANAGER) continue;
-    if (n.id() == node_id) {
-      found = true;
-      continue;
-    }
-    ++left;
-    reachable += Reachable(n);
-  }
-  if (!found) return absl::OkStatus();  // not a manager: nothing to protect
-  if (left == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("demotion of ", node_id, " refused: it is the last manager"));
-  }
-  const size_t quorum = left / 2 + 1;
-  if (reachable < quorum) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("demotion of ", node_id, " refused: ", left, " managers would be left, ",
-                     reachable, " reachable, and their quorum needs ", quorum));
-  }
-  return absl::OkStatus();
 }
 
 void RoleManager::Init(const store::ReadView& view) {
@@ -96,9 +67,10 @@ absl::Status RoleManager::Reconcile(store::MemoryStore& store, const api::Node& 
   if (node.spec().desired_role() == api::NODE_ROLE_MANAGER) {
     return set_role(api::NODE_ROLE_MANAGER, "");
   }
-  std::vector<api::Node> nodes;
-  for (const auto& n : store.View().Find<api::Node>(store::All())) nodes.push_back(*n);
-  if (absl::Status ok = CheckDemotion(nodes, node.id()); !ok.ok()) {
+  auto view = store.View();
+  if (absl::Status ok =
+          controlapi::CheckDemotion(view, node, controlapi::MembersFromStore(view));
+      !ok.ok()) {
     if (node.role_message() == ok.message()) return absl::OkStatus();
     return set_role(node.role(), std::string(ok.message()));
   }

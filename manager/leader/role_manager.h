@@ -8,7 +8,10 @@
 //            changes); the leader hands leadership away before demoting itself; otherwise the
 //            Raft member is removed first, then node.role becomes WORKER
 //
-// Reachability comes from node.manager_status (kept by the raft layer); removal and leadership
+// Whether a demotion is safe is decided by the same rule Control applies when the demotion is
+// requested (controlapi::CheckDemotion, on the members as node.manager_status records them:
+// controlapi::MembersFromStore). Reachability comes from node.manager_status (kept by the
+// leader from its raft view); removal and leadership
 // transfer go through RaftMembership (RaftNodeMembership over manager/raft's RaftNode, a fake
 // in tests).
 //
@@ -50,10 +53,6 @@ class RaftNodeMembership final : public RaftMembership {
   raft::RaftNode& node_;
   absl::Duration timeout_;
 };
-
-// Whether `node_id` may leave the managers: OK, or FailedPrecondition naming the reason
-// ("it is the last manager", "2 of the 3 managers would be left, 1 reachable: quorum needs 2").
-absl::Status CheckDemotion(const std::vector<api::v1::Node>& nodes, const std::string& node_id);
 
 class RoleManager final : public Component {
  public:

@@ -69,9 +69,10 @@ TEST_F(RolesTest, DemotionThatWouldLoseQuorumIsRefusedUntilReachable) {
   SetDesiredRole("m2", api::NODE_ROLE_WORKER);
   Rounds();
   EXPECT_EQ(Node("m2")->role(), api::NODE_ROLE_MANAGER);
+  // The rule and its words are Control's (controlapi::CheckDemotion).
   EXPECT_EQ(Node("m2")->role_message(),
-            "demotion of m2 refused: 2 managers would be left, 1 reachable, and their quorum "
-            "needs 2");
+            "can't remove member from the raft: this would result in a loss of quorum (demoting "
+            "node m2 leaves 2 managers, 1 of them reachable; 2 are needed)");
   EXPECT_TRUE(raft_.removed.empty());
   // m3 comes back: the demotion goes through, Raft member first.
   EditNode("m3", [](api::Node& n) {
@@ -92,7 +93,8 @@ TEST_F(RolesTest, UnreachableManagerCanBeDemotedAndTheLastOneCannot) {
   SetDesiredRole("m1", api::NODE_ROLE_WORKER);
   Rounds();
   EXPECT_EQ(Node("m1")->role(), api::NODE_ROLE_MANAGER);
-  EXPECT_EQ(Node("m1")->role_message(), "demotion of m1 refused: it is the last manager");
+  EXPECT_EQ(Node("m1")->role_message(),
+            "attempting to demote the last manager of the swarm (node m1)");
 }
 
 TEST_F(RolesTest, TheLeaderHandsOverBeforeItsOwnDemotion) {
