@@ -28,18 +28,23 @@ void AddObjectCommands(CLI::App& app, Cli& cli);  // network, secret, config
 grpc::Status ListNodes(Client& c, std::vector<api::Node>* out);
 std::string NodeName(const api::Node& n);  // hostname, else the short id
 
-// Every page of a paginated List call.
+// Every page of a paginated List call into `out` (cleared first), retried from the first page
+// while the cluster has no leader (CallRetrying).
 template <typename Item, typename Req, typename Resp, typename Call, typename Items>
-grpc::Status ListAll(Req req, Call&& call, Items&& items, std::vector<Item>* out) {
-  for (;;) {
-    Resp resp;
-    auto ctx = Client::Context();
-    grpc::Status s = call(ctx.get(), req, &resp);
-    if (!s.ok()) return s;
-    for (const auto& i : items(resp)) out->push_back(i);
-    if (resp.next_page_token().empty()) return grpc::Status::OK;
-    req.mutable_page()->set_page_token(resp.next_page_token());
-  }
+grpc::Status ListAll(const Req& first, Call&& call, Items&& items, std::vector<Item>* out) {
+  return CallRetrying([&] {
+    out->clear();
+    Req req = first;
+    for (;;) {
+      Resp resp;
+      auto ctx = Client::Context();
+      grpc::Status s = call(ctx.get(), req, &resp);
+      if (!s.ok()) return s;
+      for (const auto& i : items(resp)) out->push_back(i);
+      if (resp.next_page_token().empty()) return grpc::Status::OK;
+      req.mutable_page()->set_page_token(resp.next_page_token());
+    }
+  });
 }
 
 }  // namespace shoal::cli

@@ -81,15 +81,12 @@ int SetRole(Cli& cli, const std::vector<std::string>& refs, api::NodeRole role) 
 }  // namespace
 
 grpc::Status ListNodes(Client& c, std::vector<api::Node>* out) {
-  return CallRetrying([&] {
-    out->clear();
-    return ListAll<api::Node, api::ListNodesRequest, api::ListNodesResponse>(
-        api::ListNodesRequest{},
-        [&](grpc::ClientContext* ctx, const api::ListNodesRequest& r, api::ListNodesResponse* o) {
-          return c.control().ListNodes(ctx, r, o);
-        },
-        [](const api::ListNodesResponse& r) { return r.nodes(); }, out);
-  });
+  return ListAll<api::Node, api::ListNodesRequest, api::ListNodesResponse>(
+      api::ListNodesRequest{},
+      [&](grpc::ClientContext* ctx, const api::ListNodesRequest& r, api::ListNodesResponse* o) {
+        return c.control().ListNodes(ctx, r, o);
+      },
+      [](const api::ListNodesResponse& r) { return r.nodes(); }, out);
 }
 
 std::string NodeName(const api::Node& n) {

@@ -125,14 +125,11 @@ void AddNetworkCommands(CLI::App& app, Cli& cli) {
       network, cli,
       [](Client& c, bool quiet, Table& t) {
         std::vector<api::Network> nets;
-        grpc::Status s = CallRetrying([&] {
-          nets.clear();
-          return ListAll<api::Network, api::ListNetworksRequest, api::ListNetworksResponse>(
-              api::ListNetworksRequest{},
-              [&](grpc::ClientContext* ctx, const api::ListNetworksRequest& r,
-                  api::ListNetworksResponse* o) { return c.control().ListNetworks(ctx, r, o); },
-              [](const api::ListNetworksResponse& r) { return r.networks(); }, &nets);
-        });
+        grpc::Status s = ListAll<api::Network, api::ListNetworksRequest, api::ListNetworksResponse>(
+            api::ListNetworksRequest{},
+            [&](grpc::ClientContext* ctx, const api::ListNetworksRequest& r,
+                api::ListNetworksResponse* o) { return c.control().ListNetworks(ctx, r, o); },
+            [](const api::ListNetworksResponse& r) { return r.networks(); }, &nets);
         std::sort(nets.begin(), nets.end(), [](const api::Network& a, const api::Network& b) {
           return a.spec().annotations().name() < b.spec().annotations().name();
         });
@@ -213,14 +210,11 @@ void AddDataCommands(CLI::App& app, Cli& cli, const char* kind) {
       cmd, cli,
       [](Client& c, bool quiet, Table& t) {
         std::vector<typename T::Item> items;
-        grpc::Status s = CallRetrying([&] {
-          items.clear();
-          return ListAll<typename T::Item, typename T::ListReq, typename T::ListResp>(
-              typename T::ListReq{},
-              [&](grpc::ClientContext* ctx, const typename T::ListReq& r,
-                  typename T::ListResp* o) { return T::List(c.control(), ctx, r, o); },
-              [](const typename T::ListResp& r) { return T::Items(r); }, &items);
-        });
+        grpc::Status s = ListAll<typename T::Item, typename T::ListReq, typename T::ListResp>(
+            typename T::ListReq{},
+            [&](grpc::ClientContext* ctx, const typename T::ListReq& r,
+                typename T::ListResp* o) { return T::List(c.control(), ctx, r, o); },
+            [](const typename T::ListResp& r) { return T::Items(r); }, &items);
         absl::Time now = absl::Now();
         for (const auto& i : items) {
           if (quiet) std::printf("%s\n", i.id().c_str());

@@ -59,15 +59,12 @@ grpc::Status GetService(Client& c, const std::string& ref, api::Service* out) {
 grpc::Status ListTasks(Client& c, const api::ListFilters& filters, std::vector<api::Task>* out) {
   api::ListTasksRequest req;
   *req.mutable_filters() = filters;
-  return CallRetrying([&] {
-    out->clear();
-    return ListAll<api::Task, api::ListTasksRequest, api::ListTasksResponse>(
-        req,
-        [&](grpc::ClientContext* ctx, const api::ListTasksRequest& r, api::ListTasksResponse* o) {
-          return c.control().ListTasks(ctx, r, o);
-        },
-        [](const api::ListTasksResponse& r) { return r.tasks(); }, out);
-  });
+  return ListAll<api::Task, api::ListTasksRequest, api::ListTasksResponse>(
+      req,
+      [&](grpc::ClientContext* ctx, const api::ListTasksRequest& r, api::ListTasksResponse* o) {
+        return c.control().ListTasks(ctx, r, o);
+      },
+      [](const api::ListTasksResponse& r) { return r.tasks(); }, out);
 }
 
 int UpdateService(Client& c, const std::string& ref,
@@ -99,14 +96,11 @@ std::string ModeName(const api::ServiceSpec& s) {
 int ServiceLs(Cli& cli, bool quiet) {
   Client c = cli.Connect();
   std::vector<api::Service> services;
-  grpc::Status s = CallRetrying([&] {
-    services.clear();
-    return ListAll<api::Service, api::ListServicesRequest, api::ListServicesResponse>(
-        api::ListServicesRequest{},
-        [&](grpc::ClientContext* ctx, const api::ListServicesRequest& r,
-            api::ListServicesResponse* o) { return c.control().ListServices(ctx, r, o); },
-        [](const api::ListServicesResponse& r) { return r.services(); }, &services);
-  });
+  grpc::Status s = ListAll<api::Service, api::ListServicesRequest, api::ListServicesResponse>(
+      api::ListServicesRequest{},
+      [&](grpc::ClientContext* ctx, const api::ListServicesRequest& r,
+          api::ListServicesResponse* o) { return c.control().ListServices(ctx, r, o); },
+      [](const api::ListServicesResponse& r) { return r.services(); }, &services);
   if (!s.ok()) return c.Fail(s);
   std::sort(services.begin(), services.end(), [](const api::Service& a, const api::Service& b) {
     return a.spec().annotations().name() < b.spec().annotations().name();
