@@ -344,3 +344,55 @@ TEST_F(AgentNetworkTest, UnsupportedDriverRejectsTheTaskNamingItAndLeavesNothing
 
 }  // namespace
 }  // namespace shoal::agent::testing
+
+namespace shoal::agent::testing {
+namespace {
+
+TEST_F(AgentNetworkTest, ScalingDownUpdatesDnsAndTheVipOfAClientOnTheNetwork) {
+  StartAgents();
+  std::string net = CreateNetwork("hc1net");
+  api::Service web = CreateWeb("web", 2, net);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto t = OnePerHost(web.id());
+        return !t[0].id().empty() && !t[1].id().empty();
+      },
+      absl::Seconds(60)));
+  // A client on host 0 (its own service on the same network) watches the web service.
+  api::Service client = CreateService("client", 1, {"sleep", "1000"}, [&](api::ServiceSpec& s) {
+    s.mutable_task()->add_networks()->set_target(net);
+    s.mutable_task()->mutable_placement()->add_constraints(
+        absl::StrCat("node.hostname==", kPrefix, "-node1"));
+  });
+  ASSERT_TRUE(WaitFor([&] { return RunningTasks(client.id()).size() == 1; }, absl::Seconds(60)));
+  api::Task c = RunningTasks(client.id())[0];
+  ASSERT_EQ(c.node_id(), agents_[0]->status().node_id);
+
+  std::vector<api::Task> before = OnePerHost(web.id());
+  Scale(web.id(), 1);
+  std::vector<api::Task> left;
+  ASSERT_TRUE(WaitFor([&] {
+    left = Tasks(web.id());
+    return left.size() == 1 && left[0].status().state() == api::TASK_STATE_RUNNING;
+  })) << "web did not scale to 1";
+  const std::string ip = Ip(left[0]);
+  lab::CommandResult r;
+  const std::string gone = Ip(before[0]) == ip ? Ip(before[1]) : Ip(before[0]);
+  EXPECT_TRUE(WaitFor([&] {
+    r = Exec(c, "nslookup tasks.web");
+    return r.ok() && absl::StrContains(r.output, ip) && !absl::StrContains(r.output, gone);
+  })) << r.output;
+  // Every request through the VIP reaches the remaining task.
+  for (int i = 0; i < 5; ++i) {
+    r = Exec(c, Get("web"));
+    EXPECT_EQ(r.output, Hostname(left[0]) + "\n");
+  }
+
+  RemoveService(client.id());
+  RemoveService(web.id());
+  ASSERT_TRUE(WaitFor([&] { return ContainerCgroups().empty(); }, absl::Seconds(60)));
+  EXPECT_TRUE(WaitFor([&] { return Sandboxes().empty(); })) << absl::StrJoin(Sandboxes(), ",");
+}
+
+}  // namespace
+}  // namespace shoal::agent::testing
