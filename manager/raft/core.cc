@@ -74,7 +74,8 @@ api::HardState Core::HardState() const {
 void Core::ResetRandomizedTimeout() {
   int jitter = cfg_.election_jitter_ticks > 0 ? cfg_.election_jitter_ticks
                                               : std::max(1, cfg_.election_tick / 2);
-  randomized_timeout_ = cfg_.election_tick + static_cast<int>(rng_() % static_cast<uint64_t>(jitter));
+  randomized_timeout_ =
+      cfg_.election_tick + static_cast<int>(rng_() % static_cast<uint64_t>(jitter));
 }
 
 void Core::BecomeFollower(uint64_t term, uint64_t lead) {
@@ -163,6 +164,10 @@ void Core::Tick() {
 
 void Core::Campaign() {
   if (role_ != Role::kLeader) StartElection(false);
+}
+
+void Core::StepDown() {
+  if (role_ == Role::kLeader) BecomeFollower(term_, 0);
 }
 
 void Core::StartElection(bool transfer) {

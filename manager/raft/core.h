@@ -110,6 +110,11 @@ class Core {
   absl::StatusOr<uint64_t> ProposeConfChange(const api::ConfChange& cc);
   // Starts an election now (if this node may vote).
   void Campaign();
+  // Leader only (no-op elsewhere): becomes a follower in the same term, as CheckQuorum does.
+  // The node calls it when its own disk write has been stuck for an election timeout while
+  // the followers' disks kept committing (overlapped leader fdatasync): a leader must not go
+  // on leading on its followers' disks alone (etcd#13527).
+  void StepDown();
   // Requests a linearizable read point; the result arrives as a ReadState with `context`.
   void ReadIndex(std::string context);
   absl::Status TransferLeadership(uint64_t target);
@@ -222,7 +227,7 @@ class Core {
 
   std::vector<api::RaftMessage> msgs_;
   api::HardState prev_hs_;
-  uint64_t handed_ = 0;  // last committed index handed out in a Ready
+  uint64_t handed_ = 0;   // last committed index handed out in a Ready
   uint64_t durable_ = 0;  // the local log is durable up to here (<= log_.stable())
 };
 

@@ -136,7 +136,7 @@ void RaftNode::Enqueue(Input in, bool combine) {
     }
   }
   if (run_here) {
-    Process();
+    Process(/*combiner=*/true);
   } else if (wake) {
     cv_.notify_all();
   }

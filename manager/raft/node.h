@@ -61,12 +61,11 @@ struct NodeOptions {
   // expired in the same tick and split the vote (+1 election timeout; docs/benchmarks.md).
   absl::Duration timer_resolution = absl::Milliseconds(10);
   // The leader's WAL fdatasync on a sync thread, overlapping replication (thesis §10.2.1; an
-  // entry then commits once any majority has it on disk). Off by default: it gives up the
-  // disk-stall fencing of the synchronous write — a leader whose disk hangs keeps heart-beating
-  // and committing through its followers instead of going silent and being replaced
-  // (etcd#13527; StoreClusterTest.LeaderWithAStalledDiskIsReplacedAndServesNothingStale), and
-  // it did not improve the 1-client p99 on the benchmark machine (docs/benchmarks.md).
-  // Enabling it needs a leader step-down when a sync is stuck for an election timeout.
+  // entry then commits once any majority has it on disk, which may be the followers alone).
+  // Disk-stall fencing: a leader whose fdatasync has run for an election timeout steps down
+  // (otherwise it would keep heart-beating and committing through its followers with a hung
+  // disk: etcd#13527); with the synchronous write its loop simply goes silent. Off by default
+  // (see docs/benchmarks.md for what it does to the 1-client point).
   bool overlap_leader_sync = false;
   // Initial members of a brand-new cluster (used only when `dir` is empty). Empty: this
   // member waits to be added by the leader (join).
@@ -156,8 +155,10 @@ class RaftNode final : public Proposer {
   // Apply or a ProposeAsync callback could need.
   void Enqueue(Input in, bool combine = false);
   // Runs loop iterations on the calling thread, which holds the token (running_), until
-  // nothing is queued and no tick is due; then releases the token.
-  void Process();
+  // nothing is queued and no tick is due; then releases the token. A `combiner` (not the loop
+  // thread) hands the rest to the loop thread after kCombinerRounds iterations.
+  void Process(bool combiner);
+  static constexpr int kCombinerRounds = 4;
   void Iterate(std::deque<Input>& batch, bool tick);
   void HandleInput(Input& in);
   // Returns false when the Ready's entries were written but their fdatasync was handed to the
@@ -169,6 +170,9 @@ class RaftNode final : public Proposer {
   void MaybeSnapshot();
   void FailAllWaiters(const absl::Status& s);
   void PromoteCaughtUpLearners();
+  // Overlapped leader fdatasync: a leader whose sync has run for an election timeout steps
+  // down (disk-stall fencing; with the synchronous write its loop simply goes silent).
+  void MaybeStepDownOnStuckSync();
   void PublishStatus();
   absl::StatusOr<uint64_t> Submit(Input in, absl::Duration timeout);
 
@@ -206,6 +210,8 @@ class RaftNode final : public Proposer {
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   std::optional<SyncRequest> sync_req_;
+  // steady_clock nanoseconds at which the sync thread's running fdatasync started; 0: idle.
+  std::atomic<int64_t> sync_started_ns_{0};
   bool sync_stop_ = false;
   std::thread syncer_;
 

@@ -23,8 +23,11 @@ void RaftNode::SyncLoop() {
       req = std::move(*sync_req_);
       sync_req_.reset();
     }
+    sync_started_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
     if (opts_.storage.before_sync) opts_.storage.before_sync();  // fault injection in tests
-    if (::fdatasync(req.fd.get()) != 0) {
+    const int rc = ::fdatasync(req.fd.get());
+    sync_started_ns_ = 0;
+    if (rc != 0) {
       // After a failed fdatasync the page cache state is unknown (fsyncgate): never continue.
       base::Logger("raft")->critical("raft {}: fdatasync of the WAL failed: {}; aborting", opts_.id,
                                      std::strerror(errno));
@@ -143,29 +146,33 @@ void RaftNode::Loop() {
     }
     running_ = true;
     l.unlock();
-    Process();
+    Process(/*combiner=*/false);
     l.lock();
   }
 }
 
-void RaftNode::Process() {
+void RaftNode::Process(bool combiner) {
   std::deque<Input> batch;
-  while (true) {
+  for (int rounds = 0;; ++rounds) {
     bool tick = false;
     batch.clear();
     {
       std::lock_guard<std::mutex> l(mu_);
       const auto now = std::chrono::steady_clock::now();
-      if (!stop_ && now >= next_tick_) {
+      // A combining thread has its own work (e.g. reading its peer's stream): after a few
+      // rounds with inputs still arriving (load: they batch anyway) it hands the loop to the
+      // loop thread.
+      const bool hand_over = combiner && rounds >= kCombinerRounds && !inbox_.empty();
+      if (!stop_ && !hand_over && now >= next_tick_) {
         tick = true;
         next_tick_ += tick_len_;
         if (next_tick_ < now) next_tick_ = now + tick_len_;
       }
-      if (stop_ || (inbox_.empty() && !tick)) {
+      if (stop_ || hand_over || (inbox_.empty() && !tick)) {
         running_ = false;
-        // Wake only threads waiting for the token (the loop thread, Stop()): the loop thread
-        // sleeping until the next tick needs nothing (the inbox is empty).
-        if (token_waiters_ > 0) cv_.notify_all();
+        // Wake only threads waiting for the token (the loop thread, Stop()) or, on a hand-over,
+        // the loop thread: asleep until the next tick it needs nothing (the inbox is empty).
+        if (token_waiters_ > 0 || hand_over) cv_.notify_all();
         return;
       }
       batch.swap(inbox_);
@@ -177,6 +184,7 @@ void RaftNode::Process() {
 void RaftNode::Iterate(std::deque<Input>& batch, bool tick) {
   for (Input& in : batch) HandleInput(in);
   if (tick) {
+    MaybeStepDownOnStuckSync();
     core_->Tick();
     if (++sub_tick_n_ >= sub_ticks_) {  // a logical tick
       sub_tick_n_ = 0;
@@ -337,6 +345,19 @@ void RaftNode::ApplyEntry(const api::Entry& e) {
     }
     by_index_.erase(it);
   }
+}
+
+void RaftNode::MaybeStepDownOnStuckSync() {
+  const int64_t started = sync_started_ns_.load();
+  if (started == 0 || core_->role() != Role::kLeader) return;
+  const auto stuck = std::chrono::steady_clock::now() -
+                     std::chrono::steady_clock::time_point(std::chrono::nanoseconds(started));
+  if (stuck < absl::ToChronoNanoseconds(opts_.tick * opts_.raft.election_tick)) return;
+  base::Logger("raft")->warn(
+      "raft {}: the leader's WAL fdatasync has been running for {} ms (longer than an "
+      "election timeout); stepping down",
+      opts_.id, std::chrono::duration_cast<std::chrono::milliseconds>(stuck).count());
+  core_->StepDown();
 }
 
 void RaftNode::PromoteCaughtUpLearners() {
