@@ -2,15 +2,6 @@
 
 namespace shoal::manager::node {
 
-std::shared_ptr<api::NodeCA::Stub> ForwardingNodeCA::StubFor(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stub_ == nullptr || stub_address_ != address) {
-    stub_ = api::NodeCA::NewStub(ca::DialManager(address, ca::ChannelCredentials(tls_)));
-    stub_address_ = address;
-  }
-  return stub_;
-}
-
 grpc::Status ForwardingNodeCA::IssueNodeCertificate(grpc::ServerContext* ctx,
                                                     const api::IssueNodeCertificateRequest* req,
                                                     api::IssueNodeCertificateResponse* resp) {
@@ -28,8 +19,8 @@ grpc::Status ForwardingNodeCA::IssueNodeCertificate(grpc::ServerContext* ctx,
   // The leader renews the node named here (it trusts a manager certificate to name it); a
   // joiner has no identity yet.
   out.AddMetadata(kForwardedForMetadata, renewal ? caller.node->node_id : std::string("-"));
-  return AnnotateForwarded(StubFor(leader.address)->IssueNodeCertificate(&out, *req, resp),
-                           leader.address);
+  api::NodeCA::Stub stub(channel_->To(leader.address));
+  return AnnotateForwarded(stub.IssueNodeCertificate(&out, *req, resp), leader.address);
 }
 
 // Read on the leader when one is known: it wrote the certificate a moment ago, and this
@@ -46,8 +37,8 @@ grpc::Status ForwardingNodeCA::NodeCertificateStatus(grpc::ServerContext* ctx,
   grpc::ClientContext out;
   out.set_deadline(ctx->deadline());
   out.AddMetadata(kForwardedForMetadata, "-");
-  return AnnotateForwarded(StubFor(leader.address)->NodeCertificateStatus(&out, *req, resp),
-                           leader.address);
+  api::NodeCA::Stub stub(channel_->To(leader.address));
+  return AnnotateForwarded(stub.NodeCertificateStatus(&out, *req, resp), leader.address);
 }
 
 }  // namespace shoal::manager::node

@@ -7,7 +7,7 @@
 // name only from a manager certificate (ca::ForwardedNodeId). NodeCertificateStatus is read on
 // the leader when one is known, since this replica may not have applied the new certificate yet.
 //
-// Thread safety: gRPC calls methods concurrently; the leader channel cache is mutex-guarded.
+// Thread safety: gRPC calls methods concurrently; LeaderChannel is thread-safe.
 #pragma once
 
 #include <functional>
@@ -25,8 +25,8 @@ namespace shoal::manager::node {
 class ForwardingNodeCA final : public api::NodeCA::Service {
  public:
   ForwardingNodeCA(ca::NodeCAService& local, std::function<ForwardingControl::Leader()> leader,
-                   ca::TlsMaterial tls)
-      : local_(local), leader_(std::move(leader)), tls_(std::move(tls)) {}
+                   std::shared_ptr<LeaderChannel> channel)
+      : local_(local), leader_(std::move(leader)), channel_(std::move(channel)) {}
 
   grpc::Status IssueNodeCertificate(grpc::ServerContext* ctx,
                                     const api::IssueNodeCertificateRequest* req,
@@ -36,13 +36,9 @@ class ForwardingNodeCA final : public api::NodeCA::Service {
                                      api::NodeCertificateStatusResponse* resp) override;
 
  private:
-  std::shared_ptr<api::NodeCA::Stub> StubFor(const std::string& address);
   ca::NodeCAService& local_;
   std::function<ForwardingControl::Leader()> leader_;
-  ca::TlsMaterial tls_;
-  std::mutex mu_;
-  std::string stub_address_;
-  std::shared_ptr<api::NodeCA::Stub> stub_;
+  std::shared_ptr<LeaderChannel> channel_;
 };
 
 }  // namespace shoal::manager::node

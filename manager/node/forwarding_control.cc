@@ -7,13 +7,13 @@
 
 namespace shoal::manager::node {
 
-std::shared_ptr<api::Control::Stub> ForwardingControl::StubFor(const std::string& address) {
+std::shared_ptr<grpc::Channel> LeaderChannel::To(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (stub_ == nullptr || stub_address_ != address) {
-    stub_ = api::Control::NewStub(ca::DialManager(address, ca::ChannelCredentials(tls_)));
-    stub_address_ = address;
+  if (channel_ == nullptr || address_ != address) {
+    channel_ = ca::DialManager(address, ca::ChannelCredentials(tls_));
+    address_ = address;
   }
-  return stub_;
+  return channel_;
 }
 
 grpc::Status CheckForwardable(const grpc::ServerContext& ctx, const LeaderRef& leader) {
@@ -44,7 +44,8 @@ grpc::Status ForwardingControl::Route(grpc::ServerContext* ctx, const LocalCall&
   out.set_deadline(ctx->deadline());
   out.AddMetadata(kForwardedForMetadata,
                   caller.node ? caller.node->node_id : std::string(caller.local ? "local" : "-"));
-  return AnnotateForwarded(remote(*StubFor(leader.address), &out), leader.address);
+  api::Control::Stub stub(channel_->To(leader.address));
+  return AnnotateForwarded(remote(stub, &out), leader.address);
 }
 
 }  // namespace shoal::manager::node

@@ -7,7 +7,7 @@
 // UNAVAILABLE and the client retries. Watch is served locally (the follower's store is a
 // replica and its watch never misses an event).
 //
-// Thread safety: gRPC calls methods concurrently; the leader channel cache is mutex-guarded.
+// Thread safety: gRPC calls methods concurrently; LeaderChannel is thread-safe.
 #pragma once
 
 #include <functional>
@@ -38,12 +38,26 @@ grpc::Status CheckForwardable(const grpc::ServerContext& ctx, const LeaderRef& l
 // An UNAVAILABLE answer of the leader at `address`, saying it came from the forwarding hop.
 grpc::Status AnnotateForwarded(const grpc::Status& s, const std::string& address);
 
+// The one channel a manager forwards over (Control and NodeCA share it), dialled with this
+// manager's certificate and re-dialled when the leader's address changes. Thread-safe.
+class LeaderChannel {
+ public:
+  explicit LeaderChannel(ca::TlsMaterial tls) : tls_(std::move(tls)) {}
+  std::shared_ptr<grpc::Channel> To(const std::string& address);
+
+ private:
+  const ca::TlsMaterial tls_;
+  std::mutex mu_;
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
 class ForwardingControl final : public api::Control::Service {
  public:
   using Leader = LeaderRef;
   ForwardingControl(controlapi::ControlService& local, std::function<Leader()> leader,
-                    ca::TlsMaterial tls)
-      : local_(local), leader_(std::move(leader)), tls_(std::move(tls)) {}
+                    std::shared_ptr<LeaderChannel> channel)
+      : local_(local), leader_(std::move(leader)), channel_(std::move(channel)) {}
 
 #define SHOAL_FORWARD(Method)                                                    \
   grpc::Status Method(grpc::ServerContext* ctx, const api::Method##Request* req, \
@@ -91,14 +105,10 @@ class ForwardingControl final : public api::Control::Service {
   using LocalCall = std::function<grpc::Status()>;
   using RemoteCall = std::function<grpc::Status(api::Control::Stub&, grpc::ClientContext*)>;
   grpc::Status Route(grpc::ServerContext* ctx, const LocalCall& local, const RemoteCall& remote);
-  std::shared_ptr<api::Control::Stub> StubFor(const std::string& address);
 
   controlapi::ControlService& local_;
   std::function<Leader()> leader_;
-  ca::TlsMaterial tls_;
-  std::mutex mu_;
-  std::string stub_address_;
-  std::shared_ptr<api::Control::Stub> stub_;
+  std::shared_ptr<LeaderChannel> channel_;
 };
 
 }  // namespace shoal::manager::node

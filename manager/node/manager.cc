@@ -262,7 +262,8 @@ absl::Status Manager::StartServers() {
     if (!l.is_self) l.address = leader_address();
     return l;
   };
-  services_.push_back(std::make_unique<ForwardingNodeCA>(*node_ca_, leader, tls_.tls));
+  auto to_leader = std::make_shared<LeaderChannel>(tls_.tls);  // Control and NodeCA share it
+  services_.push_back(std::make_unique<ForwardingNodeCA>(*node_ca_, leader, to_leader));
   services_.push_back(std::make_unique<dispatcher::DispatcherService>(
       *dispatcher_, dispatcher::CertificateIdentity()));
   control_ = std::make_unique<controlapi::ControlService>(*store_, *opts_.random, opts_.clock);
@@ -282,7 +283,7 @@ absl::Status Manager::StartServers() {
     }
     return out;
   });
-  services_.push_back(std::make_unique<ForwardingControl>(*control_, leader, tls_.tls));
+  services_.push_back(std::make_unique<ForwardingControl>(*control_, leader, to_leader));
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(
