@@ -9,6 +9,7 @@
 // node-loss replacement: one more task of the new spec, created by the restart path, not by
 // the updater. Here the same sequence runs step by step on a fake clock: the updater must
 // never add a task of its own to that slot, and every other slot gets exactly one.
+#include <functional>
 #include <map>
 #include <set>
 
@@ -68,25 +69,29 @@ class UpdateExactlyOnceTest : public fixtures::StoreFixture {
     return m;
   }
   State::State UpdateState() { return Service(svc_)->update_status().state(); }
+  // Nodes n1..n4; `replicas` tasks of app:1 RUNNING in slots 1.. on n1.. in order; then the
+  // spec moves to app:2, updated one slot at a time with the settings `configure` adds.
+  void RunningThenUpdated(int replicas, const std::function<void(api::UpdateConfig&)>& configure) {
+    for (const char* n : {"n1", "n2", "n3", "n4"}) AddNode(n);
+    svc_ = MakeService([&](api::Service& s) {
+             s.mutable_spec()->mutable_replicated()->set_replicas(replicas);
+             s.mutable_spec()->mutable_update()->set_parallelism(1);
+             configure(*s.mutable_spec()->mutable_update());
+           }).id();
+    Pass(svc_);
+    int i = 0;
+    for (const auto& t : Tasks(svc_)) SetTask(t, absl::StrCat("n", ++i), api::TASK_STATE_RUNNING);
+    UpdateSpec(svc_, [](api::ServiceSpec& spec) {
+      spec.mutable_task()->mutable_container()->set_image("app:2");
+    });
+  }
 
   std::string svc_;
 };
 
 TEST_F(UpdateExactlyOnceTest, InFlightSlotOnANodeThatGoesDownIsReplacedOnceNotTwice) {
-  for (const char* n : {"n1", "n2", "n3", "n4"}) AddNode(n);
-  svc_ = MakeService([](api::Service& s) {
-           s.mutable_spec()->mutable_replicated()->set_replicas(3);
-           s.mutable_spec()->mutable_update()->set_parallelism(1);
-           s.mutable_spec()->mutable_update()->mutable_monitor()->set_seconds(1);
-         }).id();
   // app:1 runs in slots 1..3 on n1..n3 (n4 stays free for replacements).
-  Pass(svc_);
-  int i = 0;
-  for (const auto& t : Tasks(svc_)) SetTask(t, absl::StrCat("n", ++i), api::TASK_STATE_RUNNING);
-
-  UpdateSpec(svc_, [](api::ServiceSpec& spec) {
-    spec.mutable_task()->mutable_container()->set_image("app:2");
-  });
+  RunningThenUpdated(3, [](api::UpdateConfig& u) { u.mutable_monitor()->set_seconds(1); });
   Pass(svc_);  // slot 1 starts: its old task told to stop, the new one waits (desired READY)
   ASSERT_EQ(UpdateState(), State::STATE_UPDATING);
   ASSERT_EQ(PerSlot(2), (std::map<uint64_t, int>{{1, 1}}));
@@ -131,18 +136,9 @@ TEST_F(UpdateExactlyOnceTest, InFlightSlotOnANodeThatGoesDownIsReplacedOnceNotTw
 }
 
 TEST_F(UpdateExactlyOnceTest, EveryPassIsANewLeaderAndEachSlotIsReplacedOnce) {
-  for (const char* n : {"n1", "n2", "n3", "n4"}) AddNode(n);
-  svc_ = MakeService([](api::Service& s) {
-           s.mutable_spec()->mutable_replicated()->set_replicas(4);
-           s.mutable_spec()->mutable_update()->set_parallelism(1);
-           s.mutable_spec()->mutable_update()->mutable_delay()->set_seconds(1);
-           s.mutable_spec()->mutable_update()->mutable_monitor()->set_nanos(200000000);
-         }).id();
-  Pass(svc_);
-  int i = 0;
-  for (const auto& t : Tasks(svc_)) SetTask(t, absl::StrCat("n", ++i), api::TASK_STATE_RUNNING);
-  UpdateSpec(svc_, [](api::ServiceSpec& spec) {
-    spec.mutable_task()->mutable_container()->set_image("app:2");
+  RunningThenUpdated(4, [](api::UpdateConfig& u) {
+    u.mutable_delay()->set_seconds(1);
+    u.mutable_monitor()->set_nanos(200000000);
   });
   // Agents act between every pass, and several passes may run without any agent progress
   // (a leader change replays the full reconcile): neither creates a second task for a slot.
