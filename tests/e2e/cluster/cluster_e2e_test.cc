@@ -87,6 +87,12 @@ bool NodeStatus(LabCluster& c, const std::string& hostname, const std::string& s
   return false;
 }
 
+int CountOf(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
 // Nothing left of a cluster: no process, namespace, cgroup, mount or directory.
 void ExpectNothingLeft(const std::string& prefix) {
   EXPECT_TRUE(ProcsMentioning("/tmp/" + prefix + "cluster/").empty());
@@ -207,6 +213,77 @@ TEST(ClusterE2E, ReplicatedServiceSpreadsScalesDrainsAndSurvivesAWorkerLoss) {
         << Describe(c) << c.Log(2);
     EXPECT_TRUE(WaitFor([&] { return Httpds(c, 2).empty(); }, absl::Seconds(90)))
         << Describe(c) << c.Log(2);
+
+    lab::CommandResult down = c.Down();
+    EXPECT_TRUE(down.ok()) << down.output;
+  }
+  ExpectNothingLeft(prefix);
+}
+
+// Three managers on three hosts (raft over the lab network): kill -9 of the leader's shoald —
+// the two others elect a leader, the dead node goes Down and its task is replaced; restarted,
+// it rejoins the raft group.
+TEST(ClusterE2E, ThreeManagersSurviveTheLeadersLoss) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, containers)";
+  const std::string prefix = "clum-";
+  {
+    LabCluster c(prefix, /*hosts=*/3, /*managers=*/3);
+    lab::CommandResult up = c.Up();
+    ASSERT_TRUE(up.ok()) << up.output;
+    auto managers = [&](int i, int leaders, int reachable) {
+      lab::CommandResult ls = c.Shoal(i, {"node", "ls"});
+      return ls.ok() && CountOf(ls.output, " Leader ") == leaders &&
+             CountOf(ls.output, " Reachable ") == reachable;
+    };
+    EXPECT_TRUE(WaitFor([&] { return managers(1, 1, 2); }, absl::Seconds(60)))
+        << c.Shoal(1, {"node", "ls"}).output;
+
+    std::vector<std::string> create = {"service", "create", "--name", "web", "--replicas", "3"};
+    create.insert(create.end(), kWebCommand.begin(), kWebCommand.end());
+    ASSERT_TRUE(c.Shoal(2, create).ok());
+    ASSERT_TRUE(WaitFor([&] { return RunningPerNode(c, "web").size() == 3; }, absl::Seconds(120)))
+        << Describe(c);
+
+    int leader = 0;
+    for (int i = 1; i <= 3; ++i) {
+      if (absl::StrContains(c.Shoal(i, {"swarm", "info"}).output, "Is Leader: true")) leader = i;
+    }
+    ASSERT_GT(leader, 0);
+    int other = leader == 1 ? 2 : 1;
+    c.Kill9(leader);
+    auto on_other = [&](const std::string& service) {
+      std::map<std::string, int> per;
+      for (const auto& r : Rows(c.Shoal(other, {"service", "ps", service}).output)) {
+        if (r.size() > 5 && r[4] == "Running" && absl::StartsWith(r[5], "Running")) ++per[r[3]];
+      }
+      return per;
+    };
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          for (const auto& r : Rows(c.Shoal(other, {"node", "ls"}).output)) {
+            if (r.size() > 2 && r[1] == c.Hostname(leader) && r[2] == "Down") return true;
+          }
+          return false;
+        },
+        absl::Seconds(120)))
+        << c.Shoal(other, {"node", "ls"}).output << c.Log(other);
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto per = on_other("web");
+          return Total(per) == 3 && per.count(c.Hostname(leader)) == 0;
+        },
+        absl::Seconds(120)))
+        << c.Shoal(other, {"service", "ps", "web"}).output << c.Log(other);
+    EXPECT_TRUE(managers(other, 1, 1)) << c.Shoal(other, {"node", "ls"}).output;
+
+    // Restarted from its state dir, the old leader rejoins raft as a Reachable manager.
+    // (Not asserted yet: that it stops its orphaned container. Its agent only knows its own
+    // address after a restart, hears "not the leader" there and never reaches the new leader —
+    // daemon/agent manager list, reported.)
+    lab::CommandResult restart = c.Script("start", {std::to_string(leader)});
+    ASSERT_TRUE(restart.ok()) << restart.output;
+    EXPECT_TRUE(WaitFor([&] { return managers(other, 1, 2); }, absl::Seconds(90)))
+        << c.Shoal(other, {"node", "ls"}).output << c.Log(leader);
 
     lab::CommandResult down = c.Down();
     EXPECT_TRUE(down.ok()) << down.output;
