@@ -30,14 +30,38 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-// Put is served with the callback API (no thread parked per in-flight write: 256 concurrent
-// clients would otherwise mean 256 blocked gRPC threads); the rest are plain sync handlers.
-class KvService final : public rt::Kv::WithCallbackMethod_Put<rt::Kv::Service> {
+// Put is served with the callback API by default (Base = WithCallbackMethod_Put: no thread
+// parked per in-flight write, but requests and replies pass between gRPC's polling and
+// callback threads), or on completion queues (Base = WithAsyncMethod_Put, CqPutServer,
+// --put-api cq), or with the sync API (Base = Kv::Service, --put-api sync: one parked thread
+// per in-flight write). The alternatives are for measurements (docs/benchmarks.md: sync and
+// cq answer a lone client faster, but lose at 16 or 256 clients). The rest are plain sync
+// handlers.
+template <class Base>
+class KvService final : public Base {
  public:
   KvService(RaftNode* node, KvStateMachine* sm) : node_(node), sm_(sm) {}
 
+  // Sync API (when Base is Kv::Service; never called otherwise).
+  grpc::Status Put(grpc::ServerContext*, const rt::PutRequest* req, rt::PutResponse* resp) {
+    if (!node_->IsLeader()) return NotLeader();
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<uint64_t> r = node_->ProposeAndWait(req->SerializeAsString(), absl::Seconds(10));
+    {
+      std::lock_guard<std::mutex> l(put_mu_);
+      put_.Add(std::chrono::steady_clock::now() - start);
+    }
+    if (r.ok()) {
+      resp->set_index(*r);
+      return grpc::Status::OK;
+    }
+    if (r.status().code() == absl::StatusCode::kFailedPrecondition) return NotLeader();
+    return ToGrpc(r.status());
+  }
+
+  // Callback API (when Base is WithCallbackMethod_Put).
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const rt::PutRequest* req,
-                                rt::PutResponse* resp) override {
+                                rt::PutResponse* resp) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (!node_->IsLeader()) {
       reactor->Finish(NotLeader());
@@ -61,7 +85,8 @@ class KvService final : public rt::Kv::WithCallbackMethod_Put<rt::Kv::Service> {
                         });
     return reactor;
   }
-  grpc::Status Get(grpc::ServerContext*, const rt::GetRequest* req, rt::GetResponse* resp) override {
+  grpc::Status Get(grpc::ServerContext*, const rt::GetRequest* req,
+                   rt::GetResponse* resp) override {
     absl::Status s = node_->ReadBarrier(absl::Seconds(5));
     if (!s.ok()) return ToGrpc(s);
     auto v = sm_->Get(req->key());
@@ -137,6 +162,104 @@ class KvService final : public rt::Kv::WithCallbackMethod_Put<rt::Kv::Service> {
   LatencyHistogram put_;
 };
 
+// Put on gRPC's completion-queue API (--put-api cq): `threads` threads each poll
+// their own completion queue; the thread that receives a request proposes it (with the raft
+// node's combining it runs the leader's disk write itself when the loop is free) and goes
+// back to polling, the reply is sent by whichever thread applies the entry. No thread is
+// parked per in-flight write (as with the callback API) and no hand-off between a polling
+// thread and a callback executor (as with the sync API).
+class CqPutServer {
+ public:
+  using AsyncKv = rt::Kv::WithAsyncMethod_Put<rt::Kv::Service>;
+  CqPutServer(RaftNode* node, AsyncKv* service) : node_(node), service_(service) {}
+  void AddQueues(grpc::ServerBuilder& builder, int threads) {
+    for (int i = 0; i < threads; ++i) cqs_.push_back(builder.AddCompletionQueue());
+  }
+  void Start() {
+    for (auto& cq : cqs_) {
+      grpc::ServerCompletionQueue* q = cq.get();
+      threads_.emplace_back([this, q] { Poll(q); });
+    }
+  }
+  // After the server's Shutdown (no new calls) and the node's Stop (every proposal answered).
+  void Stop() {
+    for (auto& cq : cqs_) cq->Shutdown();
+    for (auto& t : threads_) t.join();
+  }
+  std::string PutStats() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string out = "put_handler: " + put_.Summary() + "\n";
+    put_ = LatencyHistogram();
+    return out;
+  }
+
+ private:
+  struct Call {
+    explicit Call(grpc::ServerCompletionQueue* q) : cq(q), responder(&ctx) {}
+    grpc::ServerCompletionQueue* cq;
+    grpc::ServerContext ctx;
+    rt::PutRequest req;
+    rt::PutResponse resp;
+    grpc::ServerAsyncResponseWriter<rt::PutResponse> responder;
+    bool finishing = false;  // the tag's next completion is Finish's
+  };
+  void Request(grpc::ServerCompletionQueue* q) {
+    Call* c = new Call(q);
+    service_->RequestPut(&c->ctx, &c->req, &c->responder, q, q, c);
+  }
+  void Poll(grpc::ServerCompletionQueue* q) {
+    Request(q);
+    void* tag;
+    bool ok;
+    while (q->Next(&tag, &ok)) {
+      Call* c = static_cast<Call*>(tag);
+      if (c->finishing || !ok) {
+        delete c;  // finished, or a request that never came (shutdown)
+        continue;
+      }
+      Request(q);  // keep one request outstanding per queue
+      Handle(c);
+    }
+  }
+  void Handle(Call* c) {
+    c->finishing = true;
+    if (!node_->IsLeader()) {
+      c->responder.FinishWithError(NotLeader(), c);
+      return;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    node_->ProposeAsync(c->req.SerializeAsString(), [this, c, start](absl::StatusOr<uint64_t> r) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        put_.Add(std::chrono::steady_clock::now() - start);
+      }
+      if (r.ok()) {
+        c->resp.set_index(*r);
+        c->responder.Finish(c->resp, grpc::Status::OK, c);
+      } else if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
+        c->responder.FinishWithError(NotLeader(), c);
+      } else {
+        c->responder.FinishWithError(ToGrpc(r.status()), c);
+      }
+    });
+  }
+  grpc::Status NotLeader() {
+    NodeStatus s = node_->Status();
+    std::string addr;
+    for (const api::RaftMember& m : s.members) {
+      if (m.raft_id() == s.leader) addr = m.addr();
+    }
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not the leader; leader=" + addr);
+  }
+
+  RaftNode* node_;
+  AsyncKv* service_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  LatencyHistogram put_;
+};
+
 absl::StatusOr<std::vector<api::RaftMember>> ParseCluster(const std::string& spec) {
   std::vector<api::RaftMember> out;
   for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
@@ -191,6 +314,8 @@ int Main(int argc, char** argv) {
   std::string listen, cluster, join, level = "info";
   int tick_ms = 100;
   bool no_sync = false;
+  std::string put_api = "callback";
+  int put_threads = 2;
   int stats_secs = 0;
   app.add_option("--id", opts.id, "raft id (non-zero)")->required();
   app.add_option("--listen", listen, "host:port to serve raft and the KV API")->required();
@@ -205,6 +330,10 @@ int Main(int argc, char** argv) {
   app.add_option("--snapshot-interval", opts.snapshot_interval, "entries between snapshots");
   app.add_option("--snapshot-keep", opts.snapshot_keep, "entries kept after a snapshot");
   app.add_flag("--unsafe-no-fsync", no_sync, "skip fdatasync (never for real data)");
+  app.add_option("--put-api", put_api,
+                 "gRPC API serving Put: callback (default), cq (completion queues) or sync")
+      ->check(CLI::IsMember({"cq", "callback", "sync"}));
+  app.add_option("--put-threads", put_threads, "threads polling Put's completion queues (cq)");
   app.add_flag("--overlap-leader-sync", opts.overlap_leader_sync,
                "leader fdatasyncs on a sync thread, overlapping replication");
   app.add_option("--log-level", level, "log level");
@@ -239,17 +368,33 @@ int Main(int argc, char** argv) {
     log->error("{}", std::string(node.status().message()));
     return 1;
   }
-  KvService kv(node->get(), &sm);
+  KvService<rt::Kv::WithCallbackMethod_Put<rt::Kv::Service>> kv_callback(node->get(), &sm);
+  KvService<rt::Kv::Service> kv_sync(node->get(), &sm);
+  KvService<CqPutServer::AsyncKv> kv_cq(node->get(), &sm);
+  CqPutServer cq_put(node->get(), &kv_cq);
+  auto put_stats = [&] {
+    if (put_api == "sync") return kv_sync.PutStats();
+    if (put_api == "callback") return kv_callback.PutStats();
+    return cq_put.PutStats();
+  };
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials());
   builder.SetMaxReceiveMessageSize(-1);
   builder.RegisterService((*node)->service());
-  builder.RegisterService(&kv);
+  if (put_api == "sync") {
+    builder.RegisterService(&kv_sync);
+  } else if (put_api == "callback") {
+    builder.RegisterService(&kv_callback);
+  } else {
+    builder.RegisterService(&kv_cq);
+    cq_put.AddQueues(builder, put_threads);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     log->error("cannot listen on {}", listen);
     return 1;
   }
+  if (put_api == "cq") cq_put.Start();
   (*node)->Start();
   log->info("raft member {} serving on {}", opts.id, listen);
   sigset_t set;
@@ -266,7 +411,7 @@ int Main(int argc, char** argv) {
       bool last = false;
       while (!last) {  // every interval, and once more at exit
         last = stats_cv.wait_for(l, std::chrono::seconds(stats_secs), [&] { return stopping; });
-        std::string s = (*node)->StageStats(/*reset=*/true) + kv.PutStats();
+        std::string s = (*node)->StageStats(/*reset=*/true) + put_stats();
         std::fprintf(stderr, "member %lu stages (microseconds):\n%s",
                      static_cast<unsigned long>(opts.id), s.c_str());
         std::fflush(stderr);
@@ -283,6 +428,7 @@ int Main(int argc, char** argv) {
   if (stats.joinable()) stats.join();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   (*node)->Stop();
+  if (put_api == "cq") cq_put.Stop();
   return 0;
 }
 
