@@ -310,7 +310,10 @@ void Daemon::StartRenewer(const manager::ca::JoinResult& current) {
   o.clock = opts_.clock;
   o.random = opts_.random;
   o.schedule = opts_.renewal;
-  o.managers = [this] { return RenewalManagers(); };
+  o.managers = [this] {
+    RememberAgentManager();
+    return RenewalManagers();
+  };
   o.apply = [this](const manager::ca::JoinResult& r) { return ApplyCertificate(r); };
   o.running_role = [this] {
     std::lock_guard<std::mutex> lock(mu_);
@@ -342,6 +345,25 @@ std::vector<std::string> Daemon::RenewalManagers() {
   if (agent_ != nullptr) add(agent_->manager());
   for (const auto& m : state_.managers) add(m);
   return out;
+}
+
+void Daemon::RememberAgentManager() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!active_ || agent_ == nullptr) return;
+  std::string m = agent_->manager();
+  if (m.empty() || std::find(state_.managers.begin(), state_.managers.end(), m) !=
+                       state_.managers.end()) {
+    return;
+  }
+  // A manager the dispatcher's list led the agent to: after a restart the node can reach the
+  // cluster through it even if every manager it was started with is gone.
+  NodeState st = state_;
+  st.managers.push_back(m);
+  if (auto s = SaveNodeState(opts_.root, st); !s.ok()) {
+    base::Logger("daemon")->warn("remembering manager {}: {}", m, ErrText(s));
+    return;
+  }
+  state_ = std::move(st);
 }
 
 absl::Status Daemon::ApplyCertificate(const manager::ca::JoinResult& renewed) {

@@ -256,6 +256,21 @@ TEST(DaemonRolesE2E, PromotedWorkerJoinsTheQuorum) {
                                                      "Ready"); },
                       absl::Seconds(60)))
       << c.Shoal(next, {"node", "ls"}).out;
+  // Node 3 remembers the manager it found (its `swarm info` lists it): restarted, it
+  // reconnects although node 0 is gone.
+  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(c.Shoal(3, {"swarm", "info"}).out,
+                                                     "  " + c.Addr(next) + "\n"); },
+                      absl::Seconds(30)))
+      << c.Shoal(3, {"swarm", "info"}).out;
+  ASSERT_EQ(c.Terminate(3), 0) << c.Log(3);
+  ASSERT_NO_FATAL_FAILURE(c.Start(3));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::string agent = Field(c.Shoal(3, {"swarm", "info"}).out, "Agent");
+        return absl::StartsWith(agent, "connected to ") && agent != "connected to " + c.Addr(0);
+      },
+      absl::Seconds(60)))
+      << c.Shoal(3, {"swarm", "info"}).out << c.Log(3);
 }
 
 // (c) A demoted manager leaves raft, becomes a worker (agent still running), and its Control
