@@ -30,8 +30,13 @@
 //             and purges every other sandbox; Attach of an adopted container keeps its existing
 //             interfaces (observed in its namespace) and only re-serves DNS and the LB table.
 //
-// Ingress (published ports through the routing mesh, lb::Mesh) is not wired yet: it needs the
-// ingress sandbox's per-node address on the ingress network from the allocator.
+//   ingress   when the ingress network is assigned and the dispatcher reports this node's
+//             ingress sandbox ("ingress-sbox-<node id>": its Node.attachments address and MAC),
+//             lb::Mesh builds the ingress sandbox (eth0 on the ingress overlay, eth1 on the
+//             gateway bridge `shoal_gwbridge` 172.18.0.0/16) and the node's `shoal-ingress`
+//             table: ingress-mode published ports answer on every node's addresses and reach
+//             the service's running tasks on any node. Rebuilt from scratch when the agent
+//             starts (published ports pause while the agent is down; task endpoints do not).
 //
 // Thread safety: every method may be called from any thread (one mutex serializes the kernel
 // work; the drivers are not thread-safe).
@@ -54,6 +59,9 @@
 #include "dns/resolver.h"
 #include "kernel/netlink/libnl_netlink.h"
 #include "kernel/netlink/netns.h"
+#include "kernel/nft/nft.h"
+#include "lb/mesh.h"
+#include "netdrv/bridge.h"
 #include "netdrv/overlay.h"
 #include "netdrv/reconcile_loop.h"
 
@@ -83,6 +91,10 @@ class Networking {
   // Removes the task's endpoints, DNS and (when it was the last user) its networks. Idempotent.
   absl::Status Detach(const std::string& task_id);
 
+  // The node's id (from the session): its ingress sandbox's record is
+  // "ingress-sbox-<node id>" on the ingress network.
+  void SetNodeId(const std::string& node_id);
+
   // For tests and diagnostics: networks created on this node.
   std::vector<std::string> NetworksCreated() const;
 
@@ -100,7 +112,10 @@ class Networking {
   void SyncDns();                                                      // requires mu_
   absl::Status SyncLb(const std::string& task_id, const Attached& a);  // requires mu_
   void PurgeSandboxes();                                               // requires mu_
-  absl::Status DetachLocked(const std::string& task_id);               // requires mu_
+  void SyncIngress();                                                  // requires mu_
+  absl::Status EnableIngress(const api::Network& ingress, const api::EndpointRecord& own);
+  void DisableIngress(bool release = true);               // requires mu_
+  absl::Status DetachLocked(const std::string& task_id);  // requires mu_
   std::vector<std::string> Upstreams(const api::Task& task) const;
 
   const AgentOptions& opts_;
@@ -120,6 +135,12 @@ class Networking {
   std::unique_ptr<netdrv::ReconcileLoop> loop_;
   std::set<std::string> created_;  // networks created in the driver
   std::map<std::string, Attached> attached_;
+  // Routing mesh: the gateway bridge, the node's nft table, lb::Mesh with the ingress sandbox.
+  std::string node_id_;
+  std::unique_ptr<kernel::nft::Nft> node_nft_;
+  std::unique_ptr<netdrv::BridgeDriver> gw_;
+  std::unique_ptr<lb::Mesh> mesh_;  // destroyed before the drivers it uses
+  std::string ingress_;             // ingress network id while the mesh is enabled
   // DNS.
   dns::RecordTable table_;
   std::unique_ptr<dns::Resolver> resolver_;

@@ -159,7 +159,10 @@ absl::Status SessionLoop::RunSession(const std::string& address) {
     while (session->Read(&m)) {
       std::lock_guard<std::mutex> lock(mu_);
       if (conn.session_id.empty()) conn.session_id = m.session_id();
-      if (m.has_node()) node_id_ = m.node().id();
+      if (m.has_node()) {
+        node_id_ = m.node().id();
+        worker_.SetNodeId(node_id_);
+      }
       std::vector<std::string> peers;
       for (const auto& p : m.managers()) {
         if (!p.addr().empty()) peers.push_back(p.addr());

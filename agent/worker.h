@@ -37,6 +37,10 @@ class Worker {
   void Close();
 
   size_t tasks() const;
+  // The node id the session registered as (networking needs it for the routing mesh).
+  void SetNodeId(const std::string& node_id) {
+    if (env_.net != nullptr) env_.net->SetNodeId(node_id);
+  }
 
  private:
   void UpdateTask(const api::Task& task);  // requires mu_

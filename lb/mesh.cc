@@ -91,6 +91,7 @@ absl::Status Mesh::EnableIngress(const IngressSpec& spec) {
   overlay.endpoint_id = "ingress-sbox";
   overlay.ifname = "eth0";
   overlay.address = spec.address;
+  overlay.mac = spec.mac;
   SandboxLeg gw;
   gw.driver = config_.gateway;
   gw.network_id = config_.gateway_network_id;
@@ -178,7 +179,7 @@ absl::StatusOr<Mesh::Desired> Mesh::Plan(const std::vector<ServiceConfig>& servi
     bool dnsrr = s.endpoint_mode == EndpointMode::kDnsrr;
     if (dnsrr && !s.vip.empty()) return Bad(s, "vip: must be empty with endpoint_mode dnsrr");
     const LbSandbox* sb = nullptr;
-    if (!dnsrr) {
+    if (!dnsrr && s.balance_vip) {
       if (s.vip.empty()) return Bad(s, "vip: required with endpoint_mode vip");
       auto it = sandboxes_.find(s.network_id);
       if (it == sandboxes_.end()) {

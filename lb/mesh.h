@@ -72,6 +72,9 @@ struct ServiceConfig {
   std::vector<PortConfig> ports;
   std::vector<TaskEndpoint> tasks;
   Scheduler scheduler = Scheduler::kRandom;
+  // false: only the published ports are served here; the VIP is balanced elsewhere (e.g. in
+  // each client's own namespace), so no LB sandbox on `network_id` is needed.
+  bool balance_vip = true;
 };
 
 struct LbNetworkSpec {
@@ -84,6 +87,8 @@ struct IngressSpec {
   kernel::IpPrefix address;  // ingress-sbox's address on it
   // ingress-sbox's address on MeshConfig::gateway_network_id, e.g. 172.18.0.2/16
   kernel::IpPrefix gw_address;
+  // eth0's MAC, when other nodes are told one (their peer rows); unset: random.
+  std::optional<kernel::MacAddr> mac;
 };
 
 struct MeshConfig {

@@ -65,6 +65,7 @@ absl::Status LbSandbox::Build() {
     e.ifname = l.ifname;
     e.address = l.address;
     e.default_route = l.default_route;
+    e.mac = l.mac;
     ASSIGN_OR_RETURN(netdrv::Endpoint ep, l.driver->CreateEndpoint(e));
     legs_built_.push_back(&l);
     endpoints_.push_back(std::move(ep));

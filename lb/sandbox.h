@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,7 @@ struct SandboxLeg {
   std::string ifname = "eth0";
   kernel::IpPrefix address;  // the sandbox's address, with the subnet's prefix length
   bool default_route = false;
+  std::optional<kernel::MacAddr> mac;  // unset: the driver picks a random one
 };
 
 struct SandboxSpec {

@@ -344,4 +344,53 @@ void Allocator::ReleaseTask(const api::Task& task) {
   }
 }
 
+bool Allocator::NodeNeedsAllocation(const api::Node& node) const {
+  bool has_ingress = false;
+  for (const auto& a : node.attachments()) {
+    if (!subnets_.contains(a.network_id())) return true;  // a network that is gone
+    if (a.network_id() == ingress_id_) has_ingress = true;
+  }
+  return !ingress_id_.empty() && subnets_.contains(ingress_id_) && !has_ingress;
+}
+
+absl::StatusOr<api::Node> Allocator::AllocateNode(const api::Node& node) {
+  api::Node out = node;
+  out.clear_attachments();
+  bool has_ingress = false;
+  for (const auto& a : node.attachments()) {
+    if (!subnets_.contains(a.network_id())) continue;  // its network was released with it
+    if (a.network_id() == ingress_id_) has_ingress = true;
+    *out.add_attachments() = a;
+  }
+  if (!has_ingress && !ingress_id_.empty() && subnets_.contains(ingress_id_)) {
+    api::Network ingress;
+    ingress.set_id(ingress_id_);
+    ingress.mutable_spec()->mutable_annotations()->set_name("ingress");
+    ASSIGN_OR_RETURN(std::string addr, AllocateAddress(ingress));
+    api::NetworkAttachment* a = out.add_attachments();
+    a->set_network_id(ingress_id_);
+    a->add_addresses(addr);
+  }
+  return out;
+}
+
+void Allocator::ReleaseNode(const api::Node& node) {
+  for (const auto& n : node.attachments()) {
+    for (const auto& a : n.addresses()) ReleaseAddress(n.network_id(), a);
+  }
+}
+
+absl::Status Allocator::RestoreNode(const api::Node& node) {
+  for (const auto& n : node.attachments()) {
+    auto it = subnets_.find(n.network_id());
+    if (it == subnets_.end()) continue;
+    for (const auto& a : n.addresses()) {
+      ASSIGN_OR_RETURN(auto ip, ipam::ParseIp(a.substr(0, a.find('/'))));
+      RETURN_IF_ERROR(base::Annotate(ipam_.Allocate(it->second, ip).status(),
+                                     absl::StrCat("restore node ", node.id())));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace shoal::manager::allocator

@@ -61,6 +61,15 @@ class Allocator {
                                          const std::map<std::string, api::Network>& networks);
   void ReleaseTask(const api::Task& task);
 
+  // Node: its address on the ingress network (Node.attachments; the node's ingress sandbox,
+  // which the routing mesh masquerades to, so every node must be able to reach it). Returns
+  // the node with the attachment added when it had none and an allocated ingress network
+  // exists; attachments on networks that are gone are dropped (and released).
+  absl::StatusOr<api::Node> AllocateNode(const api::Node& node);
+  bool NodeNeedsAllocation(const api::Node& node) const;
+  void ReleaseNode(const api::Node& node);
+  absl::Status RestoreNode(const api::Node& node);
+
   // Re-reserves what the store records as allocated. Call with every network first, then
   // services and tasks. Conflicting records (two tasks with one address) are reported.
   absl::Status RestoreNetwork(const api::Network& network);

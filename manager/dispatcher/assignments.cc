@@ -128,6 +128,26 @@ std::shared_ptr<const NetworkItems> ComputeNetwork(const store::ReadTx& tx,
     }
     return true;
   });
+  // Each node's ingress sandbox (its Node.attachments address): a peer every node programs, so
+  // replies to a routing-mesh flow masqueraded on one node come back to it.
+  if (net->spec().ingress()) {
+    tx.ForEach<api::Node>(store::All(), [&](const std::shared_ptr<const api::Node>& node) {
+      for (const auto& att : node->attachments()) {
+        if (att.network_id() != network_id || att.addresses().empty()) continue;
+        std::string id = absl::StrCat(kIngressSandboxPrefix, node->id());
+        api::Assignment a;
+        api::EndpointRecord* e = a.mutable_endpoint();
+        e->set_task_id(id);
+        e->set_network_id(network_id);
+        e->set_ip(att.addresses(0));
+        e->set_mac(EndpointMac(id, network_id));
+        e->set_node_vtep(NodeVtep(tx, node->id()));
+        e->set_node_id(node->id());
+        out->items.emplace(absl::StrCat("e/", id, "/", network_id), MakeItem(std::move(a)));
+      }
+      return true;
+    });
+  }
   tx.ForEach<api::Service>(store::ByNetworkId(network_id), [&](const auto& s) {
     service_ids.insert(s->id());
     return true;

@@ -13,7 +13,9 @@
 //   "e/<task>/<network>"  every endpoint on those networks: tasks on any node with state in
 //                         [ASSIGNED, RUNNING], desired <= RUNNING and an address there, with IP,
 //                         MAC, the node's VTEP (node.vtep_addr, else the session address) —
-//                         this replaces Docker's gossip
+//                         this replaces Docker's gossip; on the ingress network also one
+//                         per node with an ingress address (Node.attachments), task id
+//                         "ingress-sbox-<node id>": the node's ingress sandbox
 //   "v/<service>"         services on those networks (a VIP there, a task endpoint there, or
 //                         the network in their spec), reduced to id, name, endpoint spec,
 //                         allocated endpoint (VIPs, published ports) and network aliases
@@ -40,6 +42,9 @@
 namespace shoal::manager::dispatcher {
 
 namespace api = ::shoal::api::v1;
+
+// Endpoint records of nodes' ingress sandboxes use task id <prefix><node id>.
+inline constexpr char kIngressSandboxPrefix[] = "ingress-sbox-";
 
 struct Item {
   uint64_t fingerprint = 0;

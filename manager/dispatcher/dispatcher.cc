@@ -16,7 +16,15 @@ std::string Fmt(absl::Duration d) { return absl::FormatDuration(d); }
 
 bool SameDataPath(const api::Node* a, const api::Node* b) {
   if (a == nullptr || b == nullptr) return a == b;
-  return a->vtep_addr() == b->vtep_addr() && a->status().addr() == b->status().addr();
+  if (a->vtep_addr() != b->vtep_addr() || a->status().addr() != b->status().addr()) return false;
+  // The node's ingress sandbox address is an endpoint record of the ingress network.
+  if (a->attachments_size() != b->attachments_size()) return false;
+  for (int i = 0; i < a->attachments_size(); ++i) {
+    if (a->attachments(i).SerializeAsString() != b->attachments(i).SerializeAsString()) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // What of a task the endpoint records of its networks depend on.

@@ -52,6 +52,13 @@ void AllocatorComponent::Init(const store::ReadView& view) {
       log->error("{}", s.ToString());
     }
   }
+  known_nodes_.clear();
+  nodes_.clear();
+  for (const auto& n : view.Find<api::Node>(store::All())) {
+    if (auto st = alloc_->RestoreNode(*n); !st.ok()) log->error("{}", st.ToString());
+    known_nodes_.insert(n->id());
+    if (alloc_->NodeNeedsAllocation(*n)) nodes_.insert(n->id());
+  }
   for (const auto& s : view.Find<api::Service>(store::All())) {
     if (auto st = alloc_->RestoreService(*s); !st.ok()) log->error("{}", st.ToString());
     if (NeedsEndpoint(*s)) services_.insert(s->id());
@@ -92,6 +99,16 @@ void AllocatorComponent::Observe(const store::Commit& commit) {
       } else if (n->ipam().configs().empty()) {
         networks_.insert(n->id());
       }
+      if (n->spec().ingress()) nodes_.insert(known_nodes_.begin(), known_nodes_.end());
+    } else if (const auto* node = e.Get<api::Node>()) {
+      if (deleted) {
+        alloc_->ReleaseNode(*node);
+        known_nodes_.erase(node->id());
+        nodes_.erase(node->id());
+      } else {
+        known_nodes_.insert(node->id());
+        if (alloc_->NodeNeedsAllocation(*node)) nodes_.insert(node->id());
+      }
     } else if (const auto* s = e.Get<api::Service>()) {
       if (deleted) {
         alloc_->ReleaseService(*s);
@@ -108,13 +125,17 @@ void AllocatorComponent::Observe(const store::Commit& commit) {
 }
 
 absl::Status AllocatorComponent::Step(store::MemoryStore& store, absl::Time now) {
-  if (networks_.empty() && services_.empty() && tasks_.empty()) return absl::OkStatus();
+  if (networks_.empty() && services_.empty() && tasks_.empty() && nodes_.empty()) {
+    return absl::OkStatus();
+  }
   auto nets = std::move(networks_);
   auto svcs = std::move(services_);
   auto tasks = std::move(tasks_);
+  auto nodes = std::move(nodes_);
   networks_.clear();
   services_.clear();
   tasks_.clear();
+  nodes_.clear();
   auto ts = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
   auto r = store.BatchUpdate([&](store::Batch& batch) -> absl::Status {
     for (const auto& id : nets) {
@@ -127,6 +148,18 @@ absl::Status AllocatorComponent::Step(store::MemoryStore& store, absl::Time now)
           return absl::OkStatus();
         }
         return tx.Update(*allocated);
+      }));
+    }
+    for (const auto& id : nodes) {
+      RETURN_IF_ERROR(batch.Update([&](store::Tx& tx) -> absl::Status {
+        auto n = tx.Get<api::Node>(id);
+        if (n == nullptr || !alloc_->NodeNeedsAllocation(*n)) return absl::OkStatus();
+        auto allocated = alloc_->AllocateNode(*n);
+        if (!allocated.ok()) {
+          base::Logger("allocator")->error("node {}: {}", id, allocated.status().ToString());
+          return absl::OkStatus();
+        }
+        return tx.Update(*allocated);  // a failed batch rebuilds the allocator (Init)
       }));
     }
     for (const auto& id : svcs) {

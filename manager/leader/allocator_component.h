@@ -7,6 +7,9 @@
 //             endpoint is); failures land in task status.err and are retried whenever
 //             something is released; addresses are released when the task finishes or is
 //             deleted
+//   nodes     an address on the ingress network per node (Node.attachments: its ingress
+//             sandbox), allocated when the node or the ingress network appears, released when
+//             the node is deleted
 // Init rebuilds the allocator from the store (Restore), so allocations survive leader changes.
 #pragma once
 
@@ -40,6 +43,8 @@ class AllocatorComponent final : public Component {
   std::set<std::string> tasks_;                // NEW tasks to allocate
   std::set<std::string> waiting_;              // NEW tasks that failed; retried after a release
   std::map<std::string, api::v1::Task> held_;  // tasks whose addresses are allocated
+  std::set<std::string> known_nodes_;
+  std::set<std::string> nodes_;  // to check for a missing ingress attachment
 };
 
 }  // namespace shoal::manager::leader

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -392,6 +393,84 @@ TEST_F(AgentNetworkTest, ScalingDownUpdatesDnsAndTheVipOfAClientOnTheNetwork) {
   RemoveService(web.id());
   ASSERT_TRUE(WaitFor([&] { return ContainerCgroups().empty(); }, absl::Seconds(60)));
   EXPECT_TRUE(WaitFor([&] { return Sandboxes().empty(); })) << absl::StrJoin(Sandboxes(), ",");
+}
+
+}  // namespace
+}  // namespace shoal::agent::testing
+
+namespace shoal::agent::testing {
+namespace {
+
+TEST_F(AgentNetworkTest, PublishedPortAnswersOnEveryHostAndReachesAllTasks) {
+  StartAgents();
+  api::CreateNetworkRequest ireq;
+  ireq.mutable_spec()->mutable_annotations()->set_name("ingress");
+  ireq.mutable_spec()->set_ingress(true);
+  api::CreateNetworkResponse iresp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = control_->CreateNetwork(&ctx, ireq, &iresp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  std::string net = CreateNetwork("hc1net");
+  api::Service web = CreateService(
+      "web", 2,
+      {"sh", "-c", "mkdir -p /srv && hostname > /srv/index.html && exec httpd -f -p 80 -h /srv"},
+      [&](api::ServiceSpec& spec) {
+        spec.mutable_task()->add_networks()->set_target(net);
+        auto* p = spec.mutable_endpoint()->add_ports();
+        p->set_target_port(80);
+        p->set_published_port(30080);
+      });
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto t = OnePerHost(web.id());
+        return !t[0].id().empty() && !t[1].id().empty();
+      },
+      absl::Seconds(60)));
+  std::vector<api::Task> t = OnePerHost(web.id());
+  const std::set<std::string> want = {Hostname(t[0]), Hostname(t[1])};
+  // From each host, to its own address and to the other host's: every task answers.
+  for (int from = 0; from < 2; ++from) {
+    for (int to = 0; to < 2; ++to) {
+      std::string url = absl::StrCat("http://", lab_->host(to).ip.ToString(), ":30080/");
+      std::set<std::string> seen;
+      std::string last;
+      EXPECT_TRUE(WaitFor(
+          [&] {
+            auto r = lab_->Run(from, "curl -s -m 3 " + url);
+            if (r.ok()) {
+              last = r->output;
+              if (r->ok()) seen.insert(std::string(absl::StripAsciiWhitespace(r->output)));
+            }
+            return seen == want;
+          },
+          absl::Seconds(60)))
+          << "host " << from << " -> " << url << ": seen " << absl::StrJoin(seen, ",")
+          << "; last: " << last;
+    }
+  }
+
+  RemoveService(web.id());
+  for (const std::string& id : {net, iresp.network().id()}) {
+    EXPECT_TRUE(WaitFor([&] {
+      grpc::ClientContext ctx;
+      api::RemoveNetworkRequest req;
+      req.set_network_id(id);
+      api::RemoveNetworkResponse resp;
+      return control_->RemoveNetwork(&ctx, req, &resp).ok();
+    })) << "network "
+        << id << " not removed";
+  }
+  ASSERT_TRUE(WaitFor([&] { return ContainerCgroups().empty(); }, absl::Seconds(60)));
+  EXPECT_TRUE(WaitFor([&] { return ExtraLinks(0).empty() && ExtraLinks(1).empty(); }))
+      << absl::StrJoin(ExtraLinks(0), ",") << " / " << absl::StrJoin(ExtraLinks(1), ",");
+  EXPECT_TRUE(WaitFor([&] { return Sandboxes().empty(); })) << absl::StrJoin(Sandboxes(), ",");
+  for (int h = 0; h < 2; ++h) {
+    auto r = lab_->Run(h, "nft list tables");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->output, "") << "host " << h << " keeps nft tables";
+  }
 }
 
 }  // namespace

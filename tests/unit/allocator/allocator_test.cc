@@ -228,5 +228,50 @@ TEST_F(AllocatorTest, RestoreRebuildsStateSoANewLeaderContinues) {
   EXPECT_NE(task2->networks(0).addresses(0), task->networks(0).addresses(0));
 }
 
+TEST_F(AllocatorTest, EachNodeGetsItsOwnIngressAddressKeptAcrossARestore) {
+  api::Node n1, n2;
+  n1.set_id("n1");
+  n2.set_id("n2");
+  EXPECT_FALSE(alloc_->NodeNeedsAllocation(n1));  // no ingress network yet
+  Net("ing", "10.255.0.0/24", /*ingress=*/true);
+  ASSERT_TRUE(alloc_->NodeNeedsAllocation(n1));
+  auto a1 = alloc_->AllocateNode(n1);
+  auto a2 = alloc_->AllocateNode(n2);
+  ASSERT_TRUE(a1.ok() && a2.ok());
+  ASSERT_EQ(a1->attachments_size(), 1);
+  EXPECT_EQ(a1->attachments(0).network_id(), "ing");
+  EXPECT_EQ(a1->attachments(0).addresses(0).substr(0, 9), "10.255.0.");
+  EXPECT_NE(a1->attachments(0).addresses(0), a2->attachments(0).addresses(0));
+  EXPECT_FALSE(alloc_->NodeNeedsAllocation(*a1));
+  // A task never gets a node's address.
+  api::Task t;
+  t.set_id("t1");
+  auto svc = MakeService("s", {}, {30080});
+  auto svc_alloc = alloc_->AllocateService(svc, nets_);
+  ASSERT_TRUE(svc_alloc.ok()) << svc_alloc.status();
+  auto task = alloc_->AllocateTask(t, &*svc_alloc, nets_);
+  ASSERT_TRUE(task.ok()) << task.status();
+  for (const auto& att : task->networks()) {
+    EXPECT_NE(att.addresses(0), a1->attachments(0).addresses(0));
+    EXPECT_NE(att.addresses(0), a2->attachments(0).addresses(0));
+  }
+  // A new leader restores the address: it is not handed out again.
+  auto fresh = *Allocator::Create(config_);
+  ASSERT_TRUE(fresh.RestoreNetwork(nets_["ing"]).ok());
+  ASSERT_TRUE(fresh.RestoreNode(*a1).ok());
+  api::Node n3;
+  n3.set_id("n3");
+  auto a3 = fresh.AllocateNode(n3);
+  ASSERT_TRUE(a3.ok());
+  EXPECT_NE(a3->attachments(0).addresses(0), a1->attachments(0).addresses(0));
+  // The ingress network goes: the attachment is stale and dropped.
+  alloc_->ReleaseNode(*a2);
+  alloc_->ReleaseNetwork(nets_["ing"]);
+  EXPECT_TRUE(alloc_->NodeNeedsAllocation(*a1));
+  auto dropped = alloc_->AllocateNode(*a1);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(dropped->attachments_size(), 0);
+}
+
 }  // namespace
 }  // namespace shoal::manager::allocator
