@@ -451,6 +451,24 @@ TEST_F(AgentNetworkTest, PublishedPortAnswersOnEveryHostAndReachesAllTasks) {
     }
   }
 
+  // One task left: the host without a task still answers, through the other host's task.
+  Scale(web.id(), 1);
+  std::vector<api::Task> left;
+  ASSERT_TRUE(WaitFor([&] {
+    left = Tasks(web.id());
+    return left.size() == 1 && left[0].status().state() == api::TASK_STATE_RUNNING;
+  })) << "web did not scale to 1";
+  for (int to = 0; to < 2; ++to) {
+    std::string url = absl::StrCat("http://", lab_->host(to).ip.ToString(), ":30080/");
+    std::string out;
+    EXPECT_TRUE(WaitFor([&] {
+      auto r = lab_->Run(1 - to, "curl -s -m 3 " + url);
+      out = r.ok() ? r->output : std::string(r.status().message());
+      return out == Hostname(left[0]) + "\n";
+    })) << url
+        << ": " << out;
+  }
+
   RemoveService(web.id());
   for (const std::string& id : {net, iresp.network().id()}) {
     EXPECT_TRUE(WaitFor([&] {
