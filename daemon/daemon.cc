@@ -317,7 +317,7 @@ void Daemon::StartRenewer(const manager::ca::JoinResult& current) {
   o.apply = [this](const manager::ca::JoinResult& r) { return ApplyCertificate(r); };
   o.running_role = [this] {
     std::lock_guard<std::mutex> lock(mu_);
-    return manager_ != nullptr ? manager::ca::Role::kManager : manager::ca::Role::kWorker;
+    return state_.manager ? manager::ca::Role::kManager : manager::ca::Role::kWorker;
   };
   renewer_ = std::make_unique<CertRenewer>(std::move(o), current);
   renewer_->Start();
@@ -373,17 +373,23 @@ absl::Status Daemon::ApplyCertificate(const manager::ca::JoinResult& renewed) {
     return absl::PermissionDeniedError(absl::StrCat(
         "renewed certificate names node ", renewed.identity.node_id, ", this node is ", node_id_));
   }
+  // state_.manager is the role this node is in (node.json); manager_ may be missing when a
+  // restart on a renewed certificate failed: the next attempt starts it again.
   const bool to_manager = renewed.identity.role == manager::ca::Role::kManager;
-  if (to_manager && manager_ == nullptr) return Promote(renewed);
-  if (!to_manager && manager_ != nullptr) return Demote(renewed);
-  if (manager_ != nullptr) {
+  if (to_manager && !state_.manager) return Promote(renewed);
+  if (!to_manager && state_.manager) return Demote(renewed);
+  if (to_manager) {
     // Same role, manager: its listener and raft transport hold the old certificate, so the
     // manager restarts on the new one (raft state kept; a leader hands over by election).
-    manager_->Stop();
+    RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
+    if (manager_ != nullptr) manager_->Stop();
     manager_.reset();
     SetControlTarget(nullptr, "this manager is restarting on its renewed certificate; retry");
-    RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
-    RETURN_IF_ERROR(StartManager(ManagerBase(state_)));
+    if (absl::Status s = StartManager(ManagerBase(state_)); !s.ok()) {
+      base::Logger("daemon")->error("manager restart on the renewed certificate failed: {}",
+                                    ErrText(s));
+      return s;
+    }
   } else {
     RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
   }
@@ -431,7 +437,7 @@ absl::Status Daemon::Promote(const manager::ca::JoinResult& renewed) {
 absl::Status Daemon::Demote(const manager::ca::JoinResult& renewed) {
   // The leader removed this member from raft before it set the worker role (RoleManager).
   SetControlTarget(nullptr, kWorkerNode);
-  manager_->Stop();
+  if (manager_ != nullptr) manager_->Stop();
   manager_.reset();
   RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
   NodeState st = state_;
