@@ -250,6 +250,38 @@ TEST_F(AssignmentsTest, IngressNetworkGoesToEveryNode) {
               UnorderedElementsAre("UPDATE n/ingress", "UPDATE e/task1/ingress"));
 }
 
+TEST_F(AssignmentsTest, EachNodesIngressAddressIsAnEndpointOfTheIngressNetwork) {
+  AddNode("node1", "192.0.2.1");
+  AddNode("node2", "192.0.2.2");
+  Create(Overlay("ingress", /*ingress=*/true));
+  Modify<api::Node>("node2", [](api::Node& n) {
+    auto* a = n.add_attachments();
+    a->set_network_id("ingress");
+    a->add_addresses("10.0.1.3/24");
+  });
+  auto agent = Agent("node1");
+  auto session = agent.OpenSession();
+  auto stream = agent.Assignments();
+  const auto& first = Next(*stream, 0);
+  EXPECT_THAT(Changes(first),
+              UnorderedElementsAre("UPDATE n/ingress", "UPDATE e/ingress-sbox-node2/ingress"));
+  for (const auto& c : first.changes()) {
+    if (!c.assignment().has_endpoint()) continue;
+    const auto& e = c.assignment().endpoint();
+    EXPECT_EQ(e.ip(), "10.0.1.3/24");
+    EXPECT_EQ(e.node_vtep(), "192.0.2.2");
+    EXPECT_EQ(e.node_id(), "node2");
+    EXPECT_EQ(e.mac(), EndpointMac("ingress-sbox-node2", "ingress"));
+  }
+  // The allocator gives node1 its address: node1 hears of its own sandbox's record.
+  Modify<api::Node>("node1", [](api::Node& n) {
+    auto* a = n.add_attachments();
+    a->set_network_id("ingress");
+    a->add_addresses("10.0.1.2/24");
+  });
+  EXPECT_THAT(Changes(Next(*stream, 1)), ElementsAre("UPDATE e/ingress-sbox-node1/ingress"));
+}
+
 TEST_F(AssignmentsTest, ReconnectingAgentGetsAFreshCompleteSet) {
   AddNode("node1");
   Create(MakeTask("task1", "node1"));
