@@ -197,5 +197,44 @@ TEST_F(LeaderTest, ConflictingPublishedPortIsReportedOnTheService) {
   EXPECT_EQ(Running(b), 0);
 }
 
+TEST_F(LeaderTest, EveryNodeGetsItsOwnIngressAddressAndTasksNeverShareIt) {
+  AddNode("n1");
+  AddNode("n2");
+  api::Network ingress;
+  ingress.set_id("ing");
+  ingress.mutable_spec()->mutable_annotations()->set_name("ingress");
+  ingress.mutable_spec()->set_ingress(true);
+  ingress.mutable_spec()->mutable_ipam()->add_configs()->set_subnet("10.255.0.0/24");
+  ASSERT_TRUE(store_.Update([&](store::Tx& tx) { return tx.Create(ingress); }).ok());
+  auto address = [&](const std::string& node) -> std::string {
+    auto n = store_.View().Get<api::Node>(node);
+    if (n == nullptr) return "";
+    for (const auto& a : n->attachments()) {
+      if (a.network_id() == "ing" && a.addresses_size() == 1) return a.addresses(0);
+    }
+    return "";
+  };
+  ASSERT_TRUE(RunUntil([&] { return !address("n1").empty() && !address("n2").empty(); }));
+  EXPECT_NE(address("n1"), address("n2"));
+  AddNode("n3");  // a node joining later gets one too
+  ASSERT_TRUE(RunUntil([&] { return !address("n3").empty(); }));
+  std::set<std::string> nodes = {address("n1"), address("n2"), address("n3")};
+  EXPECT_EQ(nodes.size(), 3u);
+  // Tasks of an ingress-published service get other addresses on the ingress network.
+  std::string svc = CreateService([](api::Service& s) {
+    s.mutable_spec()->mutable_replicated()->set_replicas(3);
+    auto* p = s.mutable_spec()->mutable_endpoint()->add_ports();
+    p->set_target_port(80);
+    p->set_published_port(8080);
+  });
+  ASSERT_TRUE(RunUntil([&] { return Running(svc) == 3; }));
+  for (const auto& t : store_.View().Find<api::Task>(store::ByServiceId(svc))) {
+    ASSERT_EQ(t->networks_size(), 1) << "an ingress attachment";
+    for (const auto& att : t->networks()) {
+      EXPECT_EQ(nodes.count(att.addresses(0)), 0u) << att.addresses(0);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shoal::manager::leader
