@@ -152,9 +152,14 @@ void Networking::Apply(bool complete, const std::vector<api::AssignmentChange>& 
   }
   if (complete && !seen_complete_) {
     seen_complete_ = true;
-    // After a restart: adopt what the set still wants, purge the rest.
-    if (!opts_.vtep_addr.empty()) {
-      absl::Status s = EnsureDriver(opts_.vtep_addr);
+    // After a restart: adopt what the set still wants, purge the rest. The VTEP is the
+    // configured one or the one the dispatcher reports for this node's endpoints.
+    std::string vtep = opts_.vtep_addr;
+    for (const auto& [key, e] : endpoints_) {
+      if (vtep.empty() && !node_id_.empty() && e.node_id() == node_id_) vtep = e.node_vtep();
+    }
+    if (!vtep.empty()) {
+      absl::Status s = EnsureDriver(vtep);
       if (!s.ok()) base::Logger("agent")->warn("networking: {}", std::string(s.message()));
     }
     if (overlay_ == nullptr) PurgeSandboxes();
@@ -201,7 +206,10 @@ absl::Status Networking::EnsureDriver(const std::string& vtep) {
     if (spec.ok()) known.push_back(*spec);
   }
   for (const auto& [key, e] : endpoints_) {
-    if (e.node_vtep() == vtep) eps[e.network_id()].push_back(e.task_id());
+    // The ingress sandbox is rebuilt from scratch (EnableIngress), never adopted.
+    if (e.node_vtep() == vtep && !absl::StartsWith(e.task_id(), kIngressSandboxPrefix)) {
+      eps[e.network_id()].push_back(e.task_id());
+    }
   }
   absl::Status restored = driver->Restore(known, eps);
   if (!restored.ok()) {
