@@ -307,8 +307,9 @@ lab::CommandResult InContainer(pid_t pid, const std::string& cmd) {
       .value_or(lab::CommandResult{});
 }
 
-// Task networking across hosts (the agent's overlay, embedded DNS and VIP load balancing):
-// a client task reaches every replica of a service on other hosts by the service's name.
+// Task networking across hosts (the agent's overlay, embedded DNS, VIP load balancing and the
+// ingress routing mesh): a client task reaches every replica of a service on other hosts by the
+// service's name, and the published port reaches every replica from outside the cluster.
 TEST(ClusterE2E, TasksReachAServiceByNameAcrossHosts) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, containers)";
   const std::string prefix = "clun-";
@@ -316,6 +317,10 @@ TEST(ClusterE2E, TasksReachAServiceByNameAcrossHosts) {
     LabCluster c(prefix, /*hosts=*/3, /*managers=*/1);
     lab::CommandResult up = c.Up();
     ASSERT_TRUE(up.ok()) << up.output;
+    // The ingress network carries published ports (routing mesh), as Docker's `ingress`.
+    lab::CommandResult ingress =
+        c.Shoal(1, {"network", "create", "--driver", "overlay", "--ingress", "ingress"});
+    ASSERT_TRUE(ingress.ok()) << ingress.output;
     lab::CommandResult net = c.Shoal(1, {"network", "create", "--driver", "overlay", "appnet"});
     ASSERT_TRUE(net.ok()) << net.output;
     // The published port declares port 80 of the service (VIP load balancing covers the
@@ -377,6 +382,23 @@ TEST(ClusterE2E, TasksReachAServiceByNameAcrossHosts) {
         absl::Seconds(60)))
         << "replicas reached through the VIP: " << by_name.size()
         << InContainer(client, "/bin/busybox wget -qO- http://web/").output;
+
+    // The published port (routing mesh): from the lab's outside host, port 8080 of every lab
+    // host answers, and each host's port reaches all three replicas (one runs elsewhere than
+    // the host asked, over the ingress overlay).
+    for (int i = 1; i <= 3; ++i) {
+      std::set<std::string> seen;
+      std::string url = absl::StrCat("http://", c.Ip(i), ":8080/");
+      EXPECT_TRUE(WaitFor(
+          [&] {
+            lab::CommandResult get = c.InHost(0, "curl -s -m 5 " + url);
+            if (get.ok()) seen.insert(std::string(absl::StripAsciiWhitespace(get.output)));
+            return seen == web_ids;
+          },
+          absl::Seconds(60)))
+          << url << " reached " << seen.size() << " replicas; "
+          << c.InHost(0, "curl -sS -m 5 " + url).output << c.Log(i);
+    }
 
     lab::CommandResult down = c.Down();
     EXPECT_TRUE(down.ok()) << down.output;
