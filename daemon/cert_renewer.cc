@@ -32,8 +32,7 @@ void RenewalSchedule::Failed(absl::Time now) {
   next_ = now + delay;
 }
 
-absl::StatusOr<api::NodeRole> QueryNodeRole(const std::string& address,
-                                            const ca::TlsMaterial& tls,
+absl::StatusOr<api::NodeRole> QueryNodeRole(const std::string& address, const ca::TlsMaterial& tls,
                                             const std::string& node_id, absl::Duration timeout) {
   auto stub = api::NodeCA::NewStub(ca::DialManager(address, ca::ChannelCredentials(tls)));
   grpc::ClientContext ctx;
@@ -60,9 +59,9 @@ CertRenewer::CertRenewer(CertRenewerOptions options, ca::JoinResult current)
 CertRenewer::~CertRenewer() { Stop(); }
 
 void CertRenewer::Start() {
-  base::Logger("renewer")->info(
-      "node certificate valid until {}; renewal planned at {}",
-      absl::FormatTime(current_.identity.not_after), absl::FormatTime(schedule_.next_renewal()));
+  base::Logger("renewer")->info("node certificate valid until {}; renewal planned at {}",
+                                absl::FormatTime(current_.identity.not_after),
+                                absl::FormatTime(schedule_.next_renewal()));
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -91,8 +90,8 @@ absl::Status CertRenewer::RenewOnce(const std::string& why) {
       continue;
     }
     if (absl::Status s = opts_.apply(*renewed); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("installing the renewed certificate: ",
-                                                 s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat("installing the renewed certificate: ", s.message()));
     }
     log->info("node certificate renewed through {} ({}): role {}, valid until {}", addr, why,
               ca::RoleName(renewed->identity.role), absl::FormatTime(renewed->identity.not_after));
@@ -112,9 +111,8 @@ void CertRenewer::Loop() {
       next_role_check = now + opts_.schedule.role_check_period;
       // The role the daemon runs (normally the certificate's): a switch that failed half-way
       // (say the manager did not start) is retried by renewing again.
-      const api::NodeRole have = opts_.running_role() == ca::Role::kManager
-                                     ? api::NODE_ROLE_MANAGER
-                                     : api::NODE_ROLE_WORKER;
+      const api::NodeRole have = opts_.running_role() == ca::Role::kManager ? api::NODE_ROLE_MANAGER
+                                                                            : api::NODE_ROLE_WORKER;
       for (const std::string& addr : opts_.managers()) {
         auto role = QueryNodeRole(addr, current_.tls, current_.identity.node_id);
         if (!role.ok()) continue;
@@ -143,13 +141,14 @@ void CertRenewer::Loop() {
           "node certificate EXPIRED at {} and renewal failed (attempt {}): {}; this node cannot "
           "talk to the managers until it renews (retrying at {}; if the node was removed, leave "
           "and join again)",
-          absl::FormatTime(schedule_.not_after()), schedule_.failures(),
-          std::string(s.message()), absl::FormatTime(schedule_.next_renewal()));
+          absl::FormatTime(schedule_.not_after()), schedule_.failures(), std::string(s.message()),
+          absl::FormatTime(schedule_.next_renewal()));
     } else {
-      log->warn("node certificate renewal failed (attempt {}, certificate valid until {}): {}; "
-                "retrying at {}",
-                schedule_.failures(), absl::FormatTime(schedule_.not_after()),
-                std::string(s.message()), absl::FormatTime(schedule_.next_renewal()));
+      log->warn(
+          "node certificate renewal failed (attempt {}, certificate valid until {}): {}; "
+          "retrying at {}",
+          schedule_.failures(), absl::FormatTime(schedule_.not_after()), std::string(s.message()),
+          absl::FormatTime(schedule_.next_renewal()));
     }
   }
 }

@@ -52,8 +52,7 @@ struct RenewalOptions {
 
 class RenewalSchedule {
  public:
-  RenewalSchedule(RenewalOptions options, base::Random& random)
-      : opts_(options), random_(random) {}
+  RenewalSchedule(RenewalOptions options, base::Random& random) : opts_(options), random_(random) {}
 
   // A certificate is in use (at start or after a renewal): the next renewal is at a random
   // 50–80 % of its lifetime; failures are forgotten.
@@ -87,8 +86,8 @@ struct CertRenewerOptions {
   base::Clock* clock = nullptr;    // required
   base::Random* random = nullptr;  // required
   RenewalOptions schedule;
-  absl::Duration poll = absl::Milliseconds(500);  // real time between checks
-  std::function<std::vector<std::string>()> managers;                  // required
+  absl::Duration poll = absl::Milliseconds(500);                      // real time between checks
+  std::function<std::vector<std::string>()> managers;                 // required
   std::function<absl::Status(const manager::ca::JoinResult&)> apply;  // required
   std::function<manager::ca::Role()> running_role;  // required: what the daemon runs now
 };

@@ -37,8 +37,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     std::lock_guard<std::mutex> lock(d->mu_);
     if (auto s = d->Resume(); !s.ok()) {
       d->StopComponents();
-      return absl::Status(s.code(), absl::StrCat("resuming the node from ",
-                                                 SwarmDir(d->opts_.root), ": ", s.message()));
+      return absl::Status(s.code(), absl::StrCat("resuming the node from ", SwarmDir(d->opts_.root),
+                                                 ": ", s.message()));
     }
   } else {
     base::Logger("daemon")->info(
@@ -100,8 +100,8 @@ absl::Status Daemon::StartManager(manager::node::ManagerOptions o) {
   ASSIGN_OR_RETURN(manager_, manager::node::Manager::Start(std::move(o)));
   node_id_ = manager_->identity().node_id;
   cluster_id_ = manager_->identity().cluster_id;
-  SetControlTarget(api::Control::NewStub(grpc::CreateChannel(
-                       "unix:" + internal_control_socket(), grpc::InsecureChannelCredentials())),
+  SetControlTarget(api::Control::NewStub(grpc::CreateChannel("unix:" + internal_control_socket(),
+                                                             grpc::InsecureChannelCredentials())),
                    "");
   return absl::OkStatus();
 }
@@ -113,8 +113,7 @@ absl::Status Daemon::StartAgent(const manager::ca::TlsMaterial& tls,
   if (!agent.ok()) {
     // The node stays in the swarm (its manager role works without it); `shoal swarm info`
     // and the log say why it runs no tasks.
-    base::Logger("daemon")->error("the worker agent did not start: {}",
-                                  ErrText(agent.status()));
+    base::Logger("daemon")->error("the worker agent did not start: {}", ErrText(agent.status()));
     return agent.status();
   }
   agent_ = *std::move(agent);
@@ -161,9 +160,9 @@ absl::StatusOr<NodeState> Daemon::Addresses(const std::string& listen,
                                             const std::string& advertise) {
   NodeState st;
   st.data_path_port = opts_.data_path_port;
-  ASSIGN_OR_RETURN(st.listen_addr,
-                   NormalizeAddr("--listen-addr", listen.empty() ? opts_.listen_addr : listen,
-                                 2377));
+  ASSIGN_OR_RETURN(
+      st.listen_addr,
+      NormalizeAddr("--listen-addr", listen.empty() ? opts_.listen_addr : listen, 2377));
   std::string adv = advertise.empty() ? opts_.advertise_addr : advertise;
   std::string port = st.listen_addr.substr(st.listen_addr.rfind(':') + 1);
   if (adv.empty()) {
@@ -290,7 +289,7 @@ api::SwarmInfoResponse Daemon::Info() {
   r.set_role(state_.manager ? api::NODE_ROLE_MANAGER : api::NODE_ROLE_WORKER);
   r.set_data_path_port(state_.data_path_port);
   r.set_agent_running(agent_ != nullptr && agent_->running());
-  r.set_agent_status(agent_ != nullptr ? agent_->status()
+  r.set_agent_status(agent_ != nullptr      ? agent_->status()
                      : opts_.agent.disabled ? "disabled (--no-agent)"
                                             : "not running (see the daemon log)");
   if (manager_ != nullptr) {
@@ -351,8 +350,8 @@ void Daemon::RememberAgentManager() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!active_ || agent_ == nullptr) return;
   std::string m = agent_->manager();
-  if (m.empty() || std::find(state_.managers.begin(), state_.managers.end(), m) !=
-                       state_.managers.end()) {
+  if (m.empty() ||
+      std::find(state_.managers.begin(), state_.managers.end(), m) != state_.managers.end()) {
     return;
   }
   // A manager the dispatcher's list led the agent to: after a restart the node can reach the
@@ -380,8 +379,13 @@ absl::Status Daemon::ApplyCertificate(const manager::ca::JoinResult& renewed) {
   if (!to_manager && state_.manager) return Demote(renewed);
   if (to_manager) {
     // Same role, manager: its listener and raft transport hold the old certificate, so the
-    // manager restarts on the new one (raft state kept; a leader hands over by election).
+    // manager restarts on the new one (raft state kept; a leader hands leadership over first).
     RETURN_IF_ERROR(ReplaceCertificates(opts_.root, renewed.tls));
+    if (manager_ != nullptr && manager_->IsLeader()) {
+      absl::Status s = manager_->HandOverLeadership();
+      base::Logger("daemon")->info("restarting the leader on its renewed certificate: {}",
+                                   s.ok() ? "leadership handed over" : ErrText(s));
+    }
     if (manager_ != nullptr) manager_->Stop();
     manager_.reset();
     SetControlTarget(nullptr, "this manager is restarting on its renewed certificate; retry");
@@ -446,8 +450,10 @@ absl::Status Daemon::Demote(const manager::ca::JoinResult& renewed) {
   state_ = st;
   RETURN_IF_ERROR(RemoveRaftState(opts_.root));
   if (agent_ != nullptr) agent_->SetTls(renewed.tls);
-  base::Logger("daemon")->info("demoted: this node {} is now a worker (manager stopped, raft "
-                               "state removed)", node_id_);
+  base::Logger("daemon")->info(
+      "demoted: this node {} is now a worker (manager stopped, raft "
+      "state removed)",
+      node_id_);
   return absl::OkStatus();
 }
 

@@ -83,9 +83,9 @@ class Daemon {
   absl::StatusOr<NodeState> Addresses(const std::string& listen, const std::string& advertise);
   absl::Status NotInSwarm();  // mu_ held: FailedPrecondition when already in a swarm
   void SetControlTarget(std::shared_ptr<api::Control::Stub> stub, std::string why_not);
-  void StopComponents();  // mu_ held
+  void StopComponents();                                      // mu_ held
   void StartRenewer(const manager::ca::JoinResult& current);  // mu_ held
-  std::unique_ptr<CertRenewer> TakeRenewer();                 // stopped by the caller, not under mu_
+  std::unique_ptr<CertRenewer> TakeRenewer();  // stopped by the caller, not under mu_
   // The renewer's callbacks (its thread; they take mu_).
   absl::Status ApplyCertificate(const manager::ca::JoinResult& renewed);
   std::vector<std::string> RenewalManagers();

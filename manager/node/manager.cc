@@ -89,9 +89,9 @@ std::vector<api::WeightedPeer> ManagerPeers(const store::ReadTx& view) {
     api::WeightedPeer p;
     p.set_node_id(n->id());
     p.set_addr(ms.addr());
-    int rank = ms.leader() ? 0
+    int rank = ms.leader()                                                       ? 0
                : ms.reachability() == api::ManagerStatus::REACHABILITY_REACHABLE ? 1
-                                                                                : 2;
+                                                                                 : 2;
     p.set_weight(3 - rank);
     ranked.emplace_back(rank, std::move(p));
   }
@@ -163,8 +163,8 @@ absl::Status Manager::Init() {
     return StartServers();
   }
   if (opts_.init) {
-    ASSIGN_OR_RETURN(ca::ClusterBootstrap boot, ca::PrepareCluster(*opts_.clock, *opts_.random,
-                                                                 opts_.node_cert_expiry));
+    ASSIGN_OR_RETURN(ca::ClusterBootstrap boot,
+                     ca::PrepareCluster(*opts_.clock, *opts_.random, opts_.node_cert_expiry));
     tls_ = boot.self;
     raft_id_ = 0;
     while (raft_id_ == 0) raft_id_ = opts_.random->Uint64();
@@ -425,6 +425,13 @@ std::string Manager::leader_address() const {
     if (m.raft_id() == st.leader) return m.addr();
   }
   return "";
+}
+
+absl::Status Manager::HandOverLeadership() {
+  if (raft_ == nullptr || !raft_->IsLeader() || raft_->Status().members.size() < 2) {
+    return absl::OkStatus();
+  }
+  return leader::RaftNodeMembership(*raft_).TransferLeadership();
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> Manager::JoinTokens() const {

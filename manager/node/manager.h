@@ -57,7 +57,7 @@ namespace shoal::manager::leader {
 class LeaderLoop;
 class Component;
 class RaftNodeMembership;
-}
+}  // namespace shoal::manager::leader
 
 namespace shoal::manager::node {
 
@@ -96,13 +96,17 @@ class Manager {
 
   const ca::NodeIdentity& identity() const { return tls_.identity; }
   const ca::TlsMaterial& tls() const { return tls_.tls; }
-  std::string address() const { return address_; }  // the bound host:port
+  std::string address() const { return address_; }              // the bound host:port
   std::string advertise_address() const { return advertise_; }  // as known to the peers
   uint64_t raft_id() const { return raft_id_; }
   bool IsLeader() const { return raft_ && raft_->IsLeader(); }
   std::string leader_address() const;
   raft::NodeStatus RaftStatus() const { return raft_->Status(); }
   store::MemoryStore& store() { return *store_; }
+  // While leading with other voters: hands leadership to one of them, so that stopping this
+  // manager (say, to restart it on a renewed certificate) costs no election timeout. OK with
+  // nothing done otherwise.
+  absl::Status HandOverLeadership();
   // The join tokens (read from the replicated cluster object).
   absl::StatusOr<std::pair<std::string, std::string>> JoinTokens() const;
 

@@ -159,9 +159,7 @@ std::string DaemonCluster::Addr(int i) const { return absl::StrCat("127.0.0.1:",
 std::string DaemonCluster::Socket(int i) const {
   return absl::StrCat(dir_, "/n", i, "/run/shoald.sock");
 }
-std::string DaemonCluster::Log(int i) const {
-  return ReadAll(absl::StrCat(dir_, "/n", i, ".log"));
-}
+std::string DaemonCluster::Log(int i) const { return ReadAll(absl::StrCat(dir_, "/n", i, ".log")); }
 
 void DaemonCluster::Start(int i) {
   ASSERT_FALSE(dir_.empty()) << "mkdtemp failed";
@@ -201,8 +199,8 @@ int DaemonCluster::Terminate(int i) {
   if (pids_[i] <= 0) return -1;
   ::kill(pids_[i], SIGTERM);
   int status = 0;
-  bool exited = WaitFor([&] { return ::waitpid(pids_[i], &status, WNOHANG) == pids_[i]; },
-                        absl::Seconds(30));
+  bool exited =
+      WaitFor([&] { return ::waitpid(pids_[i], &status, WNOHANG) == pids_[i]; }, absl::Seconds(30));
   if (!exited) {
     Kill9(i);
     return -1;
@@ -267,7 +265,8 @@ bool ServiceVisible(DaemonCluster& c, int i, const std::string& name, int replic
   if (ls.exit_code != 0) return false;
   bool listed = false;
   for (const auto& row : Rows(ls.out)) {
-    if (row.size() >= 5 && row[1] == name && absl::EndsWith(row[3], "/" + std::to_string(replicas))) {
+    if (row.size() >= 5 && row[1] == name &&
+        absl::EndsWith(row[3], "/" + std::to_string(replicas))) {
       listed = true;
     }
   }
@@ -275,7 +274,8 @@ bool ServiceVisible(DaemonCluster& c, int i, const std::string& name, int replic
   CliResult ps = c.Shoal(i, {"service", "ps", name});
   if (ps.exit_code != 0) return false;
   int tasks = 0;
-  for (const auto& row : Rows(ps.out)) tasks += row.size() > 1 && absl::StartsWith(row[1], name + ".");
+  for (const auto& row : Rows(ps.out))
+    tasks += row.size() > 1 && absl::StartsWith(row[1], name + ".");
   return tasks == replicas;
 }
 

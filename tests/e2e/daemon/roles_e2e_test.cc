@@ -53,7 +53,7 @@ CertOnDisk ReadCert(DaemonCluster& c, int i) {
   out.serial = hex;
   OPENSSL_free(hex);
   BN_free(bn);
-  struct tm tm{};
+  struct tm tm {};
   ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm);
   out.not_after = timegm(&tm);
   char ou[128] = {0};
@@ -128,8 +128,8 @@ TEST(DaemonRolesE2E, CertificatesRenewWhileTasksKeepRunning) {
   args.push_back("--node-cert-expiry-seconds=30");
   DaemonCluster c(2, args);
   std::string tar = c.Dir() + "/image.tar";
-  std::string make = std::string(SHOAL_SOURCE_DIR) + "/tests/e2e/daemon/make_test_image.sh " +
-                     tar + " dc-busybox:1";
+  std::string make = std::string(SHOAL_SOURCE_DIR) + "/tests/e2e/daemon/make_test_image.sh " + tar +
+                     " dc-busybox:1";
   ASSERT_EQ(std::system(make.c_str()), 0) << make;
   for (int i = 0; i < 2; ++i) {
     std::string import = absl::StrCat(SHOAL_IMAGE_PATH, " --root ", c.Dir(), "/n", i,
@@ -140,15 +140,19 @@ TEST(DaemonRolesE2E, CertificatesRenewWhileTasksKeepRunning) {
   ASSERT_EQ(c.Shoal(0, {"swarm", "init"}).exit_code, 0) << c.Log(0);
   CliResult join = c.Shoal(1, {"swarm", "join", "--token", Token(c, 0, "worker"), c.Addr(0)});
   ASSERT_EQ(join.exit_code, 0) << join.err << c.Log(1);
-  ASSERT_TRUE(WaitFor([&] { return Managers(c, 0, 1, {0, 1}); }, absl::Seconds(60)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Managers(c, 0, 1, {0, 1});
+      },
+      absl::Seconds(60)))
       << c.Shoal(0, {"node", "ls"}).out;
   // One task on the worker (the manager drains itself out of the picture).
   ASSERT_EQ(c.Shoal(0, {"node", "update", "--availability", "drain", "dc-node-0"}).exit_code, 0);
-  CliResult create = c.Shoal(0, {"service", "create", "--name", "keep", "dc-busybox:1", "sleep",
-                                 "1000"});
+  CliResult create =
+      c.Shoal(0, {"service", "create", "--name", "keep", "dc-busybox:1", "sleep", "1000"});
   ASSERT_EQ(create.exit_code, 0) << create.err;
-  ASSERT_TRUE(WaitFor([&] { return PidsInCgroup(c.CgroupParent(1)).size() == 1; },
-                      absl::Seconds(90)))
+  ASSERT_TRUE(
+      WaitFor([&] { return PidsInCgroup(c.CgroupParent(1)).size() == 1; }, absl::Seconds(90)))
       << c.Shoal(0, {"service", "ps", "--no-trunc", "keep"}).out << c.Log(1);
   const std::vector<pid_t> pids = PidsInCgroup(c.CgroupParent(1));
   const std::vector<std::string> tasks_before = TaskIds(c, 0, "keep");
@@ -185,7 +189,11 @@ TEST(DaemonRolesE2E, CertificatesRenewWhileTasksKeepRunning) {
   EXPECT_TRUE(manager_now.key_matches);
 
   // Still connected and Ready; the task and its process are the same ones.
-  EXPECT_TRUE(WaitFor([&] { return Managers(c, 0, 1, {0, 1}); }, absl::Seconds(30)))
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Managers(c, 0, 1, {0, 1});
+      },
+      absl::Seconds(30)))
       << c.Shoal(0, {"node", "ls"}).out;
   EXPECT_TRUE(absl::StartsWith(Field(c.Shoal(1, {"swarm", "info"}).out, "Agent"), "connected"))
       << c.Shoal(1, {"swarm", "info"}).out;
@@ -195,6 +203,50 @@ TEST(DaemonRolesE2E, CertificatesRenewWhileTasksKeepRunning) {
   EXPECT_EQ(PidsInCgroup(c.CgroupParent(1)), pids);
   EXPECT_FALSE(absl::StrContains(c.Log(1), "EXPIRED")) << c.Log(1);
   for (int i = 0; i < 2; ++i) EXPECT_EQ(c.Terminate(i), 0) << c.Log(i);
+}
+
+// (a') Three managers with 30 s certificates: each renews (restarting its manager on the new
+// certificate, the leader included) and the cluster keeps its quorum and takes writes.
+TEST(DaemonRolesE2E, ManagersRenewAndKeepTheQuorum) {
+  DaemonCluster c(3, {"--no-agent", "--raft-tick-ms=100", "--node-cert-expiry-seconds=30"});
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(c.Start(i));
+  ASSERT_EQ(c.Shoal(0, {"swarm", "init"}).exit_code, 0) << c.Log(0);
+  std::string token = Token(c, 0, "manager");
+  for (int i : {1, 2}) {
+    ASSERT_EQ(c.Shoal(i, {"swarm", "join", "--token", token, c.Addr(0)}).exit_code, 0) << c.Log(i);
+  }
+  ASSERT_TRUE(WaitFor([&] { return Managers(c, 0, 3, {}); }, absl::Seconds(60)))
+      << c.Shoal(0, {"node", "ls"}).out;
+  std::vector<CertOnDisk> first;
+  for (int i = 0; i < 3; ++i) first.push_back(ReadCert(c, i));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          CertOnDisk now = ReadCert(c, i);
+          if (now.serial.empty() || now.serial == first[i].serial) return false;
+        }
+        return true;
+      },
+      absl::Seconds(60)))
+      << c.Log(0);
+  for (int i = 0; i < 3; ++i) {
+    CertOnDisk now = ReadCert(c, i);
+    EXPECT_TRUE(now.key_matches);
+    EXPECT_EQ(now.ou, "shoal-manager");
+    EXPECT_GT(now.not_after, first[i].not_after);
+  }
+  // Past every first certificate's expiry the three still form the cluster and take writes.
+  EXPECT_TRUE(WaitFor([&] { return ::time(nullptr) > first[2].not_after + 1; }, absl::Seconds(40)));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return Managers(c, i, 3, {}); }, absl::Seconds(60)))
+        << "node " << i << ":\n"
+        << c.Shoal(i, {"node", "ls"}).out << c.Log(i);
+  }
+  CliResult svc =
+      c.Shoal(1, {"service", "create", "--name", "renewed", "--replicas", "0", "busybox"});
+  EXPECT_EQ(svc.exit_code, 0) << svc.err;
+  EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, 2, "renewed", 0); }, absl::Seconds(30)));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(absl::StrContains(c.Log(i), "EXPIRED")) << c.Log(i);
 }
 
 // (b) A promoted worker joins raft, shows as Reachable, serves the Control API on its own
@@ -212,7 +264,11 @@ TEST(DaemonRolesE2E, PromotedWorkerJoinsTheQuorum) {
     CliResult j = c.Shoal(i, {"swarm", "join", "--token", Token(c, 0, "worker"), c.Addr(0)});
     ASSERT_EQ(j.exit_code, 0) << j.err << c.Log(i);
   }
-  ASSERT_TRUE(WaitFor([&] { return Managers(c, 0, 2, {0, 1, 2, 3}); }, absl::Seconds(60)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Managers(c, 0, 2, {0, 1, 2, 3});
+      },
+      absl::Seconds(60)))
       << c.Shoal(0, {"node", "ls"}).out;
   ASSERT_EQ(LeaderIndex(c, {0, 1}), 0);
   CliResult refused = c.Shoal(2, {"node", "ls"});
@@ -221,14 +277,21 @@ TEST(DaemonRolesE2E, PromotedWorkerJoinsTheQuorum) {
 
   CliResult promote = c.Shoal(1, {"node", "promote", "dc-node-2"});
   ASSERT_EQ(promote.exit_code, 0) << promote.err;
-  EXPECT_TRUE(WaitFor([&] { return Field(c.Shoal(2, {"swarm", "info"}).out, "Is Manager") ==
-                                   "true"; },
-                      absl::Seconds(60)))
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Field(c.Shoal(2, {"swarm", "info"}).out, "Is Manager") == "true";
+      },
+      absl::Seconds(60)))
       << c.Shoal(2, {"swarm", "info"}).out << c.Log(2);
   // Three managers (Leader + 2 Reachable) as every manager sees it, node 2 included.
   for (int i : {0, 1, 2}) {
-    EXPECT_TRUE(WaitFor([&] { return Managers(c, i, 3, {0, 1, 2, 3}); }, absl::Seconds(60)))
-        << "node " << i << ":\n" << c.Shoal(i, {"node", "ls"}).out << c.Log(2);
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return Managers(c, i, 3, {0, 1, 2, 3});
+        },
+        absl::Seconds(60)))
+        << "node " << i << ":\n"
+        << c.Shoal(i, {"node", "ls"}).out << c.Log(2);
   }
   EXPECT_EQ(ReadCert(c, 2).ou, "shoal-manager");
   EXPECT_TRUE(absl::StrContains(c.Shoal(2, {"swarm", "info"}).out, "Raft ID"));
@@ -239,10 +302,15 @@ TEST(DaemonRolesE2E, PromotedWorkerJoinsTheQuorum) {
   ASSERT_EQ(LeaderIndex(c, {0, 1, 2}), 0);
   c.Kill9(0);
   int next = -1;
-  ASSERT_TRUE(WaitFor([&] { return (next = LeaderIndex(c, {1, 2})) >= 0; }, absl::Seconds(60)))
-      << "no new leader among nodes 1 and 2\n" << c.Log(2);
-  CliResult svc = c.Shoal(2, {"service", "create", "--name", "after", "--replicas", "0",
-                              "busybox"});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return (next = LeaderIndex(c, {1, 2})) >= 0;
+      },
+      absl::Seconds(60)))
+      << "no new leader among nodes 1 and 2\n"
+      << c.Log(2);
+  CliResult svc =
+      c.Shoal(2, {"service", "create", "--name", "after", "--replicas", "0", "busybox"});
   EXPECT_EQ(svc.exit_code, 0) << svc.err;
   EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, 1, "after", 0); }, absl::Seconds(30)));
   EXPECT_TRUE(WaitFor(
@@ -252,15 +320,19 @@ TEST(DaemonRolesE2E, PromotedWorkerJoinsTheQuorum) {
       },
       absl::Seconds(60)))
       << c.Shoal(3, {"swarm", "info"}).out << c.Log(3);
-  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(NodeRow(c.Shoal(next, {"node", "ls"}).out, 3),
-                                                     "Ready"); },
-                      absl::Seconds(60)))
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(NodeRow(c.Shoal(next, {"node", "ls"}).out, 3), "Ready");
+      },
+      absl::Seconds(60)))
       << c.Shoal(next, {"node", "ls"}).out;
   // Node 3 remembers the manager it found (its `swarm info` lists it): restarted, it
   // reconnects although node 0 is gone.
-  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(c.Shoal(3, {"swarm", "info"}).out,
-                                                     "  " + c.Addr(next) + "\n"); },
-                      absl::Seconds(30)))
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(c.Shoal(3, {"swarm", "info"}).out, "  " + c.Addr(next) + "\n");
+      },
+      absl::Seconds(30)))
       << c.Shoal(3, {"swarm", "info"}).out;
   ASSERT_EQ(c.Terminate(3), 0) << c.Log(3);
   ASSERT_NO_FATAL_FAILURE(c.Start(3));
@@ -281,18 +353,23 @@ TEST(DaemonRolesE2E, DemotedManagerBecomesAWorker) {
   ASSERT_EQ(c.Shoal(0, {"swarm", "init"}).exit_code, 0) << c.Log(0);
   std::string token = Token(c, 0, "manager");
   for (int i : {1, 2}) {
-    ASSERT_EQ(c.Shoal(i, {"swarm", "join", "--token", token, c.Addr(0)}).exit_code, 0)
-        << c.Log(i);
+    ASSERT_EQ(c.Shoal(i, {"swarm", "join", "--token", token, c.Addr(0)}).exit_code, 0) << c.Log(i);
   }
-  ASSERT_TRUE(WaitFor([&] { return Managers(c, 0, 3, {0, 1, 2}); }, absl::Seconds(60)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Managers(c, 0, 3, {0, 1, 2});
+      },
+      absl::Seconds(60)))
       << c.Shoal(0, {"node", "ls"}).out;
   ASSERT_EQ(c.Shoal(2, {"node", "ls"}).exit_code, 0);
 
   CliResult demote = c.Shoal(0, {"node", "demote", "dc-node-2"});
   ASSERT_EQ(demote.exit_code, 0) << demote.err;
-  EXPECT_TRUE(WaitFor([&] { return Field(c.Shoal(2, {"swarm", "info"}).out, "Is Manager") ==
-                                   "false"; },
-                      absl::Seconds(60)))
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Field(c.Shoal(2, {"swarm", "info"}).out, "Is Manager") == "false";
+      },
+      absl::Seconds(60)))
       << c.Shoal(2, {"swarm", "info"}).out << c.Log(2);
   CliResult refused = c.Shoal(2, {"node", "ls"});
   EXPECT_EQ(refused.exit_code, 1);
@@ -303,20 +380,29 @@ TEST(DaemonRolesE2E, DemotedManagerBecomesAWorker) {
 
   // Raft has two members; node 2 is a Ready worker; the cluster takes writes.
   for (int i : {0, 1}) {
-    EXPECT_TRUE(WaitFor([&] { return Managers(c, i, 2, {0, 1, 2}); }, absl::Seconds(60)))
-        << "node " << i << ":\n" << c.Shoal(i, {"node", "ls"}).out;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return Managers(c, i, 2, {0, 1, 2});
+        },
+        absl::Seconds(60)))
+        << "node " << i << ":\n"
+        << c.Shoal(i, {"node", "ls"}).out;
     std::string info = c.Shoal(i, {"swarm", "info"}).out;
     EXPECT_FALSE(absl::StrContains(info, "  " + c.Addr(2))) << info;
   }
-  CliResult svc = c.Shoal(1, {"service", "create", "--name", "after", "--replicas", "0",
-                              "busybox"});
+  CliResult svc =
+      c.Shoal(1, {"service", "create", "--name", "after", "--replicas", "0", "busybox"});
   EXPECT_EQ(svc.exit_code, 0) << svc.err;
   EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, 0, "after", 0); }, absl::Seconds(30)));
   // It stays a worker across a restart.
   ASSERT_EQ(c.Terminate(2), 0) << c.Log(2);
   ASSERT_NO_FATAL_FAILURE(c.Start(2));
   EXPECT_EQ(Field(c.Shoal(2, {"swarm", "info"}).out, "Is Manager"), "false");
-  EXPECT_TRUE(WaitFor([&] { return Managers(c, 0, 2, {0, 1, 2}); }, absl::Seconds(60)))
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Managers(c, 0, 2, {0, 1, 2});
+      },
+      absl::Seconds(60)))
       << c.Shoal(0, {"node", "ls"}).out;
 }
 
