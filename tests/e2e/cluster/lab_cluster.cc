@@ -32,8 +32,10 @@ std::string ReadAll(const std::string& path) {
 
 lab::CommandResult Run(const std::string& cmd) {
   auto r = lab::RunIn(-1, cmd, std::chrono::seconds(180));
-  if (!r.ok()) return lab::CommandResult{-1, std::string(r.status().message())};
-  return *r;
+  if (r.ok()) return *r;
+  lab::CommandResult failed;
+  failed.output.assign(r.status().message().data(), r.status().message().size());
+  return failed;
 }
 
 }  // namespace
