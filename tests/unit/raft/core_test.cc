@@ -66,12 +66,12 @@ TEST(RaftCore, ElectsOneLeaderAndReplicates) {
 TEST(RaftCore, Figure7LeaderSyncsFollowerLogs) {
   const std::vector<uint64_t> leader = {1, 1, 1, 4, 4, 5, 5, 6, 6, 6};
   const std::vector<std::vector<uint64_t>> followers = {
-      {1, 1, 1, 4, 4, 5, 5, 6, 6},                 // (a)
-      {1, 1, 1, 4},                                // (b)
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},           // (c)
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},        // (d)
-      {1, 1, 1, 4, 4, 4, 4},                       // (e)
-      {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3},           // (f)
+      {1, 1, 1, 4, 4, 5, 5, 6, 6},           // (a)
+      {1, 1, 1, 4},                          // (b)
+      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},     // (c)
+      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},  // (d)
+      {1, 1, 1, 4, 4, 4, 4},                 // (e)
+      {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3},     // (f)
   };
   for (size_t f = 0; f < followers.size(); ++f) {
     SCOPED_TRACE("follower (" + std::string(1, static_cast<char>('a' + f)) + ")");
@@ -271,7 +271,8 @@ TEST(RaftCore, LearnerCatchesUpThenPromotedAndNodeRemovedWhileWriting) {
   SimCluster c({1, 2, 3}, 23);
   uint64_t l = c.ElectLeader();
   ASSERT_NE(l, 0u);
-  for (int i = 0; i < 50; ++i) ASSERT_TRUE(c.core(l).Propose("P k" + std::to_string(i) + " v").ok());
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(c.core(l).Propose("P k" + std::to_string(i) + " v").ok());
   c.Stabilize();
   c.AddEmptyNode(4);
   api::ConfChange cc;
@@ -456,6 +457,39 @@ TEST(RaftCore, LeaderDiskWriteOverlapsReplication) {
   EXPECT_EQ(cores[1]->log().committed(), *b);
   EXPECT_EQ(cores[1]->durable(), *a);
   for (uint64_t id : {2, 3}) EXPECT_EQ(cores[id]->log().committed(), *b) << id;
+
+  // The leader's disk stays stuck (the node sees its fdatasync outlast an election timeout):
+  // it steps down in the same term and stops heart-beating; a follower's StepDown is a no-op.
+  const uint64_t term = cores[1]->term();
+  cores[2]->StepDown();
+  EXPECT_EQ(cores[2]->role(), Role::kFollower);
+  EXPECT_EQ(cores[2]->lead(), 1u);
+  cores[1]->StepDown();
+  EXPECT_EQ(cores[1]->role(), Role::kFollower);
+  EXPECT_EQ(cores[1]->term(), term);
+  EXPECT_EQ(cores[1]->lead(), 0u);
+  EXPECT_EQ(cores[1]->Propose("P c 3").status().code(), absl::StatusCode::kFailedPrecondition);
+  cores[1]->Tick();
+  pump(0);
+  EXPECT_EQ(cores[1]->role(), Role::kFollower);
+  // Once the others' lease on it has run out, another member takes over with everything
+  // committed; the late durable report of the old leader's write changes nothing.
+  for (int i = 0; i < Config().election_tick; ++i) cores[3]->Tick();
+  pump(0);
+  cores[2]->Campaign();
+  pump(0);
+  uint64_t next = 0;
+  for (uint64_t id : {2, 3}) {
+    if (cores[id]->role() == Role::kLeader) next = id;
+  }
+  ASSERT_NE(next, 0u);
+  EXPECT_GT(cores[next]->term(), term);
+  EXPECT_GE(cores[next]->log().last_index(), *b);
+  cores[1]->DurableTo(*b, term);
+  auto c = cores[next]->Propose("P c 3");
+  ASSERT_TRUE(c.ok());
+  pump(0);
+  for (uint64_t id : {1, 2, 3}) EXPECT_EQ(cores[id]->log().committed(), *c) << id;
 }
 
 }  // namespace
