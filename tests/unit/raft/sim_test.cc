@@ -1,5 +1,5 @@
 // Randomized simulation: 5 nodes under partitions, message loss, duplication, reordering,
-// crash-restarts and snapshots, with KV clients. Safety invariants are checked after every
+// crash-restarts, snapshots and leaders stepping down (a stuck disk), with KV clients. Safety invariants are checked after every
 // processed Ready (SimCluster), and the recorded client history must be linearizable.
 #include <random>
 
@@ -54,6 +54,11 @@ class Simulation {
       } else if (r < 985) {
         // Mostly quiet: elections need ~10-20 ticks per node to play out.
         if (rng_() % 40 == 0) Partition();
+        // A leader whose own disk write is stuck steps down (overlapped leader fdatasync).
+        if (rng_() % 400 == 0 && c_.Leader() != 0 && c_.node(c_.Leader()).up) {
+          c_.core(c_.Leader()).StepDown();
+          ++step_downs_;
+        }
       } else if (r < 990) {
         if (rng_() % 4 == 0) Crash();
       } else if (r < 995) {
@@ -103,6 +108,7 @@ class Simulation {
   const std::vector<KvOp>& history() const { return history_; }
   SimCluster& cluster() { return c_; }
   int acked_puts() const { return acked_puts_; }
+  int step_downs() const { return step_downs_; }
 
  private:
   uint64_t RandomNode() { return 1 + rng_() % 5; }
@@ -245,10 +251,11 @@ class Simulation {
   uint64_t now_ = 0;
   uint64_t next_value_ = 0;
   int acked_puts_ = 0;
+  int step_downs_ = 0;
 };
 
 TEST(RaftSimulation, SafetyAndLinearizabilityUnderFaults) {
-  int total_acked = 0, total_ops = 0;
+  int total_acked = 0, total_ops = 0, step_downs = 0;
   for (uint64_t seed = 1; seed <= 40; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     Simulation sim(seed, 4);
@@ -260,11 +267,14 @@ TEST(RaftSimulation, SafetyAndLinearizabilityUnderFaults) {
     ASSERT_TRUE(r.ok) << "key " << r.key << " is not linearizable:\n" << r.details;
     total_acked += sim.acked_puts();
     total_ops += sim.history().size();
+    step_downs += sim.step_downs();
   }
   // The workload must actually exercise the system (not a vacuous pass).
   EXPECT_GT(total_acked, 200);
   EXPECT_GT(total_ops, 1000);
-  std::printf("simulation: %d ops recorded, %d acknowledged puts\n", total_ops, total_acked);
+  EXPECT_GT(step_downs, 10);
+  std::printf("simulation: %d ops recorded, %d acknowledged puts, %d leader step-downs\n",
+              total_ops, total_acked, step_downs);
 }
 
 TEST(Linearizability, DetectsStaleReadAndLostWrite) {
