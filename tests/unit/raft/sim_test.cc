@@ -1,6 +1,7 @@
 // Randomized simulation: 5 nodes under partitions, message loss, duplication, reordering,
-// crash-restarts, snapshots and leaders stepping down (a stuck disk), with KV clients. Safety invariants are checked after every
-// processed Ready (SimCluster), and the recorded client history must be linearizable.
+// crash-restarts, snapshots and leaders stepping down (a stuck disk), with KV clients. Safety
+// invariants are checked after every processed Ready (SimCluster), and the recorded client history
+// must be linearizable.
 #include <random>
 
 #include "gtest/gtest.h"
