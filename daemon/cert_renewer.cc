@@ -105,6 +105,7 @@ void CertRenewer::Loop() {
   auto log = base::Logger("renewer");
   absl::Time next_role_check = opts_.clock->Now() + opts_.schedule.role_check_period;
   while (Wait()) {
+    if (opts_.each_poll) opts_.each_poll();
     absl::Time now = opts_.clock->Now();
     std::string why;
     if (now >= next_role_check) {

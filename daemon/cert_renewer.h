@@ -90,6 +90,7 @@ struct CertRenewerOptions {
   std::function<std::vector<std::string>()> managers;                 // required
   std::function<absl::Status(const manager::ca::JoinResult&)> apply;  // required
   std::function<manager::ca::Role()> running_role;  // required: what the daemon runs now
+  std::function<void()> each_poll;                  // optional: run every `poll`
 };
 
 class CertRenewer {

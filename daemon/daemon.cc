@@ -109,7 +109,18 @@ absl::Status Daemon::StartManager(manager::node::ManagerOptions o) {
 absl::Status Daemon::StartAgent(const manager::ca::TlsMaterial& tls,
                                 const std::vector<std::string>& managers) {
   if (opts_.agent.disabled) return absl::OkStatus();
-  auto agent = daemon::StartAgent(opts_.agent, tls, managers);
+  // A manager's agent also starts with every raft member it knows (restored from its raft
+  // state): after a restart the leader may be any of them, and node.json may name only this
+  // node (the one that ran `swarm init`).
+  std::vector<std::string> dial = managers;
+  if (manager_ != nullptr) {
+    for (const auto& m : manager_->RaftStatus().members) {
+      if (!m.addr().empty() && std::find(dial.begin(), dial.end(), m.addr()) == dial.end()) {
+        dial.push_back(m.addr());
+      }
+    }
+  }
+  auto agent = daemon::StartAgent(opts_.agent, tls, dial);
   if (!agent.ok()) {
     // The node stays in the swarm (its manager role works without it); `shoal swarm info`
     // and the log say why it runs no tasks.
@@ -309,10 +320,8 @@ void Daemon::StartRenewer(const manager::ca::JoinResult& current) {
   o.clock = opts_.clock;
   o.random = opts_.random;
   o.schedule = opts_.renewal;
-  o.managers = [this] {
-    RememberAgentManager();
-    return RenewalManagers();
-  };
+  o.managers = [this] { return RenewalManagers(); };
+  o.each_poll = [this] { RememberManagers(); };
   o.apply = [this](const manager::ca::JoinResult& r) { return ApplyCertificate(r); };
   o.running_role = [this] {
     std::lock_guard<std::mutex> lock(mu_);
@@ -346,20 +355,25 @@ std::vector<std::string> Daemon::RenewalManagers() {
   return out;
 }
 
-void Daemon::RememberAgentManager() {
+void Daemon::RememberManagers() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!active_ || agent_ == nullptr) return;
-  std::string m = agent_->manager();
-  if (m.empty() ||
-      std::find(state_.managers.begin(), state_.managers.end(), m) != state_.managers.end()) {
-    return;
-  }
-  // A manager the dispatcher's list led the agent to: after a restart the node can reach the
-  // cluster through it even if every manager it was started with is gone.
+  if (!active_) return;
+  // The managers this node has seen: the one its agent found through the dispatcher's list and,
+  // on a manager, the raft members. After a restart the node (and its agent) can reach the
+  // cluster through them even if every manager it was started with is gone.
   NodeState st = state_;
-  st.managers.push_back(m);
+  auto add = [&](const std::string& m) {
+    if (!m.empty() && std::find(st.managers.begin(), st.managers.end(), m) == st.managers.end()) {
+      st.managers.push_back(m);
+    }
+  };
+  if (agent_ != nullptr) add(agent_->manager());
+  if (manager_ != nullptr) {
+    for (const auto& m : manager_->RaftStatus().members) add(m.addr());
+  }
+  if (st.managers == state_.managers) return;
   if (auto s = SaveNodeState(opts_.root, st); !s.ok()) {
-    base::Logger("daemon")->warn("remembering manager {}: {}", m, ErrText(s));
+    base::Logger("daemon")->warn("remembering the managers: {}", ErrText(s));
     return;
   }
   state_ = std::move(st);

@@ -89,7 +89,7 @@ class Daemon {
   // The renewer's callbacks (its thread; they take mu_).
   absl::Status ApplyCertificate(const manager::ca::JoinResult& renewed);
   std::vector<std::string> RenewalManagers();
-  void RememberAgentManager();  // adds the agent's current manager to node.json's list
+  void RememberManagers();  // adds the agent's manager and raft members to node.json's list
   absl::Status Promote(const manager::ca::JoinResult& renewed);  // mu_ held
   absl::Status Demote(const manager::ca::JoinResult& renewed);   // mu_ held
   std::string internal_control_socket() const { return opts_.exec_root + "/manager.sock"; }

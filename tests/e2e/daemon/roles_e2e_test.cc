@@ -242,9 +242,16 @@ TEST(DaemonRolesE2E, ManagersRenewAndKeepTheQuorum) {
         << "node " << i << ":\n"
         << c.Shoal(i, {"node", "ls"}).out << c.Log(i);
   }
-  CliResult svc =
-      c.Shoal(1, {"service", "create", "--name", "renewed", "--replicas", "0", "busybox"});
-  EXPECT_EQ(svc.exit_code, 0) << svc.err;
+  // A write may meet a manager restarting on its new certificate: it answers "retry"
+  // (UNAVAILABLE) and the user retries, as here.
+  CliResult svc;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        svc = c.Shoal(1, {"service", "create", "--name", "renewed", "--replicas", "0", "busybox"});
+        return svc.exit_code == 0 || absl::StrContains(svc.err, "already exists");
+      },
+      absl::Seconds(30)))
+      << svc.err;
   EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, 2, "renewed", 0); }, absl::Seconds(30)));
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(absl::StrContains(c.Log(i), "EXPIRED")) << c.Log(i);
 }
@@ -297,6 +304,14 @@ TEST(DaemonRolesE2E, PromotedWorkerJoinsTheQuorum) {
   EXPECT_TRUE(absl::StrContains(c.Shoal(2, {"swarm", "info"}).out, "Raft ID"));
   EXPECT_TRUE(std::filesystem::exists(c.Dir() + "/n2/root/swarm/raft-id"));
 
+  // Node 0 has recorded the managers it knows (node.json), for its restart below.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::string state = Slurp(c.Dir() + "/n0/root/swarm/node.json");
+        return absl::StrContains(state, c.Addr(1)) && absl::StrContains(state, c.Addr(2));
+      },
+      absl::Seconds(30)))
+      << Slurp(c.Dir() + "/n0/root/swarm/node.json");
   // kill -9 the leader (node 0, the only manager node 3 was told about): nodes 1 and 2 are a
   // quorum of three and elect a leader; node 3's agent moves to it.
   ASSERT_EQ(LeaderIndex(c, {0, 1, 2}), 0);
@@ -323,6 +338,30 @@ TEST(DaemonRolesE2E, PromotedWorkerJoinsTheQuorum) {
   EXPECT_TRUE(WaitFor(
       [&] {
         return absl::StrContains(NodeRow(c.Shoal(next, {"node", "ls"}).out, 3), "Ready");
+      },
+      absl::Seconds(60)))
+      << c.Shoal(next, {"node", "ls"}).out;
+  // The agent of the surviving manager that lost the election moves to the new leader too.
+  const int other = next == 1 ? 2 : 1;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Field(c.Shoal(other, {"swarm", "info"}).out, "Agent") ==
+               "connected to " + c.Addr(next);
+      },
+      absl::Seconds(60)))
+      << c.Shoal(other, {"swarm", "info"}).out << c.Log(other);
+  // The old leader, restarted, rejoins as a manager and its agent finds the new leader (its
+  // node.json names only itself: the raft members it restores tell it the others).
+  ASSERT_NO_FATAL_FAILURE(c.Start(0));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Field(c.Shoal(0, {"swarm", "info"}).out, "Agent") == "connected to " + c.Addr(next);
+      },
+      absl::Seconds(60)))
+      << c.Shoal(0, {"swarm", "info"}).out << c.Log(0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Managers(c, next, 3, {0, 1, 2, 3});
       },
       absl::Seconds(60)))
       << c.Shoal(next, {"node", "ls"}).out;
