@@ -30,6 +30,16 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+// "not the leader; leader=<addr>" lets clients go straight to the leader.
+grpc::Status NotLeader(RaftNode& node) {
+  NodeStatus s = node.Status();
+  std::string addr;
+  for (const api::RaftMember& m : s.members) {
+    if (m.raft_id() == s.leader) addr = m.addr();
+  }
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not the leader; leader=" + addr);
+}
+
 // Put is served with the callback API by default (Base = WithCallbackMethod_Put: no thread
 // parked per in-flight write, but requests and replies pass between gRPC's polling and
 // callback threads), or on completion queues (Base = WithAsyncMethod_Put, CqPutServer,
@@ -44,7 +54,7 @@ class KvService final : public Base {
 
   // Sync API (when Base is Kv::Service; never called otherwise).
   grpc::Status Put(grpc::ServerContext*, const rt::PutRequest* req, rt::PutResponse* resp) {
-    if (!node_->IsLeader()) return NotLeader();
+    if (!node_->IsLeader()) return NotLeader(*node_);
     const auto start = std::chrono::steady_clock::now();
     absl::StatusOr<uint64_t> r = node_->ProposeAndWait(req->SerializeAsString(), absl::Seconds(10));
     {
@@ -55,7 +65,7 @@ class KvService final : public Base {
       resp->set_index(*r);
       return grpc::Status::OK;
     }
-    if (r.status().code() == absl::StatusCode::kFailedPrecondition) return NotLeader();
+    if (r.status().code() == absl::StatusCode::kFailedPrecondition) return NotLeader(*node_);
     return ToGrpc(r.status());
   }
 
@@ -64,7 +74,7 @@ class KvService final : public Base {
                                 rt::PutResponse* resp) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (!node_->IsLeader()) {
-      reactor->Finish(NotLeader());
+      reactor->Finish(NotLeader(*node_));
       return reactor;
     }
     const auto start = std::chrono::steady_clock::now();
@@ -78,7 +88,7 @@ class KvService final : public Base {
                             resp->set_index(*r);
                             reactor->Finish(grpc::Status::OK);
                           } else if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
-                            reactor->Finish(NotLeader());
+                            reactor->Finish(NotLeader(*node_));
                           } else {
                             reactor->Finish(ToGrpc(r.status()));
                           }
@@ -115,7 +125,7 @@ class KvService final : public Base {
   }
   grpc::Status AddMember(grpc::ServerContext*, const rt::AddMemberRequest* req,
                          rt::AddMemberResponse* resp) override {
-    if (!node_->IsLeader()) return NotLeader();
+    if (!node_->IsLeader()) return NotLeader(*node_);
     api::RaftMember m;
     m.set_raft_id(req->member().raft_id());
     m.set_addr(req->member().addr());
@@ -130,21 +140,11 @@ class KvService final : public Base {
   }
   grpc::Status RemoveMember(grpc::ServerContext*, const rt::RemoveMemberRequest* req,
                             rt::RemoveMemberResponse*) override {
-    if (!node_->IsLeader()) return NotLeader();
+    if (!node_->IsLeader()) return NotLeader(*node_);
     return ToGrpc(node_->RemoveMember(req->raft_id(), absl::Seconds(10)));
   }
 
  private:
-  // "not the leader; leader=<addr>" lets clients go straight to the leader.
-  grpc::Status NotLeader() {
-    NodeStatus s = node_->Status();
-    std::string addr;
-    for (const api::RaftMember& m : s.members) {
-      if (m.raft_id() == s.leader) addr = m.addr();
-    }
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not the leader; leader=" + addr);
-  }
-
   RaftNode* node_;
   KvStateMachine* sm_;
 
@@ -224,7 +224,7 @@ class CqPutServer {
   void Handle(Call* c) {
     c->finishing = true;
     if (!node_->IsLeader()) {
-      c->responder.FinishWithError(NotLeader(), c);
+      c->responder.FinishWithError(NotLeader(*node_), c);
       return;
     }
     const auto start = std::chrono::steady_clock::now();
@@ -237,19 +237,11 @@ class CqPutServer {
         c->resp.set_index(*r);
         c->responder.Finish(c->resp, grpc::Status::OK, c);
       } else if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
-        c->responder.FinishWithError(NotLeader(), c);
+        c->responder.FinishWithError(NotLeader(*node_), c);
       } else {
         c->responder.FinishWithError(ToGrpc(r.status()), c);
       }
     });
-  }
-  grpc::Status NotLeader() {
-    NodeStatus s = node_->Status();
-    std::string addr;
-    for (const api::RaftMember& m : s.members) {
-      if (m.raft_id() == s.leader) addr = m.addr();
-    }
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not the leader; leader=" + addr);
   }
 
   RaftNode* node_;

@@ -93,19 +93,6 @@ std::string LabCluster::Log(int i) const {
   return log.size() > 6000 ? "..." + log.substr(log.size() - 6000) : log;
 }
 
-std::vector<std::vector<std::string>> Rows(const std::string& out) {
-  std::vector<std::vector<std::string>> rows;
-  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
-    std::vector<std::string> cols;
-    for (absl::string_view c : absl::StrSplit(line, "  ", absl::SkipEmpty())) {
-      c = absl::StripAsciiWhitespace(c);
-      if (!c.empty()) cols.emplace_back(c);
-    }
-    rows.push_back(cols);
-  }
-  return rows;
-}
-
 std::map<pid_t, std::string> ProcsInCgroup(const std::string& parent) {
   std::map<pid_t, std::string> procs;
   std::error_code ec;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "tests/testing/cli_table.h"
 #include "tests/lab/process.h"
 
 namespace shoal::cluster::e2e {
@@ -49,8 +50,7 @@ class LabCluster {
   int hosts_, managers_;
 };
 
-// Rows of a table printed by the CLI (header first), columns split on runs of 2+ spaces.
-std::vector<std::vector<std::string>> Rows(const std::string& out);
+using ::shoal::testing::Rows;  // tests/testing/cli_table.h
 
 // Processes whose cgroup (any hierarchy) lies under `parent`, with their command names (comm).
 std::map<pid_t, std::string> ProcsInCgroup(const std::string& parent);

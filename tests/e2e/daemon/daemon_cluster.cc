@@ -227,20 +227,6 @@ CliResult DaemonCluster::Shoal(int i, const std::vector<std::string>& args) {
   return r;
 }
 
-// Rows of a table printed by the CLI (header first), columns split on runs of 2+ spaces.
-std::vector<std::vector<std::string>> Rows(const std::string& out) {
-  std::vector<std::vector<std::string>> rows;
-  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
-    std::vector<std::string> cols;
-    for (absl::string_view c : absl::StrSplit(line, "  ", absl::SkipEmpty())) {
-      c = absl::StripAsciiWhitespace(c);
-      if (!c.empty()) cols.emplace_back(c);
-    }
-    rows.push_back(cols);
-  }
-  return rows;
-}
-
 // The non-empty cells of the MANAGER STATUS column of `node ls` (columns are aligned, so the
 // header gives the cell's offset).
 std::vector<std::string> ManagerStatuses(const std::string& out) {

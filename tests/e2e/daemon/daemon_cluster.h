@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "tests/testing/cli_table.h"
 
 namespace shoal::daemon::e2e {
 
@@ -47,8 +48,7 @@ class DaemonCluster {
 // Processes whose cgroup (in any hierarchy) lies under `parent`.
 std::vector<pid_t> PidsInCgroup(const std::string& parent);
 
-// Rows of a table printed by the CLI (header first), columns split on runs of 2+ spaces.
-std::vector<std::vector<std::string>> Rows(const std::string& out);
+using ::shoal::testing::Rows;  // tests/testing/cli_table.h
 // The non-empty cells of the MANAGER STATUS column of `node ls`.
 std::vector<std::string> ManagerStatuses(const std::string& out);
 // `service ls` on node i lists `name` with `replicas` desired, and `service ps` shows that many

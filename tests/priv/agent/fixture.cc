@@ -281,12 +281,9 @@ std::vector<api::Task> AgentTest::RunningTasks(const std::string& service_id) {
   return out;
 }
 
-void AgentTest::TearDown() {
-  StopAgent();
-  if (dir_.empty()) return;
-  // Kill and delete whatever containers remain (a failed test), through their monitors.
+void AgentTest::KillContainers(const std::string& exec_root) {
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/exec/containers", ec)) {
+  for (const auto& e : std::filesystem::directory_iterator(exec_root + "/containers", ec)) {
     auto c = runtime::MonitorClient::Adopt(e.path().string());
     if (!c.ok()) continue;
     auto st = (*c)->State();
@@ -295,6 +292,12 @@ void AgentTest::TearDown() {
       (void)(*c)->Wait(absl::Seconds(10));
     }
   }
+}
+
+void AgentTest::TearDown() {
+  StopAgent();
+  if (dir_.empty()) return;
+  KillContainers(dir_ + "/exec");
   if (manager_) manager_->Stop();
   manager_.reset();
   for (const std::string& m : MountsUnderDir()) ::umount2(m.c_str(), MNT_DETACH);
@@ -315,6 +318,7 @@ void AgentTest::TearDown() {
     closedir(d);
     rmdir(b.c_str());
   }
+  std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
 

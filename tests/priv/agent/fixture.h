@@ -57,6 +57,9 @@ class AgentTest : public ::testing::Test {
   static bool ProcessAlive(pid_t pid);
   static std::string Cmdline(pid_t pid);
   std::vector<std::string> MountsUnderDir() const;
+  // Kills (SIGKILL, through their monitors) the containers still running under
+  // <exec_root>/containers: what a failed test left behind.
+  static void KillContainers(const std::string& exec_root);
 
   static std::string image_dir_;  // the test image rootfs (mkimage)
   std::string dir_;

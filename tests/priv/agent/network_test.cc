@@ -3,7 +3,6 @@
 // service on an overlay network gets a task on each host; everything asserted is what a user of
 // the containers observes (ping, wget, nslookup run inside the containers with nsenter) and
 // what is left in the kernel afterwards (links in the hosts, sandbox namespaces).
-#include <signal.h>
 
 #include <filesystem>
 #include <set>
@@ -14,7 +13,6 @@
 #include "absl/strings/str_join.h"
 #include "kernel/netlink/libnl_netlink.h"
 #include "manager/ca/tls.h"
-#include "runtime/monitor/client.h"
 #include "tests/lab/lab.h"
 #include "tests/priv/agent/fixture.h"
 
@@ -47,17 +45,7 @@ class AgentNetworkTest : public AgentTest {
       if (a) a->Stop();
     }
     agents_.clear();
-    // Containers of the second agent (the fixture handles the first one's).
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/exec2/containers", ec)) {
-      auto c = runtime::MonitorClient::Adopt(e.path().string());
-      if (!c.ok()) continue;
-      auto st = (*c)->State();
-      if (st.ok() && !st->has_exit && st->status != "stopped") {
-        (void)(*c)->Stop(SIGKILL, absl::ZeroDuration());
-        (void)(*c)->Wait(absl::Seconds(10));
-      }
-    }
+    KillContainers(dir_ + "/exec2");  // the second agent's (AgentTest handles the first one's)
     AgentTest::TearDown();
     lab_.reset();
     std::vector<std::string> left = lab::Leftovers(kPrefix);
@@ -171,6 +159,16 @@ class AgentNetworkTest : public AgentTest {
     return out;
   }
 
+  // Waits until `svc` has a running task on each host.
+  bool AwaitOnePerHost(const std::string& svc) {
+    return WaitFor(
+        [&] {
+          auto t = OnePerHost(svc);
+          return !t[0].id().empty() && !t[1].id().empty();
+        },
+        absl::Seconds(60));
+  }
+
   // Two running tasks of `svc`, one on each host (in host order).
   std::vector<api::Task> OnePerHost(const std::string& svc) {
     std::vector<api::Task> out(2);
@@ -192,12 +190,7 @@ TEST_F(AgentNetworkTest, TasksOnTwoHostsReachEachOtherByIpNameAndVipAndNothingIs
   std::string net = CreateNetwork("hc1net");
   ASSERT_FALSE(net.empty());
   api::Service web = CreateWeb("web", 2, net);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto t = OnePerHost(web.id());
-        return !t[0].id().empty() && !t[1].id().empty();
-      },
-      absl::Seconds(60)))
+  ASSERT_TRUE(AwaitOnePerHost(web.id()))
       << "no running task on each host; running: " << RunningTasks(web.id()).size();
   std::vector<api::Task> t = OnePerHost(web.id());
   const std::string ip0 = Ip(t[0]), ip1 = Ip(t[1]);
@@ -257,22 +250,12 @@ TEST_F(AgentNetworkTest, TasksOnTwoHostsReachEachOtherByIpNameAndVipAndNothingIs
       << "sandboxes left: " << absl::StrJoin(Sandboxes(), ",");
 }
 
-}  // namespace
-}  // namespace shoal::agent::testing
-
-namespace shoal::agent::testing {
-namespace {
 
 TEST_F(AgentNetworkTest, RestartedAgentKeepsTheEndpointsAndServesDnsAndVipAgain) {
   StartAgents();
   std::string net = CreateNetwork("hc1net");
   api::Service web = CreateWeb("web", 2, net);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto t = OnePerHost(web.id());
-        return !t[0].id().empty() && !t[1].id().empty();
-      },
-      absl::Seconds(60)));
+  ASSERT_TRUE(AwaitOnePerHost(web.id()));
   std::vector<api::Task> t = OnePerHost(web.id());
   const std::string ip0 = Ip(t[0]), ip1 = Ip(t[1]);
   lab::CommandResult r = Exec(t[0], "ping -c 1 -W 5 " + ip1);
@@ -347,22 +330,12 @@ TEST_F(AgentNetworkTest, UnsupportedDriverRejectsTheTaskNamingItAndLeavesNothing
   EXPECT_TRUE(ExtraLinks(0).empty() && ExtraLinks(1).empty());
 }
 
-}  // namespace
-}  // namespace shoal::agent::testing
-
-namespace shoal::agent::testing {
-namespace {
 
 TEST_F(AgentNetworkTest, ScalingDownUpdatesDnsAndTheVipOfAClientOnTheNetwork) {
   StartAgents();
   std::string net = CreateNetwork("hc1net");
   api::Service web = CreateWeb("web", 2, net);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto t = OnePerHost(web.id());
-        return !t[0].id().empty() && !t[1].id().empty();
-      },
-      absl::Seconds(60)));
+  ASSERT_TRUE(AwaitOnePerHost(web.id()));
   // A client on host 0 (its own service on the same network) watches the web service.
   api::Service client = CreateService("client", 1, {"sleep", "1000"}, [&](api::ServiceSpec& s) {
     s.mutable_task()->add_networks()->set_target(net);
@@ -399,11 +372,6 @@ TEST_F(AgentNetworkTest, ScalingDownUpdatesDnsAndTheVipOfAClientOnTheNetwork) {
   EXPECT_TRUE(WaitFor([&] { return Sandboxes().empty(); })) << absl::StrJoin(Sandboxes(), ",");
 }
 
-}  // namespace
-}  // namespace shoal::agent::testing
-
-namespace shoal::agent::testing {
-namespace {
 
 TEST_F(AgentNetworkTest, PublishedPortAnswersOnEveryHostAndReachesAllTasks) {
   StartAgents();
@@ -426,12 +394,7 @@ TEST_F(AgentNetworkTest, PublishedPortAnswersOnEveryHostAndReachesAllTasks) {
         p->set_target_port(80);
         p->set_published_port(30080);
       });
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto t = OnePerHost(web.id());
-        return !t[0].id().empty() && !t[1].id().empty();
-      },
-      absl::Seconds(60)));
+  ASSERT_TRUE(AwaitOnePerHost(web.id()));
   std::vector<api::Task> t = OnePerHost(web.id());
   const std::set<std::string> want = {Hostname(t[0]), Hostname(t[1])};
   // From each host, to its own address and to the other host's: every task answers.
