@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "tests/testing/cli_table.h"
 #include "tests/lab/process.h"
+#include "tests/testing/cli_table.h"
 
 namespace shoal::cluster::e2e {
 

@@ -25,16 +25,16 @@ class DaemonCluster {
   DaemonCluster(int nodes, std::vector<std::string> extra_args);
   ~DaemonCluster();
 
-  void Start(int i);         // launches shoald i and waits until its socket answers
-  void Kill9(int i);         // SIGKILL, reaped
-  int Terminate(int i);      // SIGTERM; the exit status (-1 when it did not exit in 30 s)
+  void Start(int i);     // launches shoald i and waits until its socket answers
+  void Kill9(int i);     // SIGKILL, reaped
+  int Terminate(int i);  // SIGTERM; the exit status (-1 when it did not exit in 30 s)
   bool Running(int i) const { return pids_[i] > 0; }
 
   CliResult Shoal(int i, const std::vector<std::string>& args);  // shoal -H <node i>
-  std::string Addr(int i) const;  // 127.0.0.1:<port>
+  std::string Addr(int i) const;                                 // 127.0.0.1:<port>
   std::string Socket(int i) const;
   std::string Dir() const { return dir_; }
-  std::string Log(int i) const;  // shoald's output so far (for failure messages)
+  std::string Log(int i) const;           // shoald's output so far (for failure messages)
   std::string CgroupParent(int i) const;  // dc-e2e-<test pid>-<i>
 
  private:

@@ -250,7 +250,6 @@ TEST_F(AgentNetworkTest, TasksOnTwoHostsReachEachOtherByIpNameAndVipAndNothingIs
       << "sandboxes left: " << absl::StrJoin(Sandboxes(), ",");
 }
 
-
 TEST_F(AgentNetworkTest, RestartedAgentKeepsTheEndpointsAndServesDnsAndVipAgain) {
   StartAgents();
   std::string net = CreateNetwork("hc1net");
@@ -330,7 +329,6 @@ TEST_F(AgentNetworkTest, UnsupportedDriverRejectsTheTaskNamingItAndLeavesNothing
   EXPECT_TRUE(ExtraLinks(0).empty() && ExtraLinks(1).empty());
 }
 
-
 TEST_F(AgentNetworkTest, ScalingDownUpdatesDnsAndTheVipOfAClientOnTheNetwork) {
   StartAgents();
   std::string net = CreateNetwork("hc1net");
@@ -371,7 +369,6 @@ TEST_F(AgentNetworkTest, ScalingDownUpdatesDnsAndTheVipOfAClientOnTheNetwork) {
   ASSERT_TRUE(WaitFor([&] { return ContainerCgroups().empty(); }, absl::Seconds(60)));
   EXPECT_TRUE(WaitFor([&] { return Sandboxes().empty(); })) << absl::StrJoin(Sandboxes(), ",");
 }
-
 
 TEST_F(AgentNetworkTest, PublishedPortAnswersOnEveryHostAndReachesAllTasks) {
   StartAgents();
