@@ -1,102 +1,24 @@
 #include "agent/network.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "base/file.h"
+#include "agent/network_util.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "dns/container_dns.h"
 #include "kernel/nft/netlink_nft.h"
 #include "kernel/nft/plan.h"
-#include "lb/nft_backend.h"
 
 namespace shoal::agent {
 
-namespace {
-
-constexpr char kLbTable[] = "shoal-lb";
-constexpr char kDnsIp[] = "127.0.0.11";
-// Must match manager/dispatcher (kIngressSandboxPrefix): the agent does not depend on manager/.
-constexpr char kIngressSandboxPrefix[] = "ingress-sbox-";
-constexpr char kIngressSandbox[] = "ingress-sbox";
-constexpr char kGatewayBridge[] = "shoal_gwbridge";
-constexpr char kGatewayNetwork[] = "gwbridge";
-
-std::string Key(const std::string& task, const std::string& net) {
-  return absl::StrCat(task, "/", net);
-}
-
-// "10.0.1.5/24" -> "10.0.1.5".
-std::string AddrOf(const std::string& cidr) { return cidr.substr(0, cidr.find('/')); }
-
-std::string NetName(const api::Network& n) {
-  return n.spec().annotations().name().empty() ? n.id() : n.spec().annotations().name();
-}
-
-absl::StatusOr<netdrv::NetworkSpec> SpecOf(const api::Network& n) {
-  std::string who = absl::StrCat("network ", NetName(n), " (", n.id(), "): ");
-  const std::string& driver = n.spec().driver_config().name();
-  if (!driver.empty() && driver != "overlay") {
-    return absl::UnimplementedError(
-        absl::StrCat(who, "driver \"", driver, "\" is not supported by the agent (overlay only)"));
-  }
-  if (n.ipam().configs().empty()) {
-    return absl::FailedPreconditionError(who + "ipam: no subnet allocated");
-  }
-  netdrv::NetworkSpec s;
-  s.id = n.id();
-  const api::IPAMConfig& c = n.ipam().configs(0);
-  auto subnet = kernel::IpPrefix::Parse(c.subnet());
-  if (!subnet.ok()) return absl::InvalidArgumentError(who + "ipam.subnet: " + c.subnet());
-  s.subnet = subnet->Network();
-  auto gw = kernel::IpAddr::Parse(AddrOf(c.gateway()));
-  if (!gw.ok()) return absl::InvalidArgumentError(who + "ipam.gateway: \"" + c.gateway() + "\"");
-  s.gateway = *gw;
-  auto vni = n.driver_state().options().find("vni");
-  if (vni == n.driver_state().options().end() || !absl::SimpleAtoi(vni->second, &s.vni)) {
-    return absl::FailedPreconditionError(who + "driver_state: no VNI allocated");
-  }
-  return s;
-}
-
-base::UniqueFd OpenNetns(pid_t pid) {
-  std::string path = absl::StrCat("/proc/", pid, "/ns/net");
-  return base::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-}
-
-bool IsVip(const api::Service& s) {
-  return s.spec().endpoint().mode() != api::EndpointSpec::RESOLUTION_MODE_DNSRR;
-}
-
-const google::protobuf::RepeatedPtrField<api::PortConfig>& PortsOf(const api::Service& s) {
-  return s.endpoint().ports().empty() ? s.spec().endpoint().ports() : s.endpoint().ports();
-}
-
-}  // namespace
-
-std::string EmbeddedResolvConf(const api::ContainerSpec& c) {
-  std::string out = absl::StrCat("nameserver ", kDnsIp, "\n");
-  const auto& dns = c.dns_config();
-  if (dns.search_size() > 0) {
-    absl::StrAppend(&out, "search ", absl::StrJoin(dns.search(), " "), "\n");
-  }
-  std::vector<std::string> options(dns.options().begin(), dns.options().end());
-  if (std::none_of(options.begin(), options.end(),
-                   [](const std::string& o) { return absl::StartsWith(o, "ndots:"); })) {
-    options.push_back("ndots:0");
-  }
-  absl::StrAppend(&out, "options ", absl::StrJoin(options, " "), "\n");
-  return out;
-}
+using net::AddrOf;
+using net::Key;
+using net::kIngressSandboxPrefix;
+using net::NetName;
+using net::OpenNetns;
+using net::SpecOf;
 
 Networking::Networking(const AgentOptions& options)
     : opts_(options), sandboxes_(options.exec_root + "/netns") {}
@@ -310,129 +232,6 @@ void Networking::SyncPeers() {
   }
 }
 
-void Networking::SyncDns() {
-  auto log = base::Logger("agent");
-  std::map<std::string, std::set<std::string>> want_services, want_tasks;
-  for (const auto& [nid, n] : networks_) {
-    const std::string name = NetName(n);
-    for (const auto& [sid, s] : services_) {
-      dns::ServiceRecord r;
-      r.name = s.spec().annotations().name();
-      r.dnsrr = !IsVip(s);
-      bool on_net = false;
-      for (const auto& vip : s.endpoint().virtual_ips()) {
-        if (vip.network_id() != nid) continue;
-        on_net = true;
-        auto bytes = dns::ParseIp(AddrOf(vip.addr()));
-        if (bytes.ok() && !r.dnsrr) r.vips.push_back(*bytes);
-      }
-      for (const auto& att : s.spec().task().networks()) {
-        if (att.target() != nid && att.target() != name) continue;
-        on_net = true;
-        r.aliases.assign(att.aliases().begin(), att.aliases().end());
-      }
-      if (!on_net || r.name.empty() || (!r.dnsrr && r.vips.empty())) continue;
-      for (const auto& p : PortsOf(s)) {
-        r.ports.push_back({p.name(), p.protocol() == api::PortConfig::PROTOCOL_UDP ? "udp" : "tcp",
-                           static_cast<uint16_t>(p.target_port())});
-        if (r.ports.back().name.empty()) r.ports.pop_back();
-      }
-      std::string sname = r.name;
-      absl::Status st = table_.SetService(name, std::move(r));
-      if (st.ok()) {
-        want_services[name].insert(sname);
-      } else {
-        log->warn("dns: service {}: {}", sname, std::string(st.message()));
-      }
-    }
-    for (const auto& [key, e] : endpoints_) {
-      if (e.network_id() != nid || absl::StartsWith(e.task_id(), kIngressSandboxPrefix)) continue;
-      auto ip = dns::ParseIp(AddrOf(e.ip()));
-      if (!ip.ok()) continue;
-      dns::TaskRecord t;
-      t.id = e.task_id();
-      t.service = e.service_name();
-      if (!e.task_name().empty()) t.names.push_back(e.task_name());
-      t.names.insert(t.names.end(), e.aliases().begin(), e.aliases().end());
-      t.ips.push_back(*ip);
-      dns::TaskRecord bare = t;
-      bare.names.clear();
-      absl::Status st = table_.SetTask(name, std::move(t));
-      if (!st.ok()) st = table_.SetTask(name, std::move(bare));  // a name it refuses
-      if (st.ok()) want_tasks[name].insert(e.task_id());
-    }
-  }
-  for (const auto& [net, names] : dns_services_) {
-    for (const auto& n : names) {
-      if (!want_services[net].count(n)) (void)table_.RemoveService(net, n);
-    }
-  }
-  for (const auto& [net, ids] : dns_tasks_) {
-    for (const auto& id : ids) {
-      if (!want_tasks[net].count(id)) (void)table_.RemoveTask(net, id);
-    }
-  }
-  dns_services_ = std::move(want_services);
-  dns_tasks_ = std::move(want_tasks);
-}
-
-absl::Status Networking::SyncLb(const std::string& task_id, const Attached& a) {
-  std::vector<lb::Service> services;
-  for (const std::string& nid : a.networks) {
-    for (const auto& [sid, s] : services_) {
-      if (!IsVip(s)) continue;
-      std::string vip;
-      for (const auto& v : s.endpoint().virtual_ips()) {
-        if (v.network_id() == nid) vip = AddrOf(v.addr());
-      }
-      if (vip.empty()) continue;
-      for (const auto& p : PortsOf(s)) {
-        if (p.target_port() == 0 || p.target_port() > 65535) continue;
-        lb::Service ls;
-        ls.name = absl::AsciiStrToLower(absl::StrCat(sid.substr(0, 20), "-", nid.substr(0, 12), "-",
-                                                     p.protocol(), "-", p.target_port()));
-        ls.vip = vip;
-        ls.protocol = p.protocol() == api::PortConfig::PROTOCOL_UDP    ? lb::Protocol::kUdp
-                      : p.protocol() == api::PortConfig::PROTOCOL_SCTP ? lb::Protocol::kSctp
-                                                                       : lb::Protocol::kTcp;
-        ls.port = static_cast<uint16_t>(p.target_port());
-        for (const auto& [key, e] : endpoints_) {
-          if (e.network_id() != nid || e.service_id() != sid || !e.running()) continue;
-          ls.backends.push_back({AddrOf(e.ip()), ls.port, 1});
-        }
-        if (!ls.backends.empty()) services.push_back(std::move(ls));
-      }
-    }
-  }
-  base::UniqueFd ns = OpenNetns(a.pid);
-  if (!ns) return base::ErrnoStatus(errno, "open the namespace of task ", task_id);
-  ASSIGN_OR_RETURN(auto nft, kernel::nft::OpenNft(ns.get()));
-  if (services.empty()) {
-    return kernel::nft::DeleteTableIfExists(*nft, {kernel::nft::Family::kIp, kLbTable});
-  }
-  lb::NftBackendOptions o;
-  o.table = kLbTable;
-  ASSIGN_OR_RETURN(kernel::nft::Table table, lb::NftBackend::DesiredTable(services, o));
-  return kernel::nft::SyncTable(*nft, table).status();
-}
-
-std::vector<std::string> Networking::Upstreams(const api::Task& task) const {
-  const auto& ns = task.spec().container().dns_config().nameservers();
-  std::vector<std::string> out(ns.begin(), ns.end());
-  if (out.empty() && opts_.dns_upstreams) out = *opts_.dns_upstreams;
-  if (out.empty() && !opts_.dns_upstreams) {
-    auto host = base::ReadFile("/etc/resolv.conf");
-    if (host.ok()) {
-      for (absl::string_view line : absl::StrSplit(*host, '\n')) {
-        std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-        if (f.size() >= 2 && f[0] == "nameserver") out.push_back(f[1]);
-      }
-    }
-  }
-  if (out.size() > dns::kMaxUpstreams) out.resize(dns::kMaxUpstreams);
-  return out;
-}
-
 absl::Status Networking::Attach(const api::Task& task, pid_t pid) {
   if (task.networks().empty()) return absl::OkStatus();
   std::lock_guard<std::mutex> lock(mu_);
@@ -564,132 +363,6 @@ absl::Status Networking::Detach(const std::string& task_id) {
 std::vector<std::string> Networking::NetworksCreated() const {
   std::lock_guard<std::mutex> lock(mu_);
   return {created_.begin(), created_.end()};
-}
-
-void Networking::SyncIngress() {
-  const api::Network* ingress = nullptr;
-  for (const auto& [id, n] : networks_) {
-    if (n.spec().ingress()) ingress = &n;
-  }
-  const api::EndpointRecord* own = nullptr;
-  if (ingress != nullptr && !node_id_.empty()) {
-    auto e = endpoints_.find(Key(absl::StrCat(kIngressSandboxPrefix, node_id_), ingress->id()));
-    if (e != endpoints_.end()) own = &e->second;
-  }
-  auto log = base::Logger("agent");
-  if (own == nullptr || (mesh_ != nullptr && ingress_ != ingress->id())) DisableIngress();
-  if (own == nullptr) return;
-  if (mesh_ == nullptr) {
-    absl::Status s = EnableIngress(*ingress, *own);
-    if (!s.ok()) {
-      log->warn("routing mesh: {}", std::string(s.message()));
-      DisableIngress();
-      return;
-    }
-  }
-  // Ingress-mode published ports of every service, to its running tasks' ingress addresses.
-  std::vector<lb::ServiceConfig> want;
-  for (const auto& [sid, s] : services_) {
-    lb::ServiceConfig c;
-    c.name = absl::AsciiStrToLower(sid.substr(0, 40));
-    c.network_id = ingress_;
-    c.balance_vip = false;
-    for (const auto& p : PortsOf(s)) {
-      if (p.publish_mode() != api::PortConfig::PUBLISH_MODE_INGRESS || p.published_port() == 0 ||
-          p.target_port() == 0) {
-        continue;
-      }
-      lb::PortConfig lp;
-      lp.protocol = p.protocol() == api::PortConfig::PROTOCOL_UDP    ? lb::Protocol::kUdp
-                    : p.protocol() == api::PortConfig::PROTOCOL_SCTP ? lb::Protocol::kSctp
-                                                                     : lb::Protocol::kTcp;
-      lp.target_port = static_cast<uint16_t>(p.target_port());
-      lp.published_port = static_cast<uint16_t>(p.published_port());
-      lp.mode = lb::PublishMode::kIngress;
-      c.ports.push_back(lp);
-    }
-    if (c.ports.empty()) continue;
-    for (const auto& [key, e] : endpoints_) {
-      if (e.network_id() != ingress_ || e.service_id() != sid || !e.running()) continue;
-      lb::TaskEndpoint t;
-      t.id = e.task_id();
-      t.ip = AddrOf(e.ip());
-      t.ingress_ip = t.ip;
-      c.tasks.push_back(std::move(t));
-    }
-    if (!c.tasks.empty()) want.push_back(std::move(c));
-  }
-  absl::Status s = mesh_->SetServices(want);
-  if (!s.ok()) log->warn("routing mesh: {}", std::string(s.message()));
-}
-
-absl::Status Networking::EnableIngress(const api::Network& ingress,
-                                       const api::EndpointRecord& own) {
-  RETURN_IF_ERROR(EnsureDriver(own.node_vtep()));
-  RETURN_IF_ERROR(EnsureNetwork(ingress.id()));
-  ingress_ = ingress.id();  // in use from here on (ReleaseUnused keeps it)
-  ASSIGN_OR_RETURN(auto address, kernel::IpPrefix::Parse(own.ip()));
-  ASSIGN_OR_RETURN(auto mac, kernel::MacAddr::Parse(own.mac()));
-  // What a previous agent that did not stop cleanly left: the sandbox and the bridge.
-  if (auto fd = sandboxes_.Open(kIngressSandbox); fd.ok()) {
-    auto nl = netlink_.Open(fd->get());
-    auto links = nl.ok() ? (*nl)->ListLinks() : absl::StatusOr<std::vector<kernel::Link>>();
-    if (links.ok()) {
-      for (const auto& l : *links) {
-        if (l.kind != kernel::LinkKind::kLoopback) (void)(*nl)->DeleteLink(l.index);
-      }
-    }
-    (void)sandboxes_.Delete(kIngressSandbox);
-  }
-  ASSIGN_OR_RETURN(auto node, netlink_.Open(opts_.node_netns_fd));
-  if (auto br = node->GetLink(kGatewayBridge); br.ok()) (void)node->DeleteLink(br->index);
-
-  ASSIGN_OR_RETURN(node_nft_, kernel::nft::OpenNft(opts_.node_netns_fd));
-  netdrv::BridgeConfig bc;
-  bc.node_netns_fd = opts_.node_netns_fd;
-  bc.bridge_name = kGatewayBridge;
-  ASSIGN_OR_RETURN(gw_, netdrv::BridgeDriver::Create(bc, netlink_, *node_nft_, random_));
-  netdrv::NetworkSpec gs;
-  gs.id = kGatewayNetwork;
-  gs.subnet = *kernel::IpPrefix::Parse("172.18.0.0/16");
-  gs.gateway = *kernel::IpAddr::Parse("172.18.0.1");
-  RETURN_IF_ERROR(gw_->CreateNetwork(gs));
-  lb::MeshConfig mc;
-  mc.node_netns_fd = opts_.node_netns_fd;
-  mc.deps = lb::RealSandboxDeps(&sandboxes_, &netlink_);
-  mc.overlay = overlay_.get();
-  mc.gateway = gw_.get();
-  mc.gateway_network_id = kGatewayNetwork;
-  mc.gateway_bridge = kGatewayBridge;
-  mc.node_nft = node_nft_.get();
-  mc.ingress_sandbox = kIngressSandbox;
-  ASSIGN_OR_RETURN(mesh_, lb::Mesh::Create(mc));
-  lb::IngressSpec is;
-  is.network_id = ingress.id();
-  is.address = address;
-  is.gw_address = *kernel::IpPrefix::Parse("172.18.0.2/16");
-  is.mac = mac;
-  RETURN_IF_ERROR(mesh_->EnableIngress(is));
-  base::Logger("agent")->info("routing mesh: ingress sandbox at {} on network {}", own.ip(),
-                              NetName(ingress));
-  return absl::OkStatus();
-}
-
-void Networking::DisableIngress(bool release) {
-  if (mesh_ != nullptr) {
-    absl::Status s = mesh_->Destroy();
-    if (!s.ok()) base::Logger("agent")->warn("routing mesh: {}", std::string(s.message()));
-    mesh_.reset();
-  }
-  if (gw_ != nullptr) {
-    (void)gw_->DeleteNetwork(kGatewayNetwork);
-    gw_.reset();
-  }
-  node_nft_.reset();
-  if (!ingress_.empty()) {
-    ingress_.clear();
-    if (release) ReleaseUnused();
-  }
 }
 
 }  // namespace shoal::agent
