@@ -1,4 +1,4 @@
-// shoal node ls | inspect | promote | demote | update | rm
+// shoal node ls | inspect | ps | promote | demote | update | rm
 #include <algorithm>
 #include <cstdio>
 
@@ -7,6 +7,7 @@
 #include "cli/refs.h"
 #include "cli/spec_flags.h"
 #include "cli/table.h"
+#include "cli/tasks.h"
 
 namespace shoal::cli {
 namespace {
@@ -29,6 +30,45 @@ grpc::Status GetNode(Client& c, const std::string& ref, api::Node* out) {
   });
   *out = resp.node();
   return s;
+}
+
+// `node ps`: the tasks (history included) assigned to each node, as `service ps` shows them.
+int NodePs(Cli& cli, std::vector<std::string> refs, bool no_trunc) {
+  if (refs.empty()) refs.push_back("self");
+  Client c = cli.Connect();
+  std::vector<api::Node> nodes;
+  grpc::Status s = ListNodes(c, &nodes);
+  if (!s.ok()) return c.Fail(s);
+  TaskTableNames names;
+  for (const auto& n : nodes) names.nodes[n.id()] = NodeName(n);
+  Table table = NewTaskTable();
+  absl::Time now = absl::Now();
+  for (const auto& ref : refs) {
+    api::Node node;
+    s = GetNode(c, ref, &node);
+    if (!s.ok()) return c.Fail(s);
+    api::ListFilters f;
+    f.add_node_ids(node.id());
+    std::vector<api::Task> tasks;
+    s = ListTasks(c, f, &tasks);
+    if (!s.ok()) return c.Fail(s);
+    for (const auto& t : tasks) {
+      if (names.services.count(t.service_id())) continue;
+      api::GetServiceRequest req;
+      req.set_service_id(t.service_id());
+      api::GetServiceResponse resp;
+      auto ctx = Client::Context();
+      // A removed service's tasks keep their short service id as the name.
+      if (c.control().GetService(ctx.get(), req, &resp).ok()) {
+        names.services[t.service_id()] = resp.service().spec().annotations().name();
+      } else {
+        names.services[t.service_id()] = "";
+      }
+    }
+    AddTaskRows(std::move(tasks), names, no_trunc, now, &table);
+  }
+  table.Print();
+  return 0;
 }
 
 // Reads the node, applies `change` to its spec and writes it back (optimistic concurrency).
@@ -143,6 +183,17 @@ void AddNodeCommands(CLI::App& app, Cli& cli) {
     };
   });
 
+  struct PsFlags {
+    std::vector<std::string> refs;
+    bool no_trunc = false;
+  };
+  auto pf = std::make_shared<PsFlags>();
+  auto* ps = node->add_subcommand("ps", "list the tasks of nodes (default: this node)");
+  ps->add_flag("--no-trunc", pf->no_trunc, "full ids and errors");
+  ps->add_option("NODE", pf->refs, "node ids or hostnames (\"self\" = this node)");
+  ps->callback(
+      [&cli, pf] { cli.action = [&cli, pf] { return NodePs(cli, pf->refs, pf->no_trunc); }; });
+
   auto promote_refs = std::make_shared<std::vector<std::string>>();
   auto* promote = node->add_subcommand("promote", "make nodes managers");
   promote->add_option("NODE", *promote_refs, "nodes")->required();
@@ -155,9 +206,7 @@ void AddNodeCommands(CLI::App& app, Cli& cli) {
   auto* demote = node->add_subcommand("demote", "make managers workers");
   demote->add_option("NODE", *demote_refs, "nodes")->required();
   demote->callback([&cli, demote_refs] {
-    cli.action = [&cli, demote_refs] {
-      return SetRole(cli, *demote_refs, api::NODE_ROLE_WORKER);
-    };
+    cli.action = [&cli, demote_refs] { return SetRole(cli, *demote_refs, api::NODE_ROLE_WORKER); };
   });
 
   struct UpdateFlags {

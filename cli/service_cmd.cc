@@ -9,6 +9,7 @@
 #include "cli/refs.h"
 #include "cli/spec_flags.h"
 #include "cli/table.h"
+#include "cli/tasks.h"
 
 namespace shoal::cli {
 namespace {
@@ -21,8 +22,7 @@ void AddSpecFlags(CLI::App* cmd, ServiceFlags& f, bool create) {
   cmd->add_option("--limit-cpu", f.limit_cpu, "CPU limit (e.g. 0.5)");
   cmd->add_option("--reserve-memory", f.reserve_memory, "memory reservation");
   cmd->add_option("--reserve-cpu", f.reserve_cpu, "CPU reservation");
-  cmd->add_option("--update-parallelism", f.update_parallelism,
-                  "tasks updated at once (0 = all)")
+  cmd->add_option("--update-parallelism", f.update_parallelism, "tasks updated at once (0 = all)")
       ->each([&f](const std::string&) { f.update_parallelism_set = true; });
   cmd->add_option("--update-delay", f.update_delay, "delay between updates (e.g. 10s)");
   cmd->add_option("--update-failure-action", f.update_failure_action,
@@ -54,17 +54,6 @@ grpc::Status GetService(Client& c, const std::string& ref, api::Service* out) {
   });
   *out = resp.service();
   return s;
-}
-
-grpc::Status ListTasks(Client& c, const api::ListFilters& filters, std::vector<api::Task>* out) {
-  api::ListTasksRequest req;
-  *req.mutable_filters() = filters;
-  return ListAll<api::Task, api::ListTasksRequest, api::ListTasksResponse>(
-      req,
-      [&](grpc::ClientContext* ctx, const api::ListTasksRequest& r, api::ListTasksResponse* o) {
-        return c.control().ListTasks(ctx, r, o);
-      },
-      [](const api::ListTasksResponse& r) { return r.tasks(); }, out);
 }
 
 int UpdateService(Client& c, const std::string& ref,
@@ -137,43 +126,21 @@ int ServicePs(Cli& cli, const std::vector<std::string>& refs, bool no_trunc) {
   std::vector<api::Node> nodes;
   grpc::Status s = ListNodes(c, &nodes);
   if (!s.ok()) return c.Fail(s);
-  std::map<std::string, std::string> node_names;
-  for (const auto& n : nodes) node_names[n.id()] = NodeName(n);
-  Table table({"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"});
+  TaskTableNames names;
+  for (const auto& n : nodes) names.nodes[n.id()] = NodeName(n);
+  Table table = NewTaskTable();
   absl::Time now = absl::Now();
   for (const auto& ref : refs) {
     api::Service svc;
     s = GetService(c, ref, &svc);
     if (!s.ok()) return c.Fail(s);
+    names.services[svc.id()] = svc.spec().annotations().name();
     api::ListFilters f;
     f.add_service_ids(svc.id());
     std::vector<api::Task> tasks;
     s = ListTasks(c, f, &tasks);
     if (!s.ok()) return c.Fail(s);
-    // By slot (or node for global services), the newest first; older ones marked "\_".
-    std::sort(tasks.begin(), tasks.end(), [](const api::Task& a, const api::Task& b) {
-      auto key = [](const api::Task& t) { return std::make_pair(t.slot(), t.node_id()); };
-      if (key(a) != key(b)) return key(a) < key(b);
-      return a.meta().created_at().seconds() > b.meta().created_at().seconds();
-    });
-    std::pair<uint64_t, std::string> prev{~0ull, ""};
-    for (const auto& t : tasks) {
-      std::pair<uint64_t, std::string> key{t.slot(), t.node_id()};
-      std::string name = t.slot() != 0
-                             ? absl::StrCat(svc.spec().annotations().name(), ".", t.slot())
-                             : absl::StrCat(svc.spec().annotations().name(), ".", t.node_id());
-      if (key == prev) name = " \\_ " + name;
-      prev = key;
-      std::string node = t.node_id().empty() ? "" : node_names[t.node_id()];
-      if (node.empty()) node = ShortId(t.node_id());
-      std::string current = TaskStateName(t.status().state());
-      std::string ago = Ago(t.status().timestamp(), now);
-      if (!ago.empty()) current += " " + ago;
-      std::string err = t.status().err().empty() ? t.scheduling_message() : t.status().err();
-      if (!no_trunc && err.size() > 60) err = err.substr(0, 57) + "...";
-      table.Add({no_trunc ? t.id() : ShortId(t.id()), name, t.spec().container().image(), node,
-                 TaskStateName(t.desired_state()), current, err});
-    }
+    AddTaskRows(std::move(tasks), names, no_trunc, now, &table);
   }
   table.Print();
   return 0;
@@ -211,9 +178,8 @@ void AddServiceCommands(CLI::App& app, Cli& cli) {
   auto* ls = service->add_subcommand("ls", "list services");
   ls->alias("list");
   ls->add_flag("-q,--quiet", *ls_quiet, "only IDs");
-  ls->callback([&cli, ls_quiet] {
-    cli.action = [&cli, ls_quiet] { return ServiceLs(cli, *ls_quiet); };
-  });
+  ls->callback(
+      [&cli, ls_quiet] { cli.action = [&cli, ls_quiet] { return ServiceLs(cli, *ls_quiet); }; });
 
   struct PsFlags {
     std::vector<std::string> refs;
@@ -223,9 +189,8 @@ void AddServiceCommands(CLI::App& app, Cli& cli) {
   auto* ps = service->add_subcommand("ps", "list the tasks of services");
   ps->add_flag("--no-trunc", pf->no_trunc, "full ids and errors");
   ps->add_option("SERVICE", pf->refs, "services")->required();
-  ps->callback([&cli, pf] {
-    cli.action = [&cli, pf] { return ServicePs(cli, pf->refs, pf->no_trunc); };
-  });
+  ps->callback(
+      [&cli, pf] { cli.action = [&cli, pf] { return ServicePs(cli, pf->refs, pf->no_trunc); }; });
 
   auto inspect_refs = std::make_shared<std::vector<std::string>>();
   auto* inspect = service->add_subcommand("inspect", "show services as JSON");

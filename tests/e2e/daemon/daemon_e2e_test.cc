@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,7 @@ TEST(DaemonE2E, ThreeManagersServiceFailoverAndRestart) {
   // No worker agent: this test is about the manager side; tasks stay unassigned/pending.
   DaemonCluster c(3, {"--no-agent", "--raft-tick-ms=100"});
   for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(c.Start(i));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(c.Socket(0).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u) << "the local socket is root-only";
 
@@ -65,21 +66,23 @@ TEST(DaemonE2E, ThreeManagersServiceFailoverAndRestart) {
   }
   for (int i = 0; i < 3; ++i) {
     EXPECT_TRUE(WaitFor([&] { return ThreeManagersOneLeader(c, i); }, absl::Seconds(60)))
-        << "node " << i << ":\n" << c.Shoal(i, {"node", "ls"}).out;
+        << "node " << i << ":\n"
+        << c.Shoal(i, {"node", "ls"}).out;
   }
 
   // Validation errors name the flag; nothing is created.
-  CliResult bad = c.Shoal(1, {"service", "create", "--name", "x", "--limit-memory", "12x", "busybox"});
+  CliResult bad =
+      c.Shoal(1, {"service", "create", "--name", "x", "--limit-memory", "12x", "busybox"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(bad.err, "--limit-memory")) << bad.err;
 
-  CliResult create = c.Shoal(1, {"service", "create", "--name", "web", "--replicas", "3", "busybox",
-                                 "sleep", "1000"});
+  CliResult create = c.Shoal(
+      1, {"service", "create", "--name", "web", "--replicas", "3", "busybox", "sleep", "1000"});
   ASSERT_EQ(create.exit_code, 0) << create.err;
   for (int i = 0; i < 3; ++i) {
     EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, i, "web", 3); }, absl::Seconds(60)))
-        << "node " << i << ":\n" << c.Shoal(i, {"service", "ls"}).out
-        << c.Shoal(i, {"service", "ps", "web"}).out;
+        << "node " << i << ":\n"
+        << c.Shoal(i, {"service", "ls"}).out << c.Shoal(i, {"service", "ps", "web"}).out;
   }
   CliResult dup = c.Shoal(2, {"service", "create", "--name", "web", "busybox"});
   EXPECT_EQ(dup.exit_code, 1);
@@ -87,8 +90,11 @@ TEST(DaemonE2E, ThreeManagersServiceFailoverAndRestart) {
 
   // kill -9 the leader's daemon: the two others elect a leader and keep serving.
   int leader = -1;
-  ASSERT_TRUE(WaitFor([&] { return (leader = LeaderIndex(c, {0, 1, 2})) >= 0; },
-                      absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return (leader = LeaderIndex(c, {0, 1, 2})) >= 0;
+      },
+      absl::Seconds(30)));
   c.Kill9(leader);
   std::vector<int> rest;
   for (int i = 0; i < 3; ++i) {
@@ -99,10 +105,11 @@ TEST(DaemonE2E, ThreeManagersServiceFailoverAndRestart) {
       << "no new leader among the remaining two";
   for (int i : rest) {
     EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, i, "web", 3); }, absl::Seconds(60)))
-        << "node " << i << " after failover:\n" << c.Shoal(i, {"service", "ls"}).err;
+        << "node " << i << " after failover:\n"
+        << c.Shoal(i, {"service", "ls"}).err;
   }
-  CliResult after = c.Shoal(rest[1], {"service", "create", "--name", "after", "--replicas", "2",
-                                      "busybox"});
+  CliResult after =
+      c.Shoal(rest[1], {"service", "create", "--name", "after", "--replicas", "2", "busybox"});
   ASSERT_EQ(after.exit_code, 0) << after.err;
 
   // The killed daemon restarts from its state dir and rejoins: it sees what happened meanwhile.
@@ -112,7 +119,8 @@ TEST(DaemonE2E, ThreeManagersServiceFailoverAndRestart) {
       << c.Log(leader);
   for (int i = 0; i < 3; ++i) {
     EXPECT_TRUE(WaitFor([&] { return ThreeManagersOneLeader(c, i); }, absl::Seconds(60)))
-        << "node " << i << ":\n" << c.Shoal(i, {"node", "ls"}).out;
+        << "node " << i << ":\n"
+        << c.Shoal(i, {"node", "ls"}).out;
   }
 
   // SIGTERM: every daemon exits 0 and removes its socket.
@@ -172,8 +180,8 @@ TEST(DaemonE2E, AgentRunsContainersAndRejectsMissingImages) {
                       std::string("--init-path=") + SHOAL_INIT_PATH});
   // The image goes into the node's store before shoald starts (shoal-image, same store code).
   std::string tar = c.Dir() + "/image.tar";
-  std::string make = std::string(SHOAL_SOURCE_DIR) + "/tests/e2e/daemon/make_test_image.sh " +
-                     tar + " dc-busybox:1";
+  std::string make = std::string(SHOAL_SOURCE_DIR) + "/tests/e2e/daemon/make_test_image.sh " + tar +
+                     " dc-busybox:1";
   ASSERT_EQ(std::system(make.c_str()), 0) << make;
   std::string import = std::string(SHOAL_IMAGE_PATH) + " --root " + c.Dir() +
                        "/n0/root/images import " + tar + " >/dev/null";
@@ -195,15 +203,39 @@ TEST(DaemonE2E, AgentRunsContainersAndRejectsMissingImages) {
   CliResult create = c.Shoal(0, {"service", "create", "--name", "real", "--replicas", "2",
                                  "dc-busybox:1", "sleep", "1000"});
   ASSERT_EQ(create.exit_code, 0) << create.err;
-  EXPECT_TRUE(WaitFor([&] { return ServiceVisible(c, 0, "real", 2) &&
-                                   absl::StrContains(c.Shoal(0, {"service", "ls"}).out, "2/2"); },
-                      absl::Seconds(90)))
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return ServiceVisible(c, 0, "real", 2) &&
+               absl::StrContains(c.Shoal(0, {"service", "ls"}).out, "2/2");
+      },
+      absl::Seconds(90)))
       << c.Shoal(0, {"service", "ps", "--no-trunc", "real"}).out << c.Log(0);
   EXPECT_EQ(PidsInCgroup(c.CgroupParent(0)).size(), 2u);
+  // `node ps` (default: this node; also by hostname) lists both tasks on this node, by name.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"node", "ps"},
+        std::vector<std::string>{"node", "ps", "dc-node-0"}}) {
+    CliResult nps = c.Shoal(0, args);
+    ASSERT_EQ(nps.exit_code, 0) << nps.err;
+    auto rows = Rows(nps.out);
+    ASSERT_EQ(rows.size(), 3u) << nps.out;
+    EXPECT_EQ(rows[0][1], "NAME") << nps.out;
+    std::set<std::string> names;
+    for (size_t i = 1; i < rows.size(); ++i) {
+      ASSERT_GE(rows[i].size(), 6u) << nps.out;
+      names.insert(rows[i][1]);
+      EXPECT_EQ(rows[i][3], "dc-node-0") << nps.out;
+      EXPECT_EQ(rows[i][4], "Running") << nps.out;
+      EXPECT_TRUE(absl::StartsWith(rows[i][5], "Running")) << nps.out;
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"real.1", "real.2"})) << nps.out;
+  }
+  CliResult unknown = c.Shoal(0, {"node", "ps", "dc-no-such-node"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(unknown.err, "dc-no-such-node")) << unknown.err;
   // Removing the service stops them (after the stop grace period: sleep as PID 1 ignores TERM).
   ASSERT_EQ(c.Shoal(0, {"service", "rm", "real"}).exit_code, 0);
-  EXPECT_TRUE(WaitFor([&] { return PidsInCgroup(c.CgroupParent(0)).empty(); },
-                      absl::Seconds(60)))
+  EXPECT_TRUE(WaitFor([&] { return PidsInCgroup(c.CgroupParent(0)).empty(); }, absl::Seconds(60)))
       << "containers still running after service rm";
 
   CliResult ghost = c.Shoal(0, {"service", "create", "--name", "ghost", "--restart-condition",
