@@ -35,40 +35,25 @@ grpc::Status GetNode(Client& c, const std::string& ref, api::Node* out) {
 // `node ps`: the tasks (history included) assigned to each node, as `service ps` shows them.
 int NodePs(Cli& cli, std::vector<std::string> refs, bool no_trunc) {
   if (refs.empty()) refs.push_back("self");
-  Client c = cli.Connect();
-  std::vector<api::Node> nodes;
-  grpc::Status s = ListNodes(c, &nodes);
-  if (!s.ok()) return c.Fail(s);
-  TaskTableNames names;
-  for (const auto& n : nodes) names.nodes[n.id()] = NodeName(n);
-  Table table = NewTaskTable();
-  absl::Time now = absl::Now();
-  for (const auto& ref : refs) {
-    api::Node node;
-    s = GetNode(c, ref, &node);
-    if (!s.ok()) return c.Fail(s);
-    api::ListFilters f;
-    f.add_node_ids(node.id());
-    std::vector<api::Task> tasks;
-    s = ListTasks(c, f, &tasks);
-    if (!s.ok()) return c.Fail(s);
-    for (const auto& t : tasks) {
-      if (names.services.count(t.service_id())) continue;
-      api::GetServiceRequest req;
-      req.set_service_id(t.service_id());
-      api::GetServiceResponse resp;
-      auto ctx = Client::Context();
-      // A removed service's tasks keep their short service id as the name.
-      if (c.control().GetService(ctx.get(), req, &resp).ok()) {
-        names.services[t.service_id()] = resp.service().spec().annotations().name();
-      } else {
-        names.services[t.service_id()] = "";
-      }
-    }
-    AddTaskRows(std::move(tasks), names, no_trunc, now, &table);
-  }
-  table.Print();
-  return 0;
+  return PrintTasks(
+      cli, refs, no_trunc,
+      [](Client& c, const std::string& ref, TaskTableNames* names, std::vector<api::Task>* tasks) {
+        api::Node node;
+        grpc::Status s = GetNode(c, ref, &node);
+        if (!s.ok()) return s;
+        api::ListFilters f;
+        f.add_node_ids(node.id());
+        s = ListTasks(c, f, tasks);
+        if (!s.ok()) return s;
+        for (const auto& t : *tasks) {
+          if (names->services.count(t.service_id())) continue;
+          // A removed service's tasks keep its short id as their name.
+          api::Service svc;
+          names->services[t.service_id()] =
+              GetService(c, t.service_id(), &svc).ok() ? svc.spec().annotations().name() : "";
+        }
+        return grpc::Status::OK;
+      });
 }
 
 // Reads the node, applies `change` to its spec and writes it back (optimistic concurrency).

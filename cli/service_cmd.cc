@@ -44,18 +44,6 @@ void AddSpecFlags(CLI::App* cmd, ServiceFlags& f, bool create) {
   }
 }
 
-grpc::Status GetService(Client& c, const std::string& ref, api::Service* out) {
-  api::GetServiceRequest req;
-  req.set_service_id(ref);
-  api::GetServiceResponse resp;
-  grpc::Status s = CallRetrying([&] {
-    auto ctx = Client::Context();
-    return c.control().GetService(ctx.get(), req, &resp);
-  });
-  *out = resp.service();
-  return s;
-}
-
 int UpdateService(Client& c, const std::string& ref,
                   const std::function<absl::Status(api::ServiceSpec&)>& change,
                   bool rollback = false) {
@@ -122,28 +110,17 @@ int ServiceLs(Cli& cli, bool quiet) {
 }
 
 int ServicePs(Cli& cli, const std::vector<std::string>& refs, bool no_trunc) {
-  Client c = cli.Connect();
-  std::vector<api::Node> nodes;
-  grpc::Status s = ListNodes(c, &nodes);
-  if (!s.ok()) return c.Fail(s);
-  TaskTableNames names;
-  for (const auto& n : nodes) names.nodes[n.id()] = NodeName(n);
-  Table table = NewTaskTable();
-  absl::Time now = absl::Now();
-  for (const auto& ref : refs) {
-    api::Service svc;
-    s = GetService(c, ref, &svc);
-    if (!s.ok()) return c.Fail(s);
-    names.services[svc.id()] = svc.spec().annotations().name();
-    api::ListFilters f;
-    f.add_service_ids(svc.id());
-    std::vector<api::Task> tasks;
-    s = ListTasks(c, f, &tasks);
-    if (!s.ok()) return c.Fail(s);
-    AddTaskRows(std::move(tasks), names, no_trunc, now, &table);
-  }
-  table.Print();
-  return 0;
+  return PrintTasks(
+      cli, refs, no_trunc,
+      [](Client& c, const std::string& ref, TaskTableNames* names, std::vector<api::Task>* tasks) {
+        api::Service svc;
+        grpc::Status s = GetService(c, ref, &svc);
+        if (!s.ok()) return s;
+        names->services[svc.id()] = svc.spec().annotations().name();
+        api::ListFilters f;
+        f.add_service_ids(svc.id());
+        return ListTasks(c, f, tasks);
+      });
 }
 
 }  // namespace

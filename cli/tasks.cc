@@ -4,7 +4,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
-#include "cli/commands.h"
+#include "cli/table.h"
 
 namespace shoal::cli {
 namespace {
@@ -14,26 +14,14 @@ std::string NameOr(const std::map<std::string, std::string>& names, const std::s
   return it != names.end() && !it->second.empty() ? it->second : ShortId(id);
 }
 
-}  // namespace
-
-grpc::Status ListTasks(Client& c, const api::ListFilters& filters, std::vector<api::Task>* out) {
-  api::ListTasksRequest req;
-  *req.mutable_filters() = filters;
-  return ListAll<api::Task, api::ListTasksRequest, api::ListTasksResponse>(
-      req,
-      [&](grpc::ClientContext* ctx, const api::ListTasksRequest& r, api::ListTasksResponse* o) {
-        return c.control().ListTasks(ctx, r, o);
-      },
-      [](const api::ListTasksResponse& r) { return r.tasks(); }, out);
-}
-
 Table NewTaskTable() {
   return Table({"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"});
 }
 
+// The rows of `tasks`: by service, then slot (node for global services), the newest first and
+// the older ones of a slot marked "\_".
 void AddTaskRows(std::vector<api::Task> tasks, const TaskTableNames& names, bool no_trunc,
                  absl::Time now, Table* table) {
-  // By service, then slot (or node for global services), the newest first.
   auto key = [&](const api::Task& t) {
     return std::make_tuple(NameOr(names.services, t.service_id()), t.slot(), t.node_id());
   };
@@ -59,6 +47,51 @@ void AddTaskRows(std::vector<api::Task> tasks, const TaskTableNames& names, bool
     table->Add({no_trunc ? t.id() : ShortId(t.id()), name, t.spec().container().image(), node,
                 TaskStateName(t.desired_state()), current, err});
   }
+}
+
+}  // namespace
+
+grpc::Status GetService(Client& c, const std::string& ref, api::Service* out) {
+  api::GetServiceRequest req;
+  req.set_service_id(ref);
+  api::GetServiceResponse resp;
+  grpc::Status s = CallRetrying([&] {
+    auto ctx = Client::Context();
+    return c.control().GetService(ctx.get(), req, &resp);
+  });
+  *out = resp.service();
+  return s;
+}
+
+grpc::Status ListTasks(Client& c, const api::ListFilters& filters, std::vector<api::Task>* out) {
+  api::ListTasksRequest req;
+  *req.mutable_filters() = filters;
+  return ListAll<api::Task, api::ListTasksRequest, api::ListTasksResponse>(
+      req,
+      [&](grpc::ClientContext* ctx, const api::ListTasksRequest& r, api::ListTasksResponse* o) {
+        return c.control().ListTasks(ctx, r, o);
+      },
+      [](const api::ListTasksResponse& r) { return r.tasks(); }, out);
+}
+
+int PrintTasks(Cli& cli, const std::vector<std::string>& refs, bool no_trunc,
+               const CollectTasks& collect) {
+  Client c = cli.Connect();
+  std::vector<api::Node> nodes;
+  grpc::Status s = ListNodes(c, &nodes);
+  if (!s.ok()) return c.Fail(s);
+  TaskTableNames names;
+  for (const auto& n : nodes) names.nodes[n.id()] = NodeName(n);
+  Table table = NewTaskTable();
+  absl::Time now = absl::Now();
+  for (const auto& ref : refs) {
+    std::vector<api::Task> tasks;
+    s = collect(c, ref, &names, &tasks);
+    if (!s.ok()) return c.Fail(s);
+    AddTaskRows(std::move(tasks), names, no_trunc, now, &table);
+  }
+  table.Print();
+  return 0;
 }
 
 }  // namespace shoal::cli

@@ -3,13 +3,13 @@
 // ones marked "\_".
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "absl/time/time.h"
 #include "cli/client.h"
-#include "cli/table.h"
+#include "cli/commands.h"
 
 namespace shoal::cli {
 
@@ -21,9 +21,15 @@ struct TaskTableNames {
   std::map<std::string, std::string> nodes;     // node id -> hostname
 };
 
-// The table header and the rows of `tasks`. Unknown ids show as short ids.
-Table NewTaskTable();
-void AddTaskRows(std::vector<api::Task> tasks, const TaskTableNames& names, bool no_trunc,
-                 absl::Time now, Table* table);
+// The service `ref` names (id, id prefix or name), retried while there is no leader.
+grpc::Status GetService(Client& c, const std::string& ref, api::Service* out);
+
+// `service ps` and `node ps`: one table of the tasks of every ref. `collect` resolves one ref into
+// its tasks and names their services in `names` (node names are filled in first); unknown ids
+// show as short ids. Returns the exit status (the first failing ref's error is printed).
+using CollectTasks = std::function<grpc::Status(
+    Client& c, const std::string& ref, TaskTableNames* names, std::vector<api::Task>* tasks)>;
+int PrintTasks(Cli& cli, const std::vector<std::string>& refs, bool no_trunc,
+               const CollectTasks& collect);
 
 }  // namespace shoal::cli
