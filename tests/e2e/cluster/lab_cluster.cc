@@ -124,13 +124,4 @@ std::vector<pid_t> ProcsMentioning(const std::string& text) {
   return pids;
 }
 
-bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (cond()) return true;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return cond();
-}
-
 }  // namespace shoal::cluster::e2e

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "tests/lab/process.h"
 #include "tests/testing/cli_table.h"
+#include "tests/testing/wait.h"
 
 namespace shoal::cluster::e2e {
 
@@ -58,7 +59,6 @@ std::map<pid_t, std::string> ProcsInCgroup(const std::string& parent);
 // Processes whose command line mentions `text` (e.g. a state dir).
 std::vector<pid_t> ProcsMentioning(const std::string& text);
 
-// Polls `cond` every 200 ms until it holds or `timeout` passes; true if it held.
-bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
+using ::shoal::testing::WaitFor;  // tests/testing/wait.h
 
 }  // namespace shoal::cluster::e2e

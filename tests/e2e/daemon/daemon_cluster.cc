@@ -84,15 +84,6 @@ std::vector<pid_t> PidsInCgroup(const std::string& parent) {
   return pids;
 }
 
-bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (cond()) return true;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return cond();
-}
-
 DaemonCluster::DaemonCluster(int nodes, std::vector<std::string> extra_args)
     : extra_(std::move(extra_args)) {
   char tmpl[] = "/tmp/dc-e2e-XXXXXX";

@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "tests/testing/cli_table.h"
+#include "tests/testing/wait.h"
 
 namespace shoal::daemon::e2e {
 
@@ -57,7 +58,6 @@ bool ServiceVisible(DaemonCluster& c, int i, const std::string& name, int replic
 // The node among `among` whose `swarm info` says it leads, or -1.
 int LeaderIndex(DaemonCluster& c, const std::vector<int>& among);
 
-// Polls `cond` until it holds or `timeout` passes; true if it held.
-bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
+using ::shoal::testing::WaitFor;  // tests/testing/wait.h
 
 }  // namespace shoal::daemon::e2e
